@@ -1,0 +1,30 @@
+//! Langfuse instrumentation for Rust, on top of [`tracing`].
+//!
+//! This crate is what code that *produces* observations depends on: the `#[observe]`
+//! macro, observation builders and handles, updates, ids, and `propagate_attributes`.
+//! It has no network code; an application installs `langfuse-subscriber`'s layer to
+//! export. Without that layer, everything here is a cheap no-op.
+//!
+//! ```
+//! use langfuse_core::{create_trace_id, ObservationType};
+//! assert_eq!(ObservationType::Generation.as_str(), "generation");
+//! assert_eq!(create_trace_id(Some("req_12345")).to_string(), "6cec55478a541a9eb2b3bfd6c8ba5670");
+//! ```
+#![warn(missing_docs)]
+
+pub mod attributes;
+pub mod context;
+pub mod encoding;
+pub mod hooks;
+pub mod ids;
+pub mod propagation;
+pub mod state;
+pub mod time;
+mod types;
+
+#[doc(hidden)]
+#[path = "private/mod.rs"]
+pub mod __private;
+
+pub use ids::{create_trace_id, get_current_observation_id, get_current_trace_id, InvalidId, ObservationId, TraceId};
+pub use types::{Level, ObservationType, ParseError};

@@ -1,0 +1,780 @@
+//! Runtime support for `#[observe]`: value capture, panic capture, and the wrappers
+//! that keep an observation open across a future, a stream or an iterator.
+//!
+//! Everything here is called by macro-generated code only. The capture traits use
+//! *autoref specialization*: the generated code calls a method on `&&&Wrap(&x)` with
+//! all the traits below imported, and method resolution picks the most specific impl
+//! that applies (`Serialize`, else `Debug`, else the type name). Because the choice
+//! happens where the type is concrete, capture never adds a trait bound to the user's
+//! function and never stops it from compiling.
+
+use core::any::{type_name, Any};
+use core::convert::Infallible;
+use core::fmt::{self, Debug, Display, Write as _};
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::borrow::Cow;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_core::Stream;
+use serde::Serialize;
+use tracing::Span;
+
+use crate::encoding::{write_io, write_json, write_json_str, JsonStyle};
+
+// ---------------------------------------------------------------------------
+// Value capture (inputs and outputs)
+// ---------------------------------------------------------------------------
+
+/// A borrowed value whose capture strategy is chosen by autoref specialization.
+pub struct Wrap<'a, T: ?Sized>(pub &'a T);
+
+/// Capture through `Serialize` (the most specific impl: three references deep).
+pub trait ViaSerialize {
+    /// Appends the value as one JSON value (IO style) to `out`.
+    fn __langfuse_json(&self, out: &mut String);
+    /// The IO encoding of the value as a whole; `None` for JSON `null` (`()`, `None`).
+    fn __langfuse_io(&self) -> Option<String>;
+}
+
+/// Capture through `Debug`, for values that are not `Serialize`.
+pub trait ViaDebug {
+    /// Appends the `Debug` text as a JSON string.
+    fn __langfuse_json(&self, out: &mut String);
+    /// The `Debug` text, verbatim (a top-level string in the IO encoding).
+    fn __langfuse_io(&self) -> Option<String>;
+}
+
+/// Capture as the type name, for values with neither `Serialize` nor `Debug`.
+pub trait ViaTypeName {
+    /// Appends the type name as a JSON string.
+    fn __langfuse_json(&self, out: &mut String);
+    /// The type name, verbatim.
+    fn __langfuse_io(&self) -> Option<String>;
+}
+
+impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
+    #[inline]
+    fn __langfuse_json(&self, out: &mut String) {
+        write_json(out, self.0, JsonStyle::Io);
+    }
+
+    #[inline]
+    fn __langfuse_io(&self) -> Option<String> {
+        let mut out = String::new();
+        write_io(&mut out, self.0);
+        (out != "null").then_some(out)
+    }
+}
+
+impl<T: Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
+    #[inline]
+    fn __langfuse_json(&self, out: &mut String) {
+        write_json_str(out, &debug_string(self.0), JsonStyle::Io);
+    }
+
+    #[inline]
+    fn __langfuse_io(&self) -> Option<String> {
+        Some(debug_string(self.0))
+    }
+}
+
+impl<T: ?Sized> ViaTypeName for Wrap<'_, T> {
+    #[inline]
+    fn __langfuse_json(&self, out: &mut String) {
+        write_json_str(out, type_name::<T>(), JsonStyle::Io);
+    }
+
+    #[inline]
+    fn __langfuse_io(&self) -> Option<String> {
+        Some(type_name::<T>().to_owned())
+    }
+}
+
+/// `format!("{:?}")` that survives a `Debug` impl returning an error.
+fn debug_string<T: Debug + ?Sized>(value: &T) -> String {
+    let mut s = String::new();
+    if write!(s, "{value:?}").is_err() {
+        s.clear();
+        s.push_str(type_name::<T>());
+    }
+    s
+}
+
+/// Builds the input object `{"param": value, ...}` piece by piece, in the IO style.
+///
+/// ```
+/// use langfuse_core::__private::observe::{InputObject, ViaSerialize, ViaDebug, ViaTypeName, Wrap};
+/// struct Opaque;
+/// let (q, k, o) = ("what?", 3, Opaque);
+/// let mut input = InputObject::new();
+/// (&&&Wrap(&q)).__langfuse_json(input.key("query"));
+/// (&&&Wrap(&k)).__langfuse_json(input.key("k"));
+/// (&&&Wrap(&o)).__langfuse_json(input.key("o"));
+/// assert!(input.into_string().starts_with(r#"{"query": "what?", "k": 3, "o": ""#));
+/// ```
+#[derive(Debug)]
+pub struct InputObject {
+    buf: String,
+}
+
+impl Default for InputObject {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InputObject {
+    /// An empty object (`{`).
+    #[inline]
+    pub fn new() -> Self {
+        let mut buf = String::with_capacity(64);
+        buf.push('{');
+        InputObject { buf }
+    }
+
+    /// Writes the separator and `"name": `, and returns the buffer for the value.
+    #[inline]
+    pub fn key(&mut self, name: &str) -> &mut String {
+        let (item, key) = JsonStyle::Io.separators();
+        if self.buf.len() > 1 {
+            self.buf.push_str(item);
+        }
+        write_json_str(&mut self.buf, name, JsonStyle::Io);
+        self.buf.push_str(key);
+        &mut self.buf
+    }
+
+    /// The finished object text.
+    #[inline]
+    pub fn into_string(mut self) -> String {
+        self.buf.push('}');
+        self.buf
+    }
+
+    /// Stores the finished object as the observation's input.
+    #[inline]
+    pub fn finish(self, span: &Span) {
+        super::set_input(span, self.into_string());
+    }
+}
+
+/// Stores an output produced by one of the capture traits (`None`: nothing to store).
+#[inline]
+pub fn set_output(span: &Span, encoded: Option<String>) {
+    if let Some(encoded) = encoded {
+        super::set_output(span, encoded);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Result detection
+// ---------------------------------------------------------------------------
+
+/// A return value seen through autoref specialization: `Result`s split, others pass.
+pub struct Out<'a, T: ?Sized>(pub &'a T);
+
+/// `Out<Result<T, E>>`: `Ok` is the output, `Err` is the error (two references deep).
+pub trait ViaResult<'a> {
+    /// The `Ok` type.
+    type Ok: ?Sized + 'a;
+    /// The `Err` type.
+    type Err: ?Sized + 'a;
+    /// The value to capture, or the error to report.
+    fn __langfuse_split(&self) -> Result<&'a Self::Ok, &'a Self::Err>;
+}
+
+/// Any other value: always the output.
+pub trait ViaValue<'a> {
+    /// The value's type.
+    type Ok: ?Sized + 'a;
+    /// The value to capture (never an error).
+    fn __langfuse_split(&self) -> Result<&'a Self::Ok, &'a Infallible>;
+}
+
+impl<'a, T: 'a, E: 'a> ViaResult<'a> for &Out<'a, Result<T, E>> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn __langfuse_split(&self) -> Result<&'a T, &'a E> {
+        self.0.as_ref()
+    }
+}
+
+impl<'a, T: ?Sized + 'a> ViaValue<'a> for Out<'a, T> {
+    type Ok = T;
+    #[inline]
+    fn __langfuse_split(&self) -> Result<&'a T, &'a Infallible> {
+        Ok(self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Error messages
+// ---------------------------------------------------------------------------
+
+/// An error whose message is chosen by autoref specialization.
+pub struct ErrWrap<'a, E: ?Sized>(pub &'a E);
+
+/// Message through `Display` (`e.to_string()`), the most specific impl.
+pub trait ErrViaDisplay {
+    /// The status message; the type name when `Display` writes nothing.
+    fn __langfuse_message(&self) -> String;
+}
+
+/// Message through `Debug`, for errors without `Display`.
+pub trait ErrViaDebug {
+    /// The status message.
+    fn __langfuse_message(&self) -> String;
+}
+
+/// The type name, for errors with neither.
+pub trait ErrViaTypeName {
+    /// The status message.
+    fn __langfuse_message(&self) -> String;
+}
+
+impl<E: Display + ?Sized> ErrViaDisplay for &&ErrWrap<'_, E> {
+    fn __langfuse_message(&self) -> String {
+        let mut s = String::new();
+        if write!(s, "{}", self.0).is_err() || s.is_empty() {
+            return type_name::<E>().to_owned();
+        }
+        s
+    }
+}
+
+impl<E: Debug + ?Sized> ErrViaDebug for &ErrWrap<'_, E> {
+    fn __langfuse_message(&self) -> String {
+        let s = debug_string(self.0);
+        if s.is_empty() {
+            return type_name::<E>().to_owned();
+        }
+        s
+    }
+}
+
+impl<E: ?Sized> ErrViaTypeName for ErrWrap<'_, E> {
+    fn __langfuse_message(&self) -> String {
+        type_name::<E>().to_owned()
+    }
+}
+
+/// The message of a panic payload: `&str` and `String` payloads, else `"panic"`.
+///
+/// ```
+/// use langfuse_core::__private::observe::panic_message;
+/// let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
+/// assert_eq!(panic_message(&*payload), "boom 7");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_owned()
+    }
+}
+
+/// Records a panic on `span` and continues unwinding with the same payload.
+#[cold]
+#[inline(never)]
+fn record_panic_and_resume(span: &Span, payload: Box<dyn Any + Send>) -> ! {
+    super::set_error(span, panic_message(&*payload));
+    resume_unwind(payload)
+}
+
+// ---------------------------------------------------------------------------
+// Running a synchronous body
+// ---------------------------------------------------------------------------
+
+/// Runs `body`; when the observation is recorded, a panic sets level ERROR with the
+/// panic message and then continues unchanged.
+///
+/// Takes `FnOnce` so the body may move out of (and return borrows of) its captures.
+/// `AssertUnwindSafe` is right here: the panic is always resumed, so no caller can
+/// observe broken invariants through this function.
+#[inline(always)]
+pub fn run<R>(recording: bool, span: &Span, body: impl FnOnce() -> R) -> R {
+    if recording {
+        match catch_unwind(AssertUnwindSafe(body)) {
+            Ok(value) => value,
+            Err(payload) => record_panic_and_resume(span, payload),
+        }
+    } else {
+        body()
+    }
+}
+
+/// Polls `f` inside `span`, recording a panic when `recording`.
+#[inline(always)]
+fn guarded<R>(recording: bool, span: &Span, f: impl FnOnce() -> R) -> R {
+    let _enter = span.enter();
+    run(recording, span, f)
+}
+
+// ---------------------------------------------------------------------------
+// Futures
+// ---------------------------------------------------------------------------
+
+/// What an [`ObservedFuture`] does with its output.
+pub trait Finish<T> {
+    /// Called once with the output, only when the observation is recorded.
+    fn finish(&self, span: &Span, output: &T, capture_output: bool);
+}
+
+/// The output is captured by the caller (an `async fn` body does it after `.await`).
+#[derive(Clone, Copy, Debug)]
+pub struct NoFinish;
+
+impl<T> Finish<T> for NoFinish {
+    #[inline(always)]
+    fn finish(&self, _: &Span, _: &T, _: bool) {}
+}
+
+impl<T> Finish<T> for fn(&Span, &T, bool) {
+    #[inline]
+    fn finish(&self, span: &Span, output: &T, capture_output: bool) {
+        self(span, output, capture_output)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled inside its observation's span, with panics recorded.
+    ///
+    /// Like `tracing::Instrument`, the span is entered on every poll, so anything the
+    /// future does (nested observations included) is a child of it across `.await`s.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ObservedFuture<F, C> {
+        #[pin]
+        inner: F,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        finish: C,
+    }
+}
+
+impl<F: Future> ObservedFuture<F, NoFinish> {
+    /// Wraps the body future of an `async fn` (output captured by the caller).
+    #[inline]
+    pub fn new(inner: F, span: Span, recording: bool) -> Self {
+        ObservedFuture {
+            inner,
+            span,
+            recording,
+            capture_output: false,
+            finish: NoFinish,
+        }
+    }
+}
+
+impl<F: Future> ObservedFuture<F, fn(&Span, &F::Output, bool)> {
+    /// Wraps a future returned by a plain `fn`; `finish` captures its output.
+    ///
+    /// The span is released as soon as the future completes, so the observation ends
+    /// with the work rather than when the future is dropped.
+    #[inline]
+    pub fn with_output(
+        inner: F,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        finish: fn(&Span, &F::Output, bool),
+    ) -> Self {
+        ObservedFuture {
+            inner,
+            span,
+            recording,
+            capture_output,
+            finish,
+        }
+    }
+}
+
+impl<F: Future, C: Finish<F::Output>> Future for ObservedFuture<F, C> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let recording = *this.recording;
+        let inner = this.inner;
+        let poll = guarded(recording, this.span, || inner.poll(cx));
+        if let Poll::Ready(output) = &poll {
+            if recording {
+                this.finish.finish(this.span, output, *this.capture_output);
+            }
+            // Close the observation now (a no-op for a disabled span).
+            drop(core::mem::replace(this.span, Span::none()));
+        }
+        poll
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Streams and iterators
+// ---------------------------------------------------------------------------
+
+/// Collects the items of an observed stream or iterator into its output.
+///
+/// Items that are strings (`String`, `&str`, `Cow<str>`, ...) are concatenated; any
+/// other item type gives a JSON list. An `Err` item of a `Result` stream records the
+/// error instead (the first one wins) and is left out of the output.
+#[derive(Debug)]
+pub struct ItemCollector {
+    capture: bool,
+    text: bool,
+    items: usize,
+    buf: String,
+    error: Option<String>,
+}
+
+impl ItemCollector {
+    fn new(capture: bool) -> Self {
+        ItemCollector {
+            capture,
+            text: false,
+            items: 0,
+            buf: String::new(),
+            error: None,
+        }
+    }
+
+    /// Appends a string item.
+    #[inline]
+    pub fn push_text(&mut self, s: &str) {
+        if self.capture {
+            self.text = true;
+            self.items += 1;
+            self.buf.push_str(s);
+        }
+    }
+
+    /// Appends one JSON list element, written by `write`.
+    #[inline]
+    pub fn push_json(&mut self, write: impl FnOnce(&mut String)) {
+        if self.capture {
+            let (item, _) = JsonStyle::Io.separators();
+            self.buf.push_str(if self.items == 0 { "[" } else { item });
+            self.items += 1;
+            write(&mut self.buf);
+        }
+    }
+
+    /// Records an error item (the first error is kept).
+    #[inline]
+    pub fn push_error(&mut self, message: String) {
+        if self.error.is_none() {
+            self.error = Some(message);
+        }
+    }
+
+    /// Stores output and error on `span`.
+    fn finish(&mut self, span: &Span) {
+        if let Some(message) = self.error.take() {
+            super::set_error(span, message);
+        }
+        if self.capture {
+            let mut out = core::mem::take(&mut self.buf);
+            if !self.text && self.items > 0 {
+                out.push(']');
+            }
+            // An empty stream gives "" (like the Python SDK's empty generator).
+            super::set_output(span, out);
+        }
+    }
+}
+
+/// A borrowed stream/iterator item, collected by autoref specialization.
+pub struct Item<'a, T: ?Sized>(pub &'a T);
+
+/// String items: concatenated (the most specific impls, four references deep).
+pub trait ItemViaText {
+    /// Adds the item to the collector.
+    fn __langfuse_collect(&self, c: &mut ItemCollector);
+}
+
+/// `Serialize` items: a JSON list element.
+pub trait ItemViaSerialize {
+    /// Adds the item to the collector.
+    fn __langfuse_collect(&self, c: &mut ItemCollector);
+}
+
+/// `Debug` items: a JSON string of the `Debug` text.
+pub trait ItemViaDebug {
+    /// Adds the item to the collector.
+    fn __langfuse_collect(&self, c: &mut ItemCollector);
+}
+
+/// Anything else: the type name.
+pub trait ItemViaTypeName {
+    /// Adds the item to the collector.
+    fn __langfuse_collect(&self, c: &mut ItemCollector);
+}
+
+macro_rules! text_items {
+    ($($ty:ty),* $(,)?) => {$(
+        impl ItemViaText for &&&Item<'_, $ty> {
+            #[inline]
+            fn __langfuse_collect(&self, c: &mut ItemCollector) {
+                c.push_text(&self.0[..]);
+            }
+        }
+    )*};
+}
+
+text_items!(String, &str, &String, &mut str, Box<str>, Rc<str>, Arc<str>, Cow<'_, str>);
+
+impl<T: Serialize + ?Sized> ItemViaSerialize for &&Item<'_, T> {
+    #[inline]
+    fn __langfuse_collect(&self, c: &mut ItemCollector) {
+        c.push_json(|out| write_json(out, self.0, JsonStyle::Io));
+    }
+}
+
+impl<T: Debug + ?Sized> ItemViaDebug for &Item<'_, T> {
+    #[inline]
+    fn __langfuse_collect(&self, c: &mut ItemCollector) {
+        c.push_json(|out| write_json_str(out, &debug_string(self.0), JsonStyle::Io));
+    }
+}
+
+impl<T: ?Sized> ItemViaTypeName for Item<'_, T> {
+    #[inline]
+    fn __langfuse_collect(&self, c: &mut ItemCollector) {
+        c.push_json(|out| write_json_str(out, type_name::<T>(), JsonStyle::Io));
+    }
+}
+
+/// The per-item function the macro generates where the item type is concrete.
+pub type CollectFn<T> = fn(&mut ItemCollector, &T);
+
+/// Observation state shared by [`ObservedStream`] and [`ObservedIter`]. Its `Drop`
+/// ends the observation when the stream is dropped before it is exhausted.
+struct ItemState<C> {
+    span: Span,
+    recording: bool,
+    generation_like: bool,
+    started: bool,
+    done: bool,
+    collect: C,
+    collector: ItemCollector,
+}
+
+impl<C> ItemState<C> {
+    fn new(span: Span, recording: bool, capture_output: bool, generation_like: bool, collect: C) -> Self {
+        ItemState {
+            span,
+            recording,
+            generation_like,
+            started: false,
+            done: !recording,
+            collect,
+            collector: ItemCollector::new(capture_output),
+        }
+    }
+
+    /// Polls/advances the inner stream inside the span, recording panics.
+    #[inline]
+    fn step<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        if self.done {
+            // Not recorded (or already ended): still enter the span so nested spans
+            // keep their parent.
+            let _enter = self.span.enter();
+            return f();
+        }
+        let _enter = self.span.enter();
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(payload) => {
+                self.done = true;
+                record_panic_and_resume(&self.span, payload)
+            }
+        }
+    }
+
+    #[inline]
+    fn item<T>(&mut self, item: &T)
+    where
+        C: Fn(&mut ItemCollector, &T),
+    {
+        if self.recording && !self.done {
+            if !self.started {
+                self.started = true;
+                if self.generation_like {
+                    super::set_completion_start_now(&self.span);
+                }
+            }
+            (self.collect)(&mut self.collector, item);
+        }
+    }
+
+    /// Stores output and error, then closes the observation.
+    fn end(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.collector.finish(&self.span);
+        }
+        drop(core::mem::replace(&mut self.span, Span::none()));
+    }
+}
+
+impl<C> Drop for ItemState<C> {
+    fn drop(&mut self) {
+        if !self.done && !std::thread::panicking() {
+            self.done = true;
+            self.collector.finish(&self.span);
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A stream whose observation stays open until it is exhausted or dropped.
+    ///
+    /// Each poll runs inside the span; the items become the output; for
+    /// generation-like observations the first item sets `completion_start_time`.
+    #[must_use = "streams do nothing unless polled"]
+    pub struct ObservedStream<S, C> {
+        #[pin]
+        inner: S,
+        state: ItemState<C>,
+    }
+}
+
+impl<S: Stream> ObservedStream<S, CollectFn<S::Item>> {
+    /// Wraps `inner`; `collect` adds one item to the output.
+    #[inline]
+    pub fn new(
+        inner: S,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<S::Item>,
+    ) -> Self {
+        ObservedStream {
+            inner,
+            state: ItemState::new(span, recording, capture_output, generation_like, collect),
+        }
+    }
+}
+
+impl<S: Stream, C: Fn(&mut ItemCollector, &S::Item)> Stream for ObservedStream<S, C> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = self.project();
+        let inner = this.inner;
+        let state = this.state;
+        if state.span.is_none() && state.done {
+            // Already ended; keep forwarding without observing.
+            return inner.poll_next(cx);
+        }
+        let poll = state.step(|| inner.poll_next(cx));
+        match &poll {
+            Poll::Ready(Some(item)) => state.item(item),
+            Poll::Ready(None) => state.end(),
+            Poll::Pending => {}
+        }
+        poll
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+/// An iterator whose observation stays open until it is exhausted or dropped.
+///
+/// Each `next` runs inside the span; the items become the output; for
+/// generation-like observations the first item sets `completion_start_time`.
+#[must_use = "iterators are lazy and do nothing unless consumed"]
+pub struct ObservedIter<I, C> {
+    inner: I,
+    state: ItemState<C>,
+}
+
+impl<I: Iterator> ObservedIter<I, CollectFn<I::Item>> {
+    /// Wraps `inner`; `collect` adds one item to the output.
+    #[inline]
+    pub fn new(
+        inner: I,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<I::Item>,
+    ) -> Self {
+        ObservedIter {
+            inner,
+            state: ItemState::new(span, recording, capture_output, generation_like, collect),
+        }
+    }
+}
+
+impl<I: Iterator, C: Fn(&mut ItemCollector, &I::Item)> ObservedIter<I, C> {
+    #[inline]
+    fn observe(&mut self, next: impl FnOnce(&mut I) -> Option<I::Item>) -> Option<I::Item> {
+        let inner = &mut self.inner;
+        if self.state.span.is_none() && self.state.done {
+            return next(inner);
+        }
+        let item = self.state.step(|| next(inner));
+        match &item {
+            Some(item) => self.state.item(item),
+            None => self.state.end(),
+        }
+        item
+    }
+}
+
+impl<I: Iterator, C: Fn(&mut ItemCollector, &I::Item)> Iterator for ObservedIter<I, C> {
+    type Item = I::Item;
+
+    #[inline]
+    fn next(&mut self) -> Option<I::Item> {
+        self.observe(Iterator::next)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<I: DoubleEndedIterator, C: Fn(&mut ItemCollector, &I::Item)> DoubleEndedIterator
+    for ObservedIter<I, C>
+{
+    #[inline]
+    fn next_back(&mut self) -> Option<I::Item> {
+        self.observe(DoubleEndedIterator::next_back)
+    }
+}
+
+impl<I: ExactSizeIterator, C: Fn(&mut ItemCollector, &I::Item)> ExactSizeIterator
+    for ObservedIter<I, C>
+{
+    #[inline]
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+}
+
+impl<I: core::iter::FusedIterator, C: Fn(&mut ItemCollector, &I::Item)> core::iter::FusedIterator
+    for ObservedIter<I, C>
+{
+}
+
+impl<I: Debug, C> Debug for ObservedIter<I, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObservedIter")
+            .field("inner", &self.inner)
+            .field("span", &self.state.span)
+            .finish()
+    }
+}

@@ -1,0 +1,289 @@
+//! What the layer keeps about one open observation, and how updates merge into it.
+//!
+//! The layer stores one [`ObservationState`] in each observation span's extensions; the
+//! API in this crate reaches it through [`crate::hooks`]. Values are already encoded
+//! (IO or metadata encoding) when they land here, so closing a span only moves data.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::propagation::PropagatedAttributes;
+use crate::types::{Level, ObservationType};
+
+/// A typed attribute value that is not one of the Langfuse fields (for example a
+/// `gen_ai.*` field of a plain `tracing` span), exported as is.
+///
+/// ```
+/// use langfuse_core::state::AttrValue;
+/// assert_eq!(AttrValue::from("x"), AttrValue::Str("x".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrValue {
+    /// A string.
+    Str(String),
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    I64(i64),
+    /// A float.
+    F64(f64),
+    /// An array of strings.
+    StrArray(Vec<String>),
+}
+
+impl From<&str> for AttrValue {
+    fn from(s: &str) -> Self {
+        AttrValue::Str(s.to_owned())
+    }
+}
+
+/// Model, usage, cost, first-token time and prompt: only generation-like types have them.
+///
+/// ```
+/// let g = langfuse_core::state::GenerationFields::default();
+/// assert!(g.model.is_none());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GenerationFields {
+    /// `langfuse.observation.model.name`.
+    pub model: Option<String>,
+    /// IO-encoded model parameters.
+    pub model_parameters: Option<String>,
+    /// IO-encoded usage details.
+    pub usage_details: Option<String>,
+    /// IO-encoded cost details.
+    pub cost_details: Option<String>,
+    /// IO-encoded completion start time (a quoted ISO-8601 string).
+    pub completion_start_time: Option<String>,
+    /// Prompt name and integer version.
+    pub prompt: Option<(String, i64)>,
+}
+
+/// Trace-level values written by `update_trace` (reference §2.3).
+///
+/// ```
+/// let t = langfuse_core::state::TraceFields::default();
+/// assert!(t.tags.is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TraceFields {
+    /// `langfuse.trace.name`.
+    pub name: Option<String>,
+    /// `user.id`.
+    pub user_id: Option<String>,
+    /// `session.id`.
+    pub session_id: Option<String>,
+    /// `langfuse.trace.tags` (never sent empty).
+    pub tags: Vec<String>,
+    /// `langfuse.trace.metadata.<key>`, metadata-encoded, merged per key.
+    pub metadata: Vec<(String, String)>,
+    /// `langfuse.trace.public`.
+    pub public: bool,
+    /// `langfuse.trace.input` (deprecated), IO-encoded.
+    pub input: Option<String>,
+    /// `langfuse.trace.output` (deprecated), IO-encoded.
+    pub output: Option<String>,
+}
+
+/// Everything known about one observation while it is open.
+///
+/// ```
+/// use langfuse_core::state::ObservationState;
+/// let mut s = ObservationState::new(1, 2, None, true);
+/// s.merge_metadata("step".into(), "1".into());
+/// s.merge_metadata("step".into(), "2".into());
+/// assert_eq!(s.metadata, vec![("step".to_string(), "2".to_string())]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ObservationState {
+    /// W3C trace id.
+    pub trace_id: u128,
+    /// W3C span id of this observation.
+    pub span_id: u64,
+    /// The parent span id (local or remote), if any.
+    pub parent_span_id: Option<u64>,
+    /// False when the trace was sampled out: nothing is recorded or exported.
+    pub sampled: bool,
+    /// When the observation started.
+    pub start_time: SystemTime,
+    /// Set by an explicit `end()` (or for events, to the start time).
+    pub end_time: Option<SystemTime>,
+    /// A new name given by `update(name)`; otherwise the span's own name.
+    pub name: Option<Cow<'static, str>>,
+    /// The observation type.
+    pub as_type: ObservationType,
+    /// IO-encoded input.
+    pub input: Option<String>,
+    /// IO-encoded output.
+    pub output: Option<String>,
+    /// The level; `Error` also sets the OTel status.
+    pub level: Option<Level>,
+    /// Free text explaining the level.
+    pub status_message: Option<String>,
+    /// `langfuse.version`.
+    pub version: Option<String>,
+    /// `langfuse.environment` given for this observation.
+    pub environment: Option<String>,
+    /// `langfuse.release` given for this observation.
+    pub release: Option<String>,
+    /// Observation metadata per top-level key, metadata-encoded, later values win.
+    pub metadata: Vec<(String, String)>,
+    /// Metadata given as a non-object value (`langfuse.observation.metadata`).
+    pub metadata_value: Option<String>,
+    /// Generation-only fields (boxed: most observations have none).
+    pub generation: Option<Box<GenerationFields>>,
+    /// Trace-level fields set on this observation.
+    pub trace: Option<Box<TraceFields>>,
+    /// Attributes propagated by `propagate_attributes` scopes.
+    pub propagated: Option<Arc<PropagatedAttributes>>,
+    /// `langfuse.internal.as_root`: joined an existing trace through a trace context.
+    pub as_root: bool,
+    /// `langfuse.internal.is_app_root`: the first observation of this process in its trace.
+    pub is_app_root: bool,
+    /// Other attributes (fields of plain `tracing` spans).
+    pub extra: Vec<(Cow<'static, str>, AttrValue)>,
+}
+
+impl ObservationState {
+    /// A fresh state that starts now.
+    ///
+    /// ```
+    /// let s = langfuse_core::state::ObservationState::new(7, 8, Some(9), true);
+    /// assert_eq!((s.trace_id, s.span_id, s.parent_span_id), (7, 8, Some(9)));
+    /// ```
+    pub fn new(trace_id: u128, span_id: u64, parent_span_id: Option<u64>, sampled: bool) -> Self {
+        ObservationState {
+            trace_id,
+            span_id,
+            parent_span_id,
+            sampled,
+            start_time: SystemTime::now(),
+            end_time: None,
+            name: None,
+            as_type: ObservationType::Span,
+            input: None,
+            output: None,
+            level: None,
+            status_message: None,
+            version: None,
+            environment: None,
+            release: None,
+            metadata: Vec::new(),
+            metadata_value: None,
+            generation: None,
+            trace: None,
+            propagated: None,
+            as_root: false,
+            is_app_root: false,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Sets one metadata key; a later value for the same key replaces the earlier one.
+    ///
+    /// ```
+    /// let mut s = langfuse_core::state::ObservationState::new(1, 1, None, true);
+    /// s.merge_metadata("a".into(), "1".into());
+    /// s.merge_metadata("b".into(), "2".into());
+    /// assert_eq!(s.metadata.len(), 2);
+    /// ```
+    pub fn merge_metadata(&mut self, key: String, encoded: String) {
+        merge_pair(&mut self.metadata, key, encoded);
+    }
+
+    /// The generation fields, created on first use.
+    ///
+    /// ```
+    /// let mut s = langfuse_core::state::ObservationState::new(1, 1, None, true);
+    /// s.generation_mut().model = Some("gpt-4o".into());
+    /// assert!(s.generation.is_some());
+    /// ```
+    pub fn generation_mut(&mut self) -> &mut GenerationFields {
+        self.generation.get_or_insert_with(Default::default)
+    }
+
+    /// The trace fields, created on first use.
+    ///
+    /// ```
+    /// let mut s = langfuse_core::state::ObservationState::new(1, 1, None, true);
+    /// s.trace_mut().public = true;
+    /// assert!(s.trace.unwrap().public);
+    /// ```
+    pub fn trace_mut(&mut self) -> &mut TraceFields {
+        self.trace.get_or_insert_with(Default::default)
+    }
+
+    /// Records an error: level ERROR and the message (the OTel status follows at export).
+    ///
+    /// ```
+    /// let mut s = langfuse_core::state::ObservationState::new(1, 1, None, true);
+    /// s.set_error("boom".into());
+    /// assert_eq!(s.level, Some(langfuse_core::Level::Error));
+    /// ```
+    pub fn set_error(&mut self, message: String) {
+        self.level = Some(Level::Error);
+        self.status_message = Some(message);
+    }
+
+    /// A rough size in bytes, used to bound the export queue.
+    ///
+    /// ```
+    /// let s = langfuse_core::state::ObservationState::new(1, 1, None, true);
+    /// assert!(s.approx_size() >= std::mem::size_of_val(&s));
+    /// ```
+    pub fn approx_size(&self) -> usize {
+        fn o(s: &Option<String>) -> usize {
+            s.as_ref().map_or(0, String::len)
+        }
+        let mut n = std::mem::size_of::<Self>()
+            + o(&self.input)
+            + o(&self.output)
+            + o(&self.status_message)
+            + o(&self.version)
+            + o(&self.environment)
+            + o(&self.release)
+            + o(&self.metadata_value)
+            + self
+                .metadata
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 48)
+                .sum::<usize>()
+            + self.extra.len() * 64;
+        if let Some(name) = &self.name {
+            n += name.len();
+        }
+        if let Some(g) = &self.generation {
+            n += std::mem::size_of::<GenerationFields>()
+                + o(&g.model)
+                + o(&g.model_parameters)
+                + o(&g.usage_details)
+                + o(&g.cost_details)
+                + o(&g.completion_start_time)
+                + g.prompt.as_ref().map_or(0, |p| p.0.len());
+        }
+        if let Some(t) = &self.trace {
+            n += std::mem::size_of::<TraceFields>()
+                + o(&t.name)
+                + o(&t.user_id)
+                + o(&t.session_id)
+                + o(&t.input)
+                + o(&t.output)
+                + t.tags.iter().map(|s| s.len() + 24).sum::<usize>()
+                + t.metadata
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 48)
+                    .sum::<usize>();
+        }
+        n
+    }
+}
+
+/// Replaces the value of `key` in a small ordered map, or appends it.
+pub(crate) fn merge_pair(pairs: &mut Vec<(String, String)>, key: String, value: String) {
+    if let Some(slot) = pairs.iter_mut().find(|(k, _)| *k == key) {
+        slot.1 = value;
+    } else {
+        pairs.push((key, value));
+    }
+}

@@ -1,0 +1,547 @@
+//! The export pipeline: a bounded in-memory queue, one worker thread, and a destination
+//! (Langfuse over OTLP/HTTP, any OpenTelemetry `SpanExporter`, or the console).
+//!
+//! Closing a span only moves its state into an unbounded channel guarded by a byte
+//! budget; everything else (grouping, OTLP encoding, gzip, HTTP, retries) happens on the
+//! worker thread. The worker owns a blocking HTTP client, so export works the same from
+//! a plain `main`, a multi-thread Tokio runtime or a current-thread one.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use langfuse_core::state::ObservationState;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
+
+use crate::config::{Compression, ConfigError, LangfuseConfig};
+use crate::console::ConsoleDestination;
+use crate::convert::Converter;
+
+/// Why a flush or shutdown did not complete.
+///
+/// ```
+/// let e = langfuse_subscriber::ExportError::Timeout;
+/// assert!(e.to_string().contains("timed out"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The export did not finish within the configured timeout.
+    Timeout,
+    /// The collector rejected or failed the export (the message names the reason).
+    Failed(String),
+    /// The pipeline was already shut down.
+    ShutDown,
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::Timeout => f.write_str("langfuse export timed out"),
+            ExportError::Failed(m) => write!(f, "langfuse export failed: {m}"),
+            ExportError::ShutDown => f.write_str("langfuse export was already shut down"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+/// Where finished observations go; runs on the worker thread only.
+pub(crate) trait Destination: Send + fmt::Debug {
+    /// Sends one batch; returns a reason on failure.
+    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), String>;
+    /// Called after the last export.
+    fn shutdown(&mut self) {}
+    /// The exporter-backed destination, to give it the scope and resource.
+    fn configurable(&mut self) -> Option<&mut dyn ConfigureDestination> {
+        None
+    }
+}
+
+pub(crate) type BoxedDestination = Box<dyn Destination>;
+
+/// Any OpenTelemetry `SpanExporter` (the OTLP one for Langfuse, or a user's).
+pub(crate) struct ExporterDestination<E> {
+    exporter: E,
+    converter: Option<Converter>,
+}
+
+impl<E> fmt::Debug for ExporterDestination<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ExporterDestination")
+    }
+}
+
+impl<E: SpanExporter> ExporterDestination<E> {
+    pub(crate) fn new(exporter: E) -> Self {
+        ExporterDestination {
+            exporter,
+            converter: None,
+        }
+    }
+}
+
+/// Type-erased access to set up the converter once the config is known.
+pub(crate) trait ConfigureDestination {
+    fn configure(&mut self, converter: Converter, resource: &Resource);
+}
+
+impl<E: SpanExporter> ConfigureDestination for ExporterDestination<E> {
+    fn configure(&mut self, converter: Converter, resource: &Resource) {
+        self.exporter.set_resource(resource);
+        self.converter = Some(converter);
+    }
+}
+
+impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
+    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), String> {
+        let converter = self.converter.get_or_insert_with(Converter::default);
+        let spans: Vec<SpanData> = batch.into_iter().map(|s| converter.convert(s)).collect();
+        futures_executor::block_on(self.exporter.export(spans)).map_err(|e| e.to_string())
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.exporter.shutdown();
+    }
+
+    fn configurable(&mut self) -> Option<&mut dyn ConfigureDestination> {
+        Some(self)
+    }
+}
+
+/// Sends to several destinations (console and Langfuse at once).
+#[derive(Debug)]
+struct Tee(Vec<BoxedDestination>);
+
+impl Destination for Tee {
+    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), String> {
+        let mut result = Ok(());
+        let n = self.0.len();
+        let mut batch = Some(batch);
+        for (i, d) in self.0.iter_mut().enumerate() {
+            // The last destination takes the batch; the others get a copy.
+            let part = if i + 1 == n { batch.take().unwrap_or_default() } else { batch.clone().unwrap_or_default() };
+            if let Err(e) = d.export(part) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+    fn shutdown(&mut self) {
+        for d in &mut self.0 {
+            d.shutdown();
+        }
+    }
+}
+
+enum Msg {
+    Span(ObservationState, usize),
+    Flush(SyncSender<Result<(), ExportError>>),
+    Shutdown(SyncSender<Result<(), ExportError>>),
+}
+
+/// The queue and the worker thread behind one layer.
+pub(crate) struct Pipeline {
+    tx: Mutex<Option<Sender<Msg>>>,
+    fast_tx: Sender<Msg>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_queue_bytes: usize,
+    dropped: AtomicU64,
+    warned_full: AtomicBool,
+    shut_down: AtomicBool,
+    timeout: Duration,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("queued_bytes", &self.queued_bytes.load(Ordering::Relaxed))
+            .field("dropped", &self.dropped.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+static PIPELINES: Mutex<Vec<Weak<Pipeline>>> = Mutex::new(Vec::new());
+
+impl Pipeline {
+    /// Builds the destination on a new worker thread and starts it.
+    pub(crate) fn start(
+        config: &LangfuseConfig,
+        custom: Option<BoxedDestination>,
+    ) -> Result<Arc<Pipeline>, ConfigError> {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), ConfigError>>(1);
+        let worker_config = config.clone();
+        let worker_queued = queued_bytes.clone();
+        let worker = std::thread::Builder::new()
+            .name("langfuse-export".into())
+            .spawn(move || {
+                let destination = match build_destination(&worker_config, custom) {
+                    Ok(d) => {
+                        let _ = ready_tx.send(Ok(()));
+                        d
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                Worker {
+                    rx,
+                    destination,
+                    queued_bytes: worker_queued,
+                    flush_at: worker_config.flush_at,
+                    flush_interval: worker_config.flush_interval,
+                    max_request_bytes: worker_config.max_request_bytes,
+                    debug: worker_config.debug,
+                }
+                .run();
+            })
+            .map_err(|e| ConfigError::other("export", format!("cannot start the export thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(ConfigError::other("export", "the export thread stopped while starting")),
+        }
+        let pipeline = Arc::new(Pipeline {
+            tx: Mutex::new(Some(tx.clone())),
+            fast_tx: tx,
+            queued_bytes,
+            max_queue_bytes: config.max_queue_bytes,
+            dropped: AtomicU64::new(0),
+            warned_full: AtomicBool::new(false),
+            shut_down: AtomicBool::new(false),
+            timeout: config.timeout,
+            worker: Mutex::new(Some(worker)),
+        });
+        if let Ok(mut all) = PIPELINES.lock() {
+            all.retain(|w| w.strong_count() > 0);
+            all.push(Arc::downgrade(&pipeline));
+        }
+        Ok(pipeline)
+    }
+
+    /// Queues one finished observation, or drops and counts it when the byte budget is spent.
+    #[inline]
+    pub(crate) fn submit(&self, state: ObservationState) {
+        if self.shut_down.load(Ordering::Relaxed) {
+            self.drop_one("the exporter is shut down");
+            return;
+        }
+        let size = state.approx_size();
+        let before = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        if before + size > self.max_queue_bytes {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.drop_one("the export queue is full (max_queue_bytes)");
+            return;
+        }
+        if self.fast_tx.send(Msg::Span(state, size)).is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.drop_one("the export thread has stopped");
+        }
+    }
+
+    #[cold]
+    fn drop_one(&self, why: &str) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.warned_full.swap(true, Ordering::Relaxed) {
+            eprintln!("langfuse: dropping observations: {why}; the count is in LangfuseHandle::dropped_observations()");
+        }
+    }
+
+    fn request(&self, make: fn(SyncSender<Result<(), ExportError>>) -> Msg) -> Result<(), ExportError> {
+        let tx = match self.tx.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let Some(tx) = tx else { return Err(ExportError::ShutDown) };
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        if tx.send(make(reply_tx)).is_err() {
+            return Err(ExportError::ShutDown);
+        }
+        // The worker bounds each HTTP request by `timeout`; allow a little for the rest.
+        match reply_rx.recv_timeout(self.timeout + Duration::from_millis(500)) {
+            Ok(r) => r,
+            Err(RecvTimeoutError::Timeout) => Err(ExportError::Timeout),
+            Err(RecvTimeoutError::Disconnected) => Err(ExportError::ShutDown),
+        }
+    }
+
+    pub(crate) fn flush(&self) -> Result<(), ExportError> {
+        self.request(Msg::Flush)
+    }
+
+    pub(crate) fn shutdown(&self) -> Result<(), ExportError> {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let result = self.request(Msg::Shutdown);
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        // Join only if the worker is done; never hang shutdown on a stuck export.
+        if result.is_ok() {
+            if let Ok(mut worker) = self.worker.lock() {
+                if let Some(handle) = worker.take() {
+                    let _ = handle.join();
+                }
+            }
+        }
+        result
+    }
+}
+
+struct Worker {
+    rx: Receiver<Msg>,
+    destination: BoxedDestination,
+    queued_bytes: Arc<AtomicUsize>,
+    flush_at: usize,
+    flush_interval: Duration,
+    max_request_bytes: usize,
+    debug: bool,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut batch: Vec<ObservationState> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut deadline = Instant::now() + self.flush_interval;
+        let mut last_error: Option<String> = None;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(wait) {
+                Ok(Msg::Span(state, size)) => {
+                    self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+                    batch_bytes += size;
+                    batch.push(state);
+                    if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
+                        let _ = self.send(&mut batch, &mut last_error);
+                        batch_bytes = 0;
+                        deadline = Instant::now() + self.flush_interval;
+                    }
+                }
+                Ok(Msg::Flush(reply)) => {
+                    let r = self.send(&mut batch, &mut last_error);
+                    batch_bytes = 0;
+                    let _ = reply.send(r);
+                }
+                Ok(Msg::Shutdown(reply)) => {
+                    let r = self.send(&mut batch, &mut last_error);
+                    self.destination.shutdown();
+                    let _ = reply.send(r);
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.send(&mut batch, &mut last_error);
+                    batch_bytes = 0;
+                    deadline = Instant::now() + self.flush_interval;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.send(&mut batch, &mut last_error);
+                    self.destination.shutdown();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, batch: &mut Vec<ObservationState>, last_error: &mut Option<String>) -> Result<(), ExportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let spans = std::mem::take(batch);
+        let n = spans.len();
+        let result = self.destination.export(spans);
+        match &result {
+            Ok(()) => {
+                if self.debug {
+                    eprintln!("langfuse: exported {n} observations");
+                }
+                *last_error = None;
+            }
+            Err(e) => {
+                // One line per distinct failure, not one per batch.
+                if self.debug || last_error.as_deref() != Some(e.as_str()) {
+                    eprintln!("langfuse: export of {n} observations failed: {e}");
+                }
+                *last_error = Some(e.clone());
+            }
+        }
+        result.map_err(ExportError::Failed)
+    }
+}
+
+fn build_destination(config: &LangfuseConfig, custom: Option<BoxedDestination>) -> Result<BoxedDestination, ConfigError> {
+    let converter = Converter::new(config);
+    let resource = resource(config);
+    let mut parts: Vec<BoxedDestination> = Vec::new();
+    if config.console_enabled() {
+        parts.push(Box::new(ConsoleDestination::new(config.environment.clone())));
+    }
+    if let Some(mut custom) = custom {
+        // Custom exporters get the same scope and resource as the OTLP one.
+        if let Some(c) = custom.configurable() {
+            c.configure(converter.clone(), &resource);
+        }
+        parts.push(custom);
+    } else if config.has_credentials() {
+        parts.push(Box::new(otlp_destination(config, converter, &resource)?));
+    }
+    Ok(match parts.len() {
+        1 => parts.pop().unwrap_or_else(|| Box::new(Tee(Vec::new()))),
+        _ => Box::new(Tee(parts)),
+    })
+}
+
+fn resource(config: &LangfuseConfig) -> Resource {
+    use opentelemetry::KeyValue;
+    let mut attrs = Vec::new();
+    if let Some(env) = &config.environment {
+        attrs.push(KeyValue::new(langfuse_core::attributes::ENVIRONMENT, env.clone()));
+    }
+    if let Some(release) = &config.release {
+        attrs.push(KeyValue::new(langfuse_core::attributes::RELEASE, release.clone()));
+    }
+    Resource::builder().with_attributes(attrs).build()
+}
+
+fn otlp_destination(
+    config: &LangfuseConfig,
+    converter: Converter,
+    resource: &Resource,
+) -> Result<ExporterDestination<opentelemetry_otlp::SpanExporter>, ConfigError> {
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    let public_key = config.public_key.clone().unwrap_or_default();
+    let secret_key = config.secret_key.as_deref().unwrap_or_default();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
+    let mut headers = HashMap::new();
+    headers.insert("authorization".to_owned(), format!("Basic {auth}"));
+    headers.insert("x-langfuse-sdk-name".to_owned(), "rust".to_owned());
+    headers.insert("x-langfuse-sdk-version".to_owned(), env!("CARGO_PKG_VERSION").to_owned());
+    headers.insert("x-langfuse-public-key".to_owned(), public_key);
+    headers.insert("x-langfuse-ingestion-version".to_owned(), "4".to_owned());
+    for (k, v) in &config.additional_headers {
+        headers.insert(k.to_ascii_lowercase(), v.clone());
+    }
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(config.endpoint())
+        .with_timeout(config.timeout)
+        .with_headers(headers)
+        .with_max_request_body_size(config.max_request_bytes);
+    if config.compression == Compression::Gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    let exporter = builder
+        // The message names the setting, never the headers (they hold the secret key).
+        .build()
+        .map_err(|e| ConfigError::other("exporter", format!("cannot build the OTLP exporter: {e}")))?;
+    let mut d = ExporterDestination::new(exporter);
+    d.configure(converter, resource);
+    Ok(d)
+}
+
+/// Flushes and shuts down one layer's export. Cheap to clone; all clones share the
+/// pipeline.
+///
+/// ```
+/// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+/// let handle = layer.handle();
+/// assert_eq!(handle.dropped_observations(), 0);
+/// handle.shutdown().unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct LangfuseHandle {
+    pipeline: Option<Arc<Pipeline>>,
+}
+
+impl LangfuseHandle {
+    pub(crate) fn new(pipeline: Option<Arc<Pipeline>>) -> Self {
+        LangfuseHandle { pipeline }
+    }
+
+    /// Blocks until every observation that ended before this call is exported, or the
+    /// configured timeout passes.
+    ///
+    /// ```
+    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// handle.flush().unwrap();
+    /// # handle.shutdown().unwrap();
+    /// ```
+    pub fn flush(&self) -> Result<(), ExportError> {
+        match &self.pipeline {
+            Some(p) => p.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes, then stops the export thread. Later observations are dropped (and
+    /// counted). Calling it again does nothing.
+    ///
+    /// ```
+    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// handle.shutdown().unwrap();
+    /// handle.shutdown().unwrap();
+    /// ```
+    pub fn shutdown(&self) -> Result<(), ExportError> {
+        match &self.pipeline {
+            Some(p) => p.shutdown(),
+            None => Ok(()),
+        }
+    }
+
+    /// How many observations were dropped because the queue was full or export had stopped.
+    ///
+    /// ```
+    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// assert_eq!(handle.dropped_observations(), 0);
+    /// # handle.shutdown().unwrap();
+    /// ```
+    pub fn dropped_observations(&self) -> u64 {
+        self.pipeline.as_ref().map_or(0, |p| p.dropped.load(Ordering::Relaxed))
+    }
+}
+
+/// Flushes every Langfuse layer of this process (see [`LangfuseHandle::flush`]).
+///
+/// ```
+/// langfuse_subscriber::flush().unwrap();
+/// ```
+pub fn flush() -> Result<(), ExportError> {
+    for_each_pipeline(Pipeline::flush)
+}
+
+/// Shuts down every Langfuse layer of this process (see [`LangfuseHandle::shutdown`]).
+///
+/// ```
+/// langfuse_subscriber::shutdown().unwrap();
+/// ```
+pub fn shutdown() -> Result<(), ExportError> {
+    for_each_pipeline(Pipeline::shutdown)
+}
+
+fn for_each_pipeline(f: fn(&Pipeline) -> Result<(), ExportError>) -> Result<(), ExportError> {
+    let pipelines: Vec<Arc<Pipeline>> = match PIPELINES.lock() {
+        Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut result = Ok(());
+    for p in pipelines {
+        if p.shut_down.load(Ordering::Relaxed) {
+            continue;
+        }
+        if let Err(e) = f(&p) {
+            result = Err(e);
+        }
+    }
+    result
+}

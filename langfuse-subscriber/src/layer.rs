@@ -1,0 +1,506 @@
+//! `LangfuseLayer`: turns `tracing` spans that carry Langfuse fields into observations.
+//!
+//! The hot path per span: decide once from the static field set whether the span is an
+//! observation (others cost nothing), draw ids from a thread-local generator, keep one
+//! [`ObservationState`] in the span's extensions, and on close move it into the export
+//! queue. No lock is shared by all threads on this path except the queue itself, and
+//! nothing is serialised here: values arrive already encoded.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use langfuse_core::attributes as attr;
+use langfuse_core::context::with_current_frame;
+use langfuse_core::encoding::{encode_metadata, write_json_str, JsonStyle};
+use langfuse_core::hooks::LayerHooks;
+use langfuse_core::ids::{random_u128, random_u64};
+use langfuse_core::state::{AttrValue, ObservationState};
+use langfuse_core::{Level, ObservationType};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::config::{ConfigError, LangfuseConfig, SpanFilter};
+use crate::builder::LayerBuilder;
+use crate::export::{LangfuseHandle, Pipeline};
+
+/// A `tracing_subscriber` layer that exports Langfuse observations.
+///
+/// Every span with a `langfuse.*` field (as `#[observe]` and the builders create) becomes
+/// one observation; other spans are kept only if the span filter says so (by default:
+/// spans with `gen_ai.*` fields), and otherwise are transparent: their children attach
+/// to the nearest observation above them.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+/// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+/// let handle = layer.handle();
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("work", langfuse.observation.type = "span");
+///     let _entered = span.enter();
+/// });
+/// handle.shutdown().unwrap();
+/// ```
+pub struct LangfuseLayer {
+    shared: Arc<Shared>,
+    hooks: Option<LayerHooks>,
+}
+
+struct Shared {
+    pipeline: Option<Arc<Pipeline>>,
+    handle: LangfuseHandle,
+    /// Keep a trace iff the low 64 bits of its id are below this (None: keep all).
+    sample_below: Option<u64>,
+    filter: Option<SpanFilter>,
+}
+
+impl fmt::Debug for LangfuseLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LangfuseLayer")
+            .field("enabled", &self.shared.pipeline.is_some())
+            .field("sample_below", &self.shared.sample_below)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LangfuseLayer {
+    /// A builder starting from defaults (no environment variables read).
+    ///
+    /// ```
+    /// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+    /// # layer.handle().shutdown().unwrap();
+    /// ```
+    pub fn builder() -> LayerBuilder {
+        LayerBuilder::new(LangfuseConfig::builder())
+    }
+
+    /// A layer configured from the `LANGFUSE_*` environment variables. Without
+    /// credentials it prints each finished trace to stderr instead of sending it.
+    ///
+    /// ```no_run
+    /// use tracing_subscriber::prelude::*;
+    /// tracing_subscriber::registry()
+    ///     .with(langfuse_subscriber::LangfuseLayer::from_env().unwrap())
+    ///     .init();
+    /// ```
+    pub fn from_env() -> Result<LangfuseLayer, ConfigError> {
+        Self::from_config(LangfuseConfig::from_env())
+    }
+
+    /// A layer from a finished configuration; starts the export thread.
+    ///
+    /// ```
+    /// let config = langfuse_subscriber::LangfuseConfig::builder().console(false).build().unwrap();
+    /// let layer = langfuse_subscriber::LangfuseLayer::from_config(config).unwrap();
+    /// # layer.handle().shutdown().unwrap();
+    /// ```
+    pub fn from_config(config: LangfuseConfig) -> Result<LangfuseLayer, ConfigError> {
+        Self::from_parts(config, None)
+    }
+
+    pub(crate) fn from_parts(
+        config: LangfuseConfig,
+        custom: Option<crate::export::BoxedDestination>,
+    ) -> Result<LangfuseLayer, ConfigError> {
+        let sample_below = if config.sample_rate >= 1.0 {
+            None
+        } else {
+            Some((config.sample_rate * 2f64.powi(64)).round().min(u64::MAX as f64) as u64)
+        };
+        let filter = config.span_filter.clone();
+        let pipeline = if config.enabled {
+            Some(Pipeline::start(&config, custom)?)
+        } else {
+            None
+        };
+        let handle = LangfuseHandle::new(pipeline.clone());
+        Ok(LangfuseLayer {
+            shared: Arc::new(Shared {
+                pipeline,
+                handle,
+                sample_below,
+                filter,
+            }),
+            hooks: None,
+        })
+    }
+
+    /// The handle to flush or shut down this layer's export, usable after the layer
+    /// has moved into a subscriber.
+    ///
+    /// ```
+    /// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+    /// let handle = layer.handle();
+    /// handle.flush().unwrap();
+    /// handle.shutdown().unwrap();
+    /// ```
+    pub fn handle(&self) -> LangfuseHandle {
+        self.shared.handle.clone()
+    }
+
+    fn is_observation(&self, meta: &tracing::Metadata<'_>) -> bool {
+        let fields = meta.fields();
+        if fields.iter().any(|f| f.name().starts_with("langfuse.")) {
+            return true;
+        }
+        match &self.shared.filter {
+            Some(filter) => (filter.0)(meta),
+            None => fields.iter().any(|f| f.name().starts_with("gen_ai.")),
+        }
+    }
+}
+
+impl<S> Layer<S> for LangfuseLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.hooks = Some(LayerHooks {
+            with_state: with_state::<S>,
+            current_observation: current_observation::<S>,
+        });
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if self.shared.pipeline.is_none() || !self.is_observation(attrs.metadata()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+
+        // The nearest observation above this span in the `tracing` tree.
+        let mut parent: Option<(u128, u64, bool, Id)> = None;
+        if let Some(p) = span.parent() {
+            for ancestor in p.scope() {
+                if let Some(s) = ancestor.extensions().get::<ObservationState>() {
+                    parent = Some((s.trace_id, s.span_id, s.sampled, ancestor.id()));
+                    break;
+                }
+            }
+        }
+
+        let (remote, propagated) = with_current_frame(|frame| match frame {
+            Some(f) => {
+                let anchor = parent.as_ref().map(|p| &p.3);
+                let remote = f
+                    .remote_parent
+                    .as_ref()
+                    .filter(|r| r.anchor.as_ref() == anchor)
+                    .cloned();
+                (remote, f.propagated.clone())
+            }
+            None => (None, None),
+        });
+
+        let mut state = match (remote, &parent) {
+            (Some(r), _) => {
+                let sampled = self.sample(r.trace_id);
+                let mut s = ObservationState::new(r.trace_id, random_u64(), Some(r.span_id), sampled);
+                s.as_root = r.as_root;
+                s.is_app_root = true;
+                s
+            }
+            (None, Some((trace_id, span_id, sampled, _))) => {
+                ObservationState::new(*trace_id, random_u64(), Some(*span_id), *sampled)
+            }
+            (None, None) => {
+                let trace_id = random_u128();
+                let mut s = ObservationState::new(trace_id, random_u64(), None, self.sample(trace_id));
+                s.is_app_root = true;
+                s
+            }
+        };
+        state.name = Some(Cow::Borrowed(attrs.metadata().name()));
+        if state.sampled {
+            state.propagated = propagated;
+            attrs.record(&mut FieldVisitor { state: &mut state });
+            if state.as_type == ObservationType::Event {
+                state.end_time = Some(state.start_time);
+            }
+        }
+        span.extensions_mut().insert(state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<ObservationState>() {
+            if state.sampled {
+                values.record(&mut FieldVisitor { state });
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(mut state) = span.extensions_mut().remove::<ObservationState>() else {
+            return;
+        };
+        if !state.sampled {
+            return;
+        }
+        if state.end_time.is_none() {
+            state.end_time = Some(SystemTime::now());
+        }
+        if let Some(pipeline) = &self.shared.pipeline {
+            pipeline.submit(state);
+        }
+    }
+
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            Some(self as *const Self as *const ())
+        } else if id == TypeId::of::<LayerHooks>() {
+            self.hooks.as_ref().map(|h| h as *const LayerHooks as *const ())
+        } else {
+            None
+        }
+    }
+}
+
+impl LangfuseLayer {
+    #[inline]
+    fn sample(&self, trace_id: u128) -> bool {
+        match self.shared.sample_below {
+            None => true,
+            Some(below) => (trace_id as u64) < below,
+        }
+    }
+}
+
+fn with_state<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut ObservationState)) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return false;
+    };
+    let Some(span) = subscriber.span(id) else {
+        return false;
+    };
+    let mut ext = span.extensions_mut();
+    match ext.get_mut::<ObservationState>() {
+        Some(state) => {
+            f(state);
+            true
+        }
+        None => false,
+    }
+}
+
+fn current_observation<S>(dispatch: &Dispatch) -> Option<Id>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let subscriber = dispatch.downcast_ref::<S>()?;
+    let current = subscriber.current_span();
+    let span = subscriber.span(current.id()?)?;
+    let found = span
+        .scope()
+        .find(|s| s.extensions().get::<ObservationState>().is_some())
+        .map(|s| s.id());
+    found
+}
+
+/// Maps `tracing` field values onto the observation state.
+struct FieldVisitor<'a> {
+    state: &'a mut ObservationState,
+}
+
+/// A field value as the visitor received it.
+enum Val<'v> {
+    Str(&'v str),
+    Owned(String),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+}
+
+impl Val<'_> {
+    /// The text form: strings as they are, numbers and booleans printed.
+    fn text(self) -> String {
+        match self {
+            Val::Str(s) => s.to_owned(),
+            Val::Owned(s) => s,
+            Val::I64(v) => v.to_string(),
+            Val::U64(v) => v.to_string(),
+            Val::F64(v) => encode_metadata(&v),
+            Val::Bool(v) => v.to_string(),
+        }
+    }
+
+    /// The metadata encoding: strings quoted, numbers and booleans as JSON.
+    fn metadata(self) -> String {
+        match self {
+            Val::Str(s) => json_str(s),
+            Val::Owned(s) => json_str(&s),
+            Val::I64(v) => encode_metadata(&v),
+            Val::U64(v) => encode_metadata(&v),
+            Val::F64(v) => encode_metadata(&v),
+            Val::Bool(v) => encode_metadata(&v),
+        }
+    }
+
+    fn as_bool(&self) -> Option<bool> {
+        match self {
+            Val::Bool(b) => Some(*b),
+            Val::Str(s) => s.parse().ok(),
+            Val::Owned(s) => s.parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn as_i64(&self) -> Option<i64> {
+        match self {
+            Val::I64(v) => Some(*v),
+            Val::U64(v) => i64::try_from(*v).ok(),
+            Val::Str(s) => s.trim().parse().ok(),
+            Val::Owned(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn into_attr(self) -> AttrValue {
+        match self {
+            Val::Str(s) => AttrValue::Str(s.to_owned()),
+            Val::Owned(s) => AttrValue::Str(s),
+            Val::I64(v) => AttrValue::I64(v),
+            Val::U64(v) => i64::try_from(v).map_or_else(|_| AttrValue::Str(v.to_string()), AttrValue::I64),
+            Val::F64(v) => AttrValue::F64(v),
+            Val::Bool(v) => AttrValue::Bool(v),
+        }
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_json_str(&mut out, s, JsonStyle::Metadata);
+    out
+}
+
+/// Tags from a field: a JSON array of strings, or a comma-separated list.
+fn parse_tags(text: &str) -> Vec<String> {
+    let t = text.trim();
+    if t.starts_with('[') {
+        if let Ok(v) = serde_json::from_str::<Vec<String>>(t) {
+            return v;
+        }
+    }
+    t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+impl FieldVisitor<'_> {
+    fn set(&mut self, name: &'static str, v: Val<'_>) {
+        let s = &mut *self.state;
+        match name {
+            attr::OBSERVATION_TYPE => {
+                let text = v.text();
+                s.as_type = ObservationType::from_wire(&text).unwrap_or_else(|| {
+                    tracing::warn!(target: "langfuse", "unknown observation type {text:?}; using `span`");
+                    ObservationType::Span
+                });
+            }
+            attr::OBSERVATION_INPUT => s.input = Some(v.text()),
+            attr::OBSERVATION_OUTPUT => s.output = Some(v.text()),
+            attr::OBSERVATION_LEVEL => {
+                let text = v.text();
+                match text.parse::<Level>() {
+                    Ok(level) => s.level = Some(level),
+                    Err(_) => tracing::warn!(target: "langfuse", "unknown level {text:?}; ignored"),
+                }
+            }
+            attr::OBSERVATION_STATUS_MESSAGE => s.status_message = Some(v.text()),
+            attr::VERSION => s.version = Some(v.text()),
+            attr::ENVIRONMENT => s.environment = Some(v.text()),
+            attr::RELEASE => s.release = Some(v.text()),
+            attr::OBSERVATION_METADATA => s.metadata_value = Some(v.metadata()),
+            attr::OBSERVATION_MODEL => s.generation_mut().model = Some(v.text()),
+            attr::OBSERVATION_MODEL_PARAMETERS => s.generation_mut().model_parameters = Some(v.text()),
+            attr::OBSERVATION_USAGE_DETAILS => s.generation_mut().usage_details = Some(v.text()),
+            attr::OBSERVATION_COST_DETAILS => s.generation_mut().cost_details = Some(v.text()),
+            attr::OBSERVATION_COMPLETION_START_TIME => {
+                s.generation_mut().completion_start_time = Some(v.text())
+            }
+            attr::OBSERVATION_PROMPT_NAME => {
+                let g = s.generation_mut();
+                let version = g.prompt.as_ref().map_or(0, |p| p.1);
+                g.prompt = Some((v.text(), version));
+            }
+            attr::OBSERVATION_PROMPT_VERSION => {
+                if let Some(version) = v.as_i64() {
+                    let g = s.generation_mut();
+                    let name = g.prompt.take().map(|p| p.0).unwrap_or_default();
+                    g.prompt = Some((name, version));
+                }
+            }
+            attr::TRACE_NAME => s.trace_mut().name = Some(v.text()),
+            attr::TRACE_USER_ID => s.trace_mut().user_id = Some(v.text()),
+            attr::TRACE_SESSION_ID => s.trace_mut().session_id = Some(v.text()),
+            attr::TRACE_TAGS => {
+                let tags = parse_tags(&v.text());
+                let t = s.trace_mut();
+                for tag in tags {
+                    if !t.tags.contains(&tag) {
+                        t.tags.push(tag);
+                    }
+                }
+            }
+            attr::TRACE_PUBLIC => s.trace_mut().public = v.as_bool().unwrap_or(false),
+            attr::TRACE_INPUT => s.trace_mut().input = Some(v.text()),
+            attr::TRACE_OUTPUT => s.trace_mut().output = Some(v.text()),
+            attr::AS_ROOT => s.as_root = v.as_bool().unwrap_or(false),
+            _ => {
+                if let Some(key) = name.strip_prefix("langfuse.observation.metadata.") {
+                    s.merge_metadata(key.to_owned(), v.metadata());
+                } else if let Some(key) = name.strip_prefix("langfuse.trace.metadata.") {
+                    let value = v.metadata();
+                    let t = s.trace_mut();
+                    if let Some(slot) = t.metadata.iter_mut().find(|(k, _)| k == key) {
+                        slot.1 = value;
+                    } else {
+                        t.metadata.push((key.to_owned(), value));
+                    }
+                } else {
+                    let value = v.into_attr();
+                    if let Some(slot) = s.extra.iter_mut().find(|(k, _)| k == name) {
+                        slot.1 = value;
+                    } else {
+                        s.extra.push((Cow::Borrowed(name), value));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field.name(), Val::Str(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field.name(), Val::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field.name(), Val::U64(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field.name(), Val::F64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field.name(), Val::Bool(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.set(field.name(), Val::Owned(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field.name(), Val::Owned(format!("{value:?}")));
+    }
+}
+

@@ -1,0 +1,93 @@
+//! Export `tracing` spans to [Langfuse](https://langfuse.com) as observations.
+//!
+//! ```no_run
+//! // One line in main: reads LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY / LANGFUSE_BASE_URL.
+//! // Without keys it prints every finished trace to stderr instead.
+//! let _langfuse = langfuse_subscriber::init().unwrap(); // flushes and shuts down on drop
+//! ```
+//!
+//! Next to other layers:
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//! let layer = langfuse_subscriber::LangfuseLayer::from_env().unwrap();
+//! let handle = layer.handle();
+//! tracing_subscriber::registry().with(layer).init();
+//! // ...
+//! handle.shutdown().unwrap();
+//! ```
+//!
+//! This crate re-exports [`langfuse_core`], so an application needs one dependency.
+#![warn(missing_docs)]
+
+mod builder;
+mod config;
+mod console;
+mod convert;
+mod export;
+mod layer;
+
+pub use builder::LayerBuilder;
+pub use config::{Compression, ConfigError, LangfuseConfig, LangfuseConfigBuilder, SpanFilter, DEFAULT_BASE_URL};
+pub use export::{flush, shutdown, ExportError, LangfuseHandle};
+pub use layer::LangfuseLayer;
+
+pub use langfuse_core;
+pub use langfuse_core::*;
+
+use tracing_subscriber::prelude::*;
+
+/// Flushes and shuts down the export when dropped (end of `main`).
+///
+/// ```no_run
+/// let guard = langfuse_subscriber::init().unwrap();
+/// // ... the application ...
+/// drop(guard); // everything is sent before the process exits
+/// ```
+#[must_use = "dropping the guard shuts the export down at once"]
+#[derive(Debug)]
+pub struct LangfuseGuard {
+    handle: LangfuseHandle,
+}
+
+impl LangfuseGuard {
+    /// The handle, for an explicit `flush()` before the end.
+    ///
+    /// ```no_run
+    /// let guard = langfuse_subscriber::init().unwrap();
+    /// guard.handle().flush().unwrap();
+    /// ```
+    pub fn handle(&self) -> &LangfuseHandle {
+        &self.handle
+    }
+}
+
+impl Drop for LangfuseGuard {
+    fn drop(&mut self) {
+        if let Err(e) = self.handle.shutdown() {
+            eprintln!("langfuse: {e}");
+        }
+    }
+}
+
+/// Installs a global subscriber with a [`LangfuseLayer`] configured from the
+/// environment, and returns the guard that flushes on drop.
+///
+/// Fails if the configuration is invalid or a global subscriber is already set (then
+/// add [`LangfuseLayer::from_env`] to your own subscriber instead).
+///
+/// ```no_run
+/// fn main() {
+///     let _langfuse = langfuse_subscriber::init().expect("langfuse");
+///     // instrumented code
+/// }
+/// ```
+pub fn init() -> Result<LangfuseGuard, ConfigError> {
+    let layer = LangfuseLayer::from_env()?;
+    let handle = layer.handle();
+    tracing_subscriber::registry()
+        .with(layer)
+        .try_init()
+        .map_err(|e| ConfigError::other("subscriber", format!("cannot install the global subscriber: {e}")))?;
+    Ok(LangfuseGuard { handle })
+}
