@@ -32,9 +32,16 @@ fn run(layer: LangfuseLayer, f: impl FnOnce()) {
 #[test]
 fn request_path_headers_auth_gzip_scope_and_resource() {
     let receiver = Receiver::start();
-    run(layer(&receiver).environment("staging").release("r-42").build().unwrap(), || {
-        let _s = tracing::info_span!("root", langfuse.observation.type = "span").entered();
-    });
+    run(
+        layer(&receiver)
+            .environment("staging")
+            .release("r-42")
+            .build()
+            .unwrap(),
+        || {
+            let _s = tracing::info_span!("root", langfuse.observation.type = "span").entered();
+        },
+    );
     let requests = receiver.wait_for_requests(1, Duration::from_secs(10));
     assert_eq!(requests.len(), 1);
     let r = &requests[0];
@@ -43,26 +50,44 @@ fn request_path_headers_auth_gzip_scope_and_resource() {
     assert!(r.gzip, "gzip is the default");
     assert_eq!(r.header("content-encoding"), Some("gzip"));
     assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
-    let expected_auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{PK}:{SK}")));
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{PK}:{SK}"))
+    );
     assert_eq!(r.header("authorization"), Some(expected_auth.as_str()));
     assert_eq!(r.header("x-langfuse-sdk-name"), Some("rust"));
-    assert_eq!(r.header("x-langfuse-sdk-version"), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        r.header("x-langfuse-sdk-version"),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
     assert_eq!(r.header("x-langfuse-public-key"), Some(PK));
     assert_eq!(r.header("x-langfuse-ingestion-version"), Some("4"));
 
     let span = receiver.span_named("root");
     assert_eq!(span.scope_name, "langfuse-sdk");
     assert_eq!(span.scope_version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(span.scope_attributes.get("public_key"), Some(&AttrValue::Str(PK.into())));
+    assert_eq!(
+        span.scope_attributes.get("public_key"),
+        Some(&AttrValue::Str(PK.into()))
+    );
     assert_eq!(span.kind, 1, "SPAN_KIND_INTERNAL");
-    assert_eq!(span.resource_attributes.get("langfuse.environment"), Some(&AttrValue::Str("staging".into())));
-    assert_eq!(span.resource_attributes.get("langfuse.release"), Some(&AttrValue::Str("r-42".into())));
+    assert_eq!(
+        span.resource_attributes.get("langfuse.environment"),
+        Some(&AttrValue::Str("staging".into()))
+    );
+    assert_eq!(
+        span.resource_attributes.get("langfuse.release"),
+        Some(&AttrValue::Str("r-42".into()))
+    );
     assert!(span.resource_attributes.contains_key("service.name"));
     assert_eq!(span.str_attr("langfuse.environment"), Some("staging"));
     assert_eq!(span.str_attr("langfuse.release"), Some("r-42"));
     assert_eq!(span.trace_id.len(), 32);
     assert_eq!(span.span_id.len(), 16);
-    assert!(span.trace_id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(span
+        .trace_id
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     assert_eq!(span.parent_span_id, None);
     assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
 }
@@ -70,9 +95,15 @@ fn request_path_headers_auth_gzip_scope_and_resource() {
 #[test]
 fn no_compression_sends_plain_protobuf() {
     let receiver = Receiver::start();
-    run(layer(&receiver).compression(Compression::None).build().unwrap(), || {
-        let _s = tracing::info_span!("plain", langfuse.observation.type = "span").entered();
-    });
+    run(
+        layer(&receiver)
+            .compression(Compression::None)
+            .build()
+            .unwrap(),
+        || {
+            let _s = tracing::info_span!("plain", langfuse.observation.type = "span").entered();
+        },
+    );
     let r = &receiver.wait_for_requests(1, Duration::from_secs(10))[0];
     assert!(!r.gzip);
     assert_eq!(r.header("content-encoding"), None);
@@ -95,7 +126,9 @@ fn parent_links_follow_the_tracing_tree_across_threads_and_skip_plain_spans() {
         std::thread::spawn(move || {
             tracing::dispatcher::with_default(&dispatch, || {
                 let _c = for_thread.enter();
-                let _g = tracing::info_span!("grandchild", langfuse.observation.type = "generation").entered();
+                let _g =
+                    tracing::info_span!("grandchild", langfuse.observation.type = "generation")
+                        .entered();
             })
         })
         .join()
@@ -108,7 +141,10 @@ fn parent_links_follow_the_tracing_tree_across_threads_and_skip_plain_spans() {
     let child = receiver.span_named("child");
     let grandchild = receiver.span_named("grandchild");
     assert_eq!(child.parent_span_id.as_deref(), Some(root.span_id.as_str()));
-    assert_eq!(grandchild.parent_span_id.as_deref(), Some(child.span_id.as_str()));
+    assert_eq!(
+        grandchild.parent_span_id.as_deref(),
+        Some(child.span_id.as_str())
+    );
     assert!(spans.iter().all(|s| s.trace_id == root.trace_id));
     assert_eq!(root.bool_attr("langfuse.internal.is_app_root"), Some(true));
     assert_eq!(child.attr("langfuse.internal.is_app_root"), None);
@@ -120,7 +156,12 @@ fn parent_links_follow_the_tracing_tree_across_threads_and_skip_plain_spans() {
 fn gen_ai_spans_are_kept_and_other_plain_spans_dropped_by_default() {
     let receiver = Receiver::start();
     run(layer(&receiver).build().unwrap(), || {
-        let _a = tracing::info_span!("chat gpt-4o", gen_ai.request.model = "gpt-4o", gen_ai.usage.input_tokens = 12i64).entered();
+        let _a = tracing::info_span!(
+            "chat gpt-4o",
+            gen_ai.request.model = "gpt-4o",
+            gen_ai.usage.input_tokens = 12i64
+        )
+        .entered();
         let _b = tracing::info_span!("db-query", table = "users").entered();
     });
     let spans = receiver.wait_for_spans(1, Duration::from_secs(10));
@@ -137,10 +178,13 @@ fn gen_ai_spans_are_kept_and_other_plain_spans_dropped_by_default() {
 fn a_user_filter_replaces_the_default() {
     let receiver = Receiver::start();
     let filter = langfuse_subscriber::SpanFilter::new(|m| m.name() == "db-query");
-    run(layer(&receiver).span_filter(filter).build().unwrap(), || {
-        let _a = tracing::info_span!("chat", gen_ai.request.model = "gpt-4o").entered();
-        let _b = tracing::info_span!("db-query", table = "users").entered();
-    });
+    run(
+        layer(&receiver).span_filter(filter).build().unwrap(),
+        || {
+            let _a = tracing::info_span!("chat", gen_ai.request.model = "gpt-4o").entered();
+            let _b = tracing::info_span!("db-query", table = "users").entered();
+        },
+    );
     let spans = receiver.wait_for_spans(1, Duration::from_secs(10));
     assert_eq!(spans.len(), 1);
     assert_eq!(spans[0].name, "db-query");
@@ -169,12 +213,20 @@ fn generation_fields_are_exported_exactly_and_updates_merge() {
             langfuse.version = "v2",
         );
         span.record("langfuse.observation.output", "4");
-        span.record("langfuse.observation.usage_details", r#"{"input": 10, "output": 50}"#);
-        span.record("langfuse.observation.cost_details", r#"{"input": 0.0001, "total": 0.0021}"#);
+        span.record(
+            "langfuse.observation.usage_details",
+            r#"{"input": 10, "output": 50}"#,
+        );
+        span.record(
+            "langfuse.observation.cost_details",
+            r#"{"input": 0.0001, "total": 0.0021}"#,
+        );
         span.record("langfuse.observation.metadata.attempt", 2i64);
         span.record("langfuse.observation.level", "WARNING");
     });
-    let s = receiver.wait_for_spans(1, Duration::from_secs(10)).remove(0);
+    let s = receiver
+        .wait_for_spans(1, Duration::from_secs(10))
+        .remove(0);
     let keys: BTreeSet<String> = s.langfuse_keys().into_iter().collect();
     let expected: BTreeSet<String> = [
         "langfuse.observation.type",
@@ -198,16 +250,39 @@ fn generation_fields_are_exported_exactly_and_updates_merge() {
     .collect();
     assert_eq!(keys, expected);
     assert_eq!(s.str_attr("langfuse.observation.type"), Some("generation"));
-    assert_eq!(s.str_attr("langfuse.observation.input"), Some("What is 2+2?"));
+    assert_eq!(
+        s.str_attr("langfuse.observation.input"),
+        Some("What is 2+2?")
+    );
     assert_eq!(s.str_attr("langfuse.observation.output"), Some("4"));
-    assert_eq!(s.str_attr("langfuse.observation.model.name"), Some("gpt-4o"));
-    assert_eq!(s.str_attr("langfuse.observation.usage_details"), Some(r#"{"input": 10, "output": 50}"#));
-    assert_eq!(s.str_attr("langfuse.observation.cost_details"), Some(r#"{"input": 0.0001, "total": 0.0021}"#));
-    assert_eq!(s.str_attr("langfuse.observation.completion_start_time"), Some("\"2025-01-02T03:04:05.678901Z\""));
+    assert_eq!(
+        s.str_attr("langfuse.observation.model.name"),
+        Some("gpt-4o")
+    );
+    assert_eq!(
+        s.str_attr("langfuse.observation.usage_details"),
+        Some(r#"{"input": 10, "output": 50}"#)
+    );
+    assert_eq!(
+        s.str_attr("langfuse.observation.cost_details"),
+        Some(r#"{"input": 0.0001, "total": 0.0021}"#)
+    );
+    assert_eq!(
+        s.str_attr("langfuse.observation.completion_start_time"),
+        Some("\"2025-01-02T03:04:05.678901Z\"")
+    );
     assert_eq!(s.str_attr("langfuse.observation.prompt.name"), Some("qa"));
     assert_eq!(s.int_attr("langfuse.observation.prompt.version"), Some(3));
-    assert_eq!(s.str_attr("langfuse.observation.metadata.attempt"), Some("2"), "later value wins");
-    assert_eq!(s.str_attr("langfuse.observation.metadata.component"), Some("\"api\""), "metadata strings are JSON");
+    assert_eq!(
+        s.str_attr("langfuse.observation.metadata.attempt"),
+        Some("2"),
+        "later value wins"
+    );
+    assert_eq!(
+        s.str_attr("langfuse.observation.metadata.component"),
+        Some("\"api\""),
+        "metadata strings are JSON"
+    );
     assert_eq!(s.str_attr("langfuse.observation.level"), Some("WARNING"));
     assert_eq!(s.status_code, 0, "only ERROR sets the status");
     assert_eq!(s.str_attr("langfuse.version"), Some("v2"));
@@ -219,7 +294,9 @@ fn generation_fields_on_span_like_types_are_dropped() {
     run(layer(&receiver).build().unwrap(), || {
         let _s = tracing::info_span!("tool", langfuse.observation.type = "tool", langfuse.observation.model.name = "gpt-4o", langfuse.observation.usage_details = "{}").entered();
     });
-    let s = receiver.wait_for_spans(1, Duration::from_secs(10)).remove(0);
+    let s = receiver
+        .wait_for_spans(1, Duration::from_secs(10))
+        .remove(0);
     assert_eq!(s.attr("langfuse.observation.model.name"), None);
     assert_eq!(s.attr("langfuse.observation.usage_details"), None);
 }
@@ -230,9 +307,14 @@ fn error_level_sets_the_otel_status() {
     run(layer(&receiver).build().unwrap(), || {
         let _s = tracing::info_span!("failing", langfuse.observation.type = "tool", langfuse.observation.level = "ERROR", langfuse.observation.status_message = "tool failed for 7").entered();
     });
-    let s = receiver.wait_for_spans(1, Duration::from_secs(10)).remove(0);
+    let s = receiver
+        .wait_for_spans(1, Duration::from_secs(10))
+        .remove(0);
     assert_eq!(s.str_attr("langfuse.observation.level"), Some("ERROR"));
-    assert_eq!(s.str_attr("langfuse.observation.status_message"), Some("tool failed for 7"));
+    assert_eq!(
+        s.str_attr("langfuse.observation.status_message"),
+        Some("tool failed for 7")
+    );
     assert_eq!(s.status_code, 2);
     assert_eq!(s.status_message, "tool failed for 7");
 }
@@ -240,17 +322,37 @@ fn error_level_sets_the_otel_status() {
 #[test]
 fn every_observation_type_goes_on_the_wire_with_its_name() {
     let receiver = Receiver::start();
-    let types = ["span", "generation", "embedding", "agent", "tool", "chain", "retriever", "evaluator", "guardrail", "event"];
+    let types = [
+        "span",
+        "generation",
+        "embedding",
+        "agent",
+        "tool",
+        "chain",
+        "retriever",
+        "evaluator",
+        "guardrail",
+        "event",
+    ];
     run(layer(&receiver).build().unwrap(), || {
         for t in types {
             let _s = tracing::info_span!("typed", langfuse.observation.type = t).entered();
         }
     });
     let spans = receiver.wait_for_spans(types.len(), Duration::from_secs(10));
-    let got: BTreeSet<&str> = spans.iter().filter_map(|s| s.str_attr("langfuse.observation.type")).collect();
+    let got: BTreeSet<&str> = spans
+        .iter()
+        .filter_map(|s| s.str_attr("langfuse.observation.type"))
+        .collect();
     assert_eq!(got, types.into_iter().collect());
-    let event = spans.iter().find(|s| s.str_attr("langfuse.observation.type") == Some("event")).unwrap();
-    assert_eq!(event.start_time_unix_nano, event.end_time_unix_nano, "an event has zero duration");
+    let event = spans
+        .iter()
+        .find(|s| s.str_attr("langfuse.observation.type") == Some("event"))
+        .unwrap();
+    assert_eq!(
+        event.start_time_unix_nano, event.end_time_unix_nano,
+        "an event has zero duration"
+    );
 }
 
 #[test]
@@ -269,12 +371,23 @@ fn trace_level_fields_from_span_fields() {
         )
         .entered();
     });
-    let s = receiver.wait_for_spans(1, Duration::from_secs(10)).remove(0);
+    let s = receiver
+        .wait_for_spans(1, Duration::from_secs(10))
+        .remove(0);
     assert_eq!(s.str_attr("user.id"), Some("user_123"));
     assert_eq!(s.str_attr("session.id"), Some("session_abc"));
     assert_eq!(s.str_attr("langfuse.trace.name"), Some("checkout"));
-    assert_eq!(s.attr("langfuse.trace.tags"), Some(&AttrValue::Array(vec![AttrValue::Str("tag-a".into()), AttrValue::Str("tag-b".into())])));
-    assert_eq!(s.str_attr("langfuse.trace.metadata.plan"), Some("\"premium\""));
+    assert_eq!(
+        s.attr("langfuse.trace.tags"),
+        Some(&AttrValue::Array(vec![
+            AttrValue::Str("tag-a".into()),
+            AttrValue::Str("tag-b".into())
+        ]))
+    );
+    assert_eq!(
+        s.str_attr("langfuse.trace.metadata.plan"),
+        Some("\"premium\"")
+    );
     assert_eq!(s.bool_attr("langfuse.trace.public"), Some(true));
 }
 
@@ -297,20 +410,34 @@ fn sampling_keeps_or_drops_whole_traces() {
     let spans = receiver.spans(); // flush() returned: everything has arrived
     let roots: Vec<_> = spans.iter().filter(|s| s.name == "r").collect();
     let children: Vec<_> = spans.iter().filter(|s| s.name == "c").collect();
-    assert_eq!(roots.len(), children.len(), "children follow their root's decision");
-    assert!(roots.len() > 50 && roots.len() < 150, "about half kept, got {}", roots.len());
+    assert_eq!(
+        roots.len(),
+        children.len(),
+        "children follow their root's decision"
+    );
+    assert!(
+        roots.len() > 50 && roots.len() < 150,
+        "about half kept, got {}",
+        roots.len()
+    );
     for r in roots {
         let low = u64::from_str_radix(&r.trace_id[16..], 16).unwrap();
-        assert!(low < 1u64 << 63, "kept iff the low 64 bits are below rate * 2^64");
+        assert!(
+            low < 1u64 << 63,
+            "kept iff the low 64 bits are below rate * 2^64"
+        );
     }
 }
 
 #[test]
 fn disabled_tracing_sends_nothing() {
     let receiver = Receiver::start();
-    run(layer(&receiver).tracing_enabled(false).build().unwrap(), || {
-        let _s = tracing::info_span!("x", langfuse.observation.type = "span").entered();
-    });
+    run(
+        layer(&receiver).tracing_enabled(false).build().unwrap(),
+        || {
+            let _s = tracing::info_span!("x", langfuse.observation.type = "span").entered();
+        },
+    );
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(receiver.request_count(), 0);
 }

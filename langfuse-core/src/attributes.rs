@@ -86,7 +86,8 @@ pub const EXPERIMENT_ITEM_EXPECTED_OUTPUT: &str = "langfuse.experiment.item.expe
 /// Metadata of the dataset item.
 pub const EXPERIMENT_ITEM_METADATA: &str = "langfuse.experiment.item.metadata";
 /// Root observation of the experiment item.
-pub const EXPERIMENT_ITEM_ROOT_OBSERVATION_ID: &str = "langfuse.experiment.item.root_observation_id";
+pub const EXPERIMENT_ITEM_ROOT_OBSERVATION_ID: &str =
+    "langfuse.experiment.item.root_observation_id";
 
 /// The instrumentation scope name every Langfuse SDK uses.
 pub const SCOPE_NAME: &str = "langfuse-sdk";

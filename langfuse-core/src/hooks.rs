@@ -35,10 +35,12 @@ pub struct LayerHooks {
 /// assert!(!langfuse_core::hooks::with_span_state(&span, |_| {}));
 /// ```
 pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) -> bool {
-    span.with_subscriber(|(id, dispatch)| match dispatch.downcast_ref::<LayerHooks>() {
-        Some(hooks) => (hooks.with_state)(dispatch, id, &mut f),
-        None => false,
-    })
+    span.with_subscriber(
+        |(id, dispatch)| match dispatch.downcast_ref::<LayerHooks>() {
+            Some(hooks) => (hooks.with_state)(dispatch, id, &mut f),
+            None => false,
+        },
+    )
     .unwrap_or(false)
 }
 

@@ -248,7 +248,10 @@ mod tests {
             create_trace_id(Some("req_12345")).to_string(),
             "6cec55478a541a9eb2b3bfd6c8ba5670"
         );
-        assert_eq!(create_trace_id(Some("req_12345")), create_trace_id(Some("req_12345")));
+        assert_eq!(
+            create_trace_id(Some("req_12345")),
+            create_trace_id(Some("req_12345"))
+        );
     }
 
     #[test]
@@ -258,10 +261,23 @@ mod tests {
 
     #[test]
     fn ids_reject_bad_strings() {
-        for bad in ["", "abc", "6CEC55478A541A9EB2B3BFD6C8BA5670", "00000000000000000000000000000000", "6cec55478a541a9eb2b3bfd6c8ba567g", "6cec55478a541a9eb2b3bfd6c8ba56700"] {
+        for bad in [
+            "",
+            "abc",
+            "6CEC55478A541A9EB2B3BFD6C8BA5670",
+            "00000000000000000000000000000000",
+            "6cec55478a541a9eb2b3bfd6c8ba567g",
+            "6cec55478a541a9eb2b3bfd6c8ba56700",
+        ] {
             assert!(bad.parse::<TraceId>().is_err(), "{bad}");
         }
         assert!("0000000000000000".parse::<ObservationId>().is_err());
-        assert_eq!("00000000000000ff".parse::<ObservationId>().unwrap().to_string(), "00000000000000ff");
+        assert_eq!(
+            "00000000000000ff"
+                .parse::<ObservationId>()
+                .unwrap()
+                .to_string(),
+            "00000000000000ff"
+        );
     }
 }

@@ -26,5 +26,8 @@ mod types;
 #[path = "private/mod.rs"]
 pub mod __private;
 
-pub use ids::{create_trace_id, get_current_observation_id, get_current_trace_id, InvalidId, ObservationId, TraceId};
+pub use ids::{
+    create_trace_id, get_current_observation_id, get_current_trace_id, InvalidId, ObservationId,
+    TraceId,
+};
 pub use types::{Level, ObservationType, ParseError};

@@ -92,7 +92,10 @@ impl ObservationType {
     /// assert!(!langfuse_core::ObservationType::Tool.is_generation_like());
     /// ```
     pub const fn is_generation_like(self) -> bool {
-        matches!(self, ObservationType::Generation | ObservationType::Embedding)
+        matches!(
+            self,
+            ObservationType::Generation | ObservationType::Embedding
+        )
     }
 }
 

@@ -119,7 +119,8 @@ impl LayerBuilder {
     /// ```
     pub fn build(self) -> Result<LangfuseLayer, ConfigError> {
         let config = if self.from_env {
-            let (mut env, warnings) = LangfuseConfigBuilder::from_env_vars(|k| std::env::var(k).ok());
+            let (mut env, warnings) =
+                LangfuseConfigBuilder::from_env_vars(|k| std::env::var(k).ok());
             for w in &warnings {
                 eprintln!("langfuse: {w}");
             }

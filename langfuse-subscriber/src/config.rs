@@ -45,7 +45,11 @@ impl std::str::FromStr for Compression {
         match s.trim().to_ascii_lowercase().as_str() {
             "gzip" => Ok(Compression::Gzip),
             "none" => Ok(Compression::None),
-            _ => Err(ConfigError::invalid("compression", s, "expected `gzip` or `none`")),
+            _ => Err(ConfigError::invalid(
+                "compression",
+                s,
+                "expected `gzip` or `none`",
+            )),
         }
     }
 }
@@ -187,7 +191,11 @@ impl fmt::Debug for LangfuseConfig {
             .field("span_filter", &self.span_filter)
             .field(
                 "additional_headers",
-                &self.additional_headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+                &self
+                    .additional_headers
+                    .iter()
+                    .map(|(k, _)| k)
+                    .collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -453,7 +461,10 @@ impl fmt::Debug for LangfuseConfigBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LangfuseConfigBuilder")
             .field("public_key", &self.public_key)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("base_url", &self.base_url)
             .finish_non_exhaustive()
     }
@@ -692,11 +703,19 @@ impl LangfuseConfigBuilder {
         }
         let flush_interval = self.flush_interval.unwrap_or(Duration::from_secs(5));
         if flush_interval.is_zero() {
-            return Err(ConfigError::invalid("flush_interval", "0", "expected more than zero"));
+            return Err(ConfigError::invalid(
+                "flush_interval",
+                "0",
+                "expected more than zero",
+            ));
         }
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
         if timeout.is_zero() {
-            return Err(ConfigError::invalid("timeout", "0", "expected more than zero"));
+            return Err(ConfigError::invalid(
+                "timeout",
+                "0",
+                "expected more than zero",
+            ));
         }
         let max_request_bytes = self.max_request_bytes.unwrap_or(64 << 20);
         if max_request_bytes < 1024 {
@@ -716,7 +735,11 @@ impl LangfuseConfigBuilder {
         }
         for (name, value) in &self.additional_headers {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(ConfigError::invalid("header", name, "not a valid header name"));
+                return Err(ConfigError::invalid(
+                    "header",
+                    name,
+                    "not a valid header name",
+                ));
             }
             if http::HeaderValue::from_str(value).is_err() {
                 return Err(ConfigError::other(
@@ -729,8 +752,14 @@ impl LangfuseConfigBuilder {
         let public_key = non_empty(self.public_key);
         let secret_key = non_empty(self.secret_key);
         for (what, key) in [("public_key", &public_key), ("secret_key", &secret_key)] {
-            if key.as_deref().is_some_and(|k| http::HeaderValue::from_str(k).is_err()) {
-                return Err(ConfigError::other(what, format!("invalid {what}: it contains characters not allowed in HTTP headers")));
+            if key
+                .as_deref()
+                .is_some_and(|k| http::HeaderValue::from_str(k).is_err())
+            {
+                return Err(ConfigError::other(
+                    what,
+                    format!("invalid {what}: it contains characters not allowed in HTTP headers"),
+                ));
             }
         }
         Ok(LangfuseConfig {
@@ -762,9 +791,23 @@ impl LangfuseConfigBuilder {
             ($($f:ident),*) => {$( if other.$f.is_some() { self.$f = other.$f; } )*};
         }
         take!(
-            public_key, secret_key, base_url, export_path, enabled, environment, release,
-            sample_rate, flush_at, flush_interval, timeout, compression, max_request_bytes,
-            max_queue_bytes, debug, console, span_filter
+            public_key,
+            secret_key,
+            base_url,
+            export_path,
+            enabled,
+            environment,
+            release,
+            sample_rate,
+            flush_at,
+            flush_interval,
+            timeout,
+            compression,
+            max_request_bytes,
+            max_queue_bytes,
+            debug,
+            console,
+            span_filter
         );
         self.additional_headers.extend(other.additional_headers);
         self
@@ -797,7 +840,8 @@ impl LangfuseConfigBuilder {
                 Err(e) => warn("LANGFUSE_TRACING_ENVIRONMENT", &e.to_string()),
             }
         }
-        b.release = var("LANGFUSE_RELEASE").or_else(|| RELEASE_FALLBACK_VARS.iter().find_map(|k| var(k)));
+        b.release =
+            var("LANGFUSE_RELEASE").or_else(|| RELEASE_FALLBACK_VARS.iter().find_map(|k| var(k)));
         if let Some(v) = var("LANGFUSE_SAMPLE_RATE") {
             match v.trim().parse::<f64>() {
                 Ok(r) if (0.0..=1.0).contains(&r) => b.sample_rate = Some(r),
@@ -815,12 +859,17 @@ impl LangfuseConfigBuilder {
                 Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => {
                     b.flush_interval = Some(Duration::from_secs_f64(s))
                 }
-                _ => warn("LANGFUSE_FLUSH_INTERVAL", "expected a positive number of seconds"),
+                _ => warn(
+                    "LANGFUSE_FLUSH_INTERVAL",
+                    "expected a positive number of seconds",
+                ),
             }
         }
         if let Some(v) = var("LANGFUSE_TIMEOUT") {
             match v.trim().parse::<f64>() {
-                Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => b.timeout = Some(Duration::from_secs_f64(s)),
+                Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                    b.timeout = Some(Duration::from_secs_f64(s))
+                }
                 _ => warn("LANGFUSE_TIMEOUT", "expected a positive number of seconds"),
             }
         }
@@ -842,13 +891,19 @@ impl LangfuseConfigBuilder {
         if let Some(v) = var("LANGFUSE_OTEL_MAX_BATCH_SIZE_BYTES") {
             match v.trim().parse::<usize>() {
                 Ok(n) if n >= 1024 => b.max_request_bytes = Some(n),
-                _ => warn("LANGFUSE_OTEL_MAX_BATCH_SIZE_BYTES", "expected an integer of at least 1024"),
+                _ => warn(
+                    "LANGFUSE_OTEL_MAX_BATCH_SIZE_BYTES",
+                    "expected an integer of at least 1024",
+                ),
             }
         }
         if let Some(v) = var("LANGFUSE_MAX_QUEUE_BYTES") {
             match v.trim().parse::<usize>() {
                 Ok(n) if n >= 4096 => b.max_queue_bytes = Some(n),
-                _ => warn("LANGFUSE_MAX_QUEUE_BYTES", "expected an integer of at least 4096"),
+                _ => warn(
+                    "LANGFUSE_MAX_QUEUE_BYTES",
+                    "expected an integer of at least 4096",
+                ),
             }
         }
         if let Some(v) = var("LANGFUSE_DEBUG") {
@@ -882,7 +937,9 @@ fn validate_base_url(url: &str) -> Result<(), ConfigError> {
     let rest = lower
         .strip_prefix("http://")
         .or_else(|| lower.strip_prefix("https://"))
-        .ok_or_else(|| ConfigError::invalid("base_url", url, "expected an http:// or https:// URL"))?;
+        .ok_or_else(|| {
+            ConfigError::invalid("base_url", url, "expected an http:// or https:// URL")
+        })?;
     if rest.trim_end_matches('/').is_empty() || url.parse::<http::Uri>().is_err() {
         return Err(ConfigError::invalid("base_url", url, "not a valid URL"));
     }
@@ -915,7 +972,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(vars: &[(&str, &str)]) -> (LangfuseConfig, Vec<String>) {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (b, w) = LangfuseConfigBuilder::from_env_vars(|k| map.get(k).cloned());
         (b.build().expect("env builder validates"), w)
     }
@@ -924,8 +984,14 @@ mod tests {
     fn defaults_match_the_reference() {
         let (c, w) = from(&[]);
         assert!(w.is_empty());
-        assert_eq!(c.endpoint(), "https://cloud.langfuse.com/api/public/otel/v1/traces");
-        assert_eq!((c.flush_at, c.flush_interval, c.timeout), (512, Duration::from_secs(5), Duration::from_secs(5)));
+        assert_eq!(
+            c.endpoint(),
+            "https://cloud.langfuse.com/api/public/otel/v1/traces"
+        );
+        assert_eq!(
+            (c.flush_at, c.flush_interval, c.timeout),
+            (512, Duration::from_secs(5), Duration::from_secs(5))
+        );
         assert_eq!(c.compression, Compression::Gzip);
         assert_eq!(c.sample_rate, 1.0);
         assert!(c.enabled && !c.debug && c.console_enabled());
@@ -933,11 +999,17 @@ mod tests {
 
     #[test]
     fn base_url_then_host_then_default_and_slashes_do_not_matter() {
-        let (c, _) = from(&[("LANGFUSE_HOST", "http://h:1"), ("LANGFUSE_BASE_URL", "http://b:2/")]);
+        let (c, _) = from(&[
+            ("LANGFUSE_HOST", "http://h:1"),
+            ("LANGFUSE_BASE_URL", "http://b:2/"),
+        ]);
         assert_eq!(c.endpoint(), "http://b:2/api/public/otel/v1/traces");
         let (c, _) = from(&[("LANGFUSE_HOST", "http://h:1/")]);
         assert_eq!(c.endpoint(), "http://h:1/api/public/otel/v1/traces");
-        let (c, _) = from(&[("LANGFUSE_BASE_URL", "http://b:2"), ("LANGFUSE_OTEL_TRACES_EXPORT_PATH", "/custom/v1/traces")]);
+        let (c, _) = from(&[
+            ("LANGFUSE_BASE_URL", "http://b:2"),
+            ("LANGFUSE_OTEL_TRACES_EXPORT_PATH", "/custom/v1/traces"),
+        ]);
         assert_eq!(c.endpoint(), "http://b:2/custom/v1/traces");
     }
 
@@ -1010,7 +1082,9 @@ mod tests {
 
     #[test]
     fn debug_output_and_errors_never_show_the_secret() {
-        let b = LangfuseConfig::builder().public_key("pk-lf-1").secret_key("sk-lf-TOPSECRET");
+        let b = LangfuseConfig::builder()
+            .public_key("pk-lf-1")
+            .secret_key("sk-lf-TOPSECRET");
         assert!(!format!("{b:?}").contains("TOPSECRET"));
         let c = b.clone().build().unwrap();
         assert!(!format!("{c:?}").contains("TOPSECRET"));
@@ -1021,12 +1095,24 @@ mod tests {
     #[test]
     fn builder_rejects_bad_values_with_the_setting_name() {
         let cases: Vec<(LangfuseConfigBuilder, &str)> = vec![
-            (LangfuseConfig::builder().sample_rate(f64::NAN), "sample_rate"),
+            (
+                LangfuseConfig::builder().sample_rate(f64::NAN),
+                "sample_rate",
+            ),
             (LangfuseConfig::builder().flush_at(0), "flush_at"),
             (LangfuseConfig::builder().timeout(Duration::ZERO), "timeout"),
-            (LangfuseConfig::builder().base_url("localhost:3000"), "base_url"),
-            (LangfuseConfig::builder().environment("langfuse-prod"), "environment"),
-            (LangfuseConfig::builder().header("bad header", "v"), "header"),
+            (
+                LangfuseConfig::builder().base_url("localhost:3000"),
+                "base_url",
+            ),
+            (
+                LangfuseConfig::builder().environment("langfuse-prod"),
+                "environment",
+            ),
+            (
+                LangfuseConfig::builder().header("bad header", "v"),
+                "header",
+            ),
         ];
         for (b, setting) in cases {
             assert_eq!(b.build().unwrap_err().setting(), setting);

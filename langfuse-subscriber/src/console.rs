@@ -67,17 +67,31 @@ fn print(out: &str) {
 }
 
 /// Renders one trace; public within the crate for tests.
-pub(crate) fn render_trace(out: &mut String, trace_id: u128, mut spans: Vec<ObservationState>, environment: Option<&str>) {
+pub(crate) fn render_trace(
+    out: &mut String,
+    trace_id: u128,
+    mut spans: Vec<ObservationState>,
+    environment: Option<&str>,
+) {
     spans.sort_by_key(|s| s.start_time);
     let ids: Vec<u64> = spans.iter().map(|s| s.span_id).collect();
     let roots: Vec<usize> = (0..spans.len())
         .filter(|&i| spans[i].parent_span_id.is_none_or(|p| !ids.contains(&p)))
         .collect();
-    let total = spans.iter().map(|s| s.end_time.unwrap_or(s.start_time)).max().and_then(|end| {
-        let start = spans.iter().map(|s| s.start_time).min()?;
-        end.duration_since(start).ok()
-    });
-    let _ = write!(out, "langfuse trace {trace_id:032x}  {} observation{}", spans.len(), if spans.len() == 1 { "" } else { "s" });
+    let total = spans
+        .iter()
+        .map(|s| s.end_time.unwrap_or(s.start_time))
+        .max()
+        .and_then(|end| {
+            let start = spans.iter().map(|s| s.start_time).min()?;
+            end.duration_since(start).ok()
+        });
+    let _ = write!(
+        out,
+        "langfuse trace {trace_id:032x}  {} observation{}",
+        spans.len(),
+        if spans.len() == 1 { "" } else { "s" }
+    );
     if let Some(t) = total {
         let _ = write!(out, ", {}", duration(t));
     }
@@ -92,9 +106,19 @@ pub(crate) fn render_trace(out: &mut String, trace_id: u128, mut spans: Vec<Obse
 
 fn render_node(out: &mut String, spans: &[ObservationState], i: usize, prefix: &str, last: bool) {
     let st = &spans[i];
-    let _ = write!(out, "{prefix}{}{} {}", if last { "└─ " } else { "├─ " }, st.as_type, st.name.as_deref().unwrap_or("?"));
+    let _ = write!(
+        out,
+        "{prefix}{}{} {}",
+        if last { "└─ " } else { "├─ " },
+        st.as_type,
+        st.name.as_deref().unwrap_or("?")
+    );
     let end = st.end_time.unwrap_or(st.start_time);
-    let _ = write!(out, "  {}", duration(end.duration_since(st.start_time).unwrap_or_default()));
+    let _ = write!(
+        out,
+        "  {}",
+        duration(end.duration_since(st.start_time).unwrap_or_default())
+    );
     if let Some(g) = &st.generation {
         if let Some(m) = &g.model {
             let _ = write!(out, "  model={m}");
@@ -163,7 +187,14 @@ mod tests {
     use super::*;
     use langfuse_core::ObservationType;
 
-    fn obs(id: u64, parent: Option<u64>, name: &'static str, t: ObservationType, start_ms: u64, end_ms: u64) -> ObservationState {
+    fn obs(
+        id: u64,
+        parent: Option<u64>,
+        name: &'static str,
+        t: ObservationType,
+        start_ms: u64,
+        end_ms: u64,
+    ) -> ObservationState {
         let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let mut s = ObservationState::new(0xabc, id, parent, true);
         s.name = Some(name.into());
@@ -190,7 +221,10 @@ mod tests {
         assert_eq!(lines[0], "langfuse trace 00000000000000000000000000000abc  3 observations, 120.0ms, environment dev");
         assert_eq!(lines[1], "└─ span pipeline  120.0ms");
         assert_eq!(lines[2], "      in:  {\"q\": \"line one line two\"}");
-        assert_eq!(lines[3], "   ├─ generation llm  80.0ms  model=gpt-4o  usage={\"input\": 10, \"output\": 50}");
+        assert_eq!(
+            lines[3],
+            "   ├─ generation llm  80.0ms  model=gpt-4o  usage={\"input\": 10, \"output\": 50}"
+        );
         assert_eq!(lines[4], "   └─ tool weather  5.0ms  [ERROR: tool failed]");
         assert!(lines[5].starts_with("         out: xxxx") && lines[5].ends_with('…'));
         assert_eq!(lines[5].chars().filter(|&c| c == 'x').count(), 100);

@@ -7,7 +7,9 @@ use std::time::SystemTime;
 use langfuse_core::attributes as attr;
 use langfuse_core::state::{AttrValue, ObservationState};
 use langfuse_core::Level;
-use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
@@ -32,7 +34,8 @@ impl Default for Converter {
 }
 
 fn scope(public_key: Option<&str>) -> InstrumentationScope {
-    let builder = InstrumentationScope::builder(attr::SCOPE_NAME).with_version(env!("CARGO_PKG_VERSION"));
+    let builder =
+        InstrumentationScope::builder(attr::SCOPE_NAME).with_version(env!("CARGO_PKG_VERSION"));
     match public_key {
         Some(pk) => builder
             .with_attributes([KeyValue::new(attr::SCOPE_PUBLIC_KEY, pk.to_owned())])
@@ -88,26 +91,44 @@ impl Converter {
         // Trace-level values: propagated first, then the observation's own updates win.
         let trace = st.trace.as_deref();
         let pick = |own: Option<&String>, propagated: Option<&String>| own.or(propagated).cloned();
-        if let Some(v) = pick(trace.and_then(|t| t.name.as_ref()), prop.and_then(|p| p.trace_name.as_ref())) {
+        if let Some(v) = pick(
+            trace.and_then(|t| t.name.as_ref()),
+            prop.and_then(|p| p.trace_name.as_ref()),
+        ) {
             attrs.push(s(attr::TRACE_NAME, v));
         }
-        if let Some(v) = pick(trace.and_then(|t| t.user_id.as_ref()), prop.and_then(|p| p.user_id.as_ref())) {
+        if let Some(v) = pick(
+            trace.and_then(|t| t.user_id.as_ref()),
+            prop.and_then(|p| p.user_id.as_ref()),
+        ) {
             attrs.push(s(attr::TRACE_USER_ID, v));
         }
-        if let Some(v) = pick(trace.and_then(|t| t.session_id.as_ref()), prop.and_then(|p| p.session_id.as_ref())) {
+        if let Some(v) = pick(
+            trace.and_then(|t| t.session_id.as_ref()),
+            prop.and_then(|p| p.session_id.as_ref()),
+        ) {
             attrs.push(s(attr::TRACE_SESSION_ID, v));
         }
         let mut tags: Vec<StringValue> = Vec::new();
-        for tag in prop.map(|p| p.tags.as_slice()).unwrap_or_default().iter().chain(trace.map(|t| t.tags.as_slice()).unwrap_or_default()) {
+        for tag in prop
+            .map(|p| p.tags.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .chain(trace.map(|t| t.tags.as_slice()).unwrap_or_default())
+        {
             if !tags.iter().any(|t| t.as_str() == tag) {
                 tags.push(StringValue::from(tag.clone()));
             }
         }
         // An empty array would reach the server as a bogus tag: never send one.
         if !tags.is_empty() {
-            attrs.push(KeyValue::new(attr::TRACE_TAGS, Value::Array(Array::String(tags))));
+            attrs.push(KeyValue::new(
+                attr::TRACE_TAGS,
+                Value::Array(Array::String(tags)),
+            ));
         }
-        let mut trace_metadata: Vec<(String, String)> = prop.map(|p| p.metadata.clone()).unwrap_or_default();
+        let mut trace_metadata: Vec<(String, String)> =
+            prop.map(|p| p.metadata.clone()).unwrap_or_default();
         if let Some(t) = trace {
             for (k, v) in &t.metadata {
                 upsert(&mut trace_metadata, k, v);
@@ -172,7 +193,11 @@ impl Converter {
         }
         // A propagated prompt goes on every span (the server applies it to generations
         // only), unless the observation names its own.
-        let prompt = if generation_like { own_prompt.or_else(|| prop.and_then(|p| p.prompt.clone())) } else { prop.and_then(|p| p.prompt.clone()) };
+        let prompt = if generation_like {
+            own_prompt.or_else(|| prop.and_then(|p| p.prompt.clone()))
+        } else {
+            prop.and_then(|p| p.prompt.clone())
+        };
         if let Some((name, version)) = prompt.filter(|(name, _)| !name.is_empty()) {
             attrs.push(s(attr::OBSERVATION_PROMPT_NAME, name));
             attrs.push(KeyValue::new(attr::OBSERVATION_PROMPT_VERSION, version));
@@ -190,7 +215,9 @@ impl Converter {
                 AttrValue::Bool(b) => Value::Bool(b),
                 AttrValue::I64(i) => Value::I64(i),
                 AttrValue::F64(f) => Value::F64(f),
-                AttrValue::StrArray(a) => Value::Array(Array::String(a.into_iter().map(StringValue::from).collect())),
+                AttrValue::StrArray(a) => Value::Array(Array::String(
+                    a.into_iter().map(StringValue::from).collect(),
+                )),
             };
             attrs.push(KeyValue::new(k, value));
         }

@@ -126,7 +126,11 @@ impl Destination for Tee {
         let mut batch = Some(batch);
         for (i, d) in self.0.iter_mut().enumerate() {
             // The last destination takes the batch; the others get a copy.
-            let part = if i + 1 == n { batch.take().unwrap_or_default() } else { batch.clone().unwrap_or_default() };
+            let part = if i + 1 == n {
+                batch.take().unwrap_or_default()
+            } else {
+                batch.clone().unwrap_or_default()
+            };
             if let Err(e) = d.export(part) {
                 result = Err(e);
             }
@@ -205,11 +209,18 @@ impl Pipeline {
                 }
                 .run();
             })
-            .map_err(|e| ConfigError::other("export", format!("cannot start the export thread: {e}")))?;
+            .map_err(|e| {
+                ConfigError::other("export", format!("cannot start the export thread: {e}"))
+            })?;
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(ConfigError::other("export", "the export thread stopped while starting")),
+            Err(_) => {
+                return Err(ConfigError::other(
+                    "export",
+                    "the export thread stopped while starting",
+                ))
+            }
         }
         let pipeline = Arc::new(Pipeline {
             tx: Mutex::new(Some(tx.clone())),
@@ -257,12 +268,17 @@ impl Pipeline {
         }
     }
 
-    fn request(&self, make: fn(SyncSender<Result<(), ExportError>>) -> Msg) -> Result<(), ExportError> {
+    fn request(
+        &self,
+        make: fn(SyncSender<Result<(), ExportError>>) -> Msg,
+    ) -> Result<(), ExportError> {
         let tx = match self.tx.lock() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        let Some(tx) = tx else { return Err(ExportError::ShutDown) };
+        let Some(tx) = tx else {
+            return Err(ExportError::ShutDown);
+        };
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         if tx.send(make(reply_tx)).is_err() {
             return Err(ExportError::ShutDown);
@@ -353,7 +369,11 @@ impl Worker {
         }
     }
 
-    fn send(&mut self, batch: &mut Vec<ObservationState>, last_error: &mut Option<String>) -> Result<(), ExportError> {
+    fn send(
+        &mut self,
+        batch: &mut Vec<ObservationState>,
+        last_error: &mut Option<String>,
+    ) -> Result<(), ExportError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -379,12 +399,17 @@ impl Worker {
     }
 }
 
-fn build_destination(config: &LangfuseConfig, custom: Option<BoxedDestination>) -> Result<BoxedDestination, ConfigError> {
+fn build_destination(
+    config: &LangfuseConfig,
+    custom: Option<BoxedDestination>,
+) -> Result<BoxedDestination, ConfigError> {
     let converter = Converter::new(config);
     let resource = resource(config);
     let mut parts: Vec<BoxedDestination> = Vec::new();
     if config.console_enabled() {
-        parts.push(Box::new(ConsoleDestination::new(config.environment.clone())));
+        parts.push(Box::new(ConsoleDestination::new(
+            config.environment.clone(),
+        )));
     }
     if let Some(mut custom) = custom {
         // Custom exporters get the same scope and resource as the OTLP one.
@@ -405,10 +430,16 @@ fn resource(config: &LangfuseConfig) -> Resource {
     use opentelemetry::KeyValue;
     let mut attrs = Vec::new();
     if let Some(env) = &config.environment {
-        attrs.push(KeyValue::new(langfuse_core::attributes::ENVIRONMENT, env.clone()));
+        attrs.push(KeyValue::new(
+            langfuse_core::attributes::ENVIRONMENT,
+            env.clone(),
+        ));
     }
     if let Some(release) = &config.release {
-        attrs.push(KeyValue::new(langfuse_core::attributes::RELEASE, release.clone()));
+        attrs.push(KeyValue::new(
+            langfuse_core::attributes::RELEASE,
+            release.clone(),
+        ));
     }
     Resource::builder().with_attributes(attrs).build()
 }
@@ -421,11 +452,15 @@ fn otlp_destination(
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     let public_key = config.public_key.clone().unwrap_or_default();
     let secret_key = config.secret_key.as_deref().unwrap_or_default();
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
     let mut headers = HashMap::new();
     headers.insert("authorization".to_owned(), format!("Basic {auth}"));
     headers.insert("x-langfuse-sdk-name".to_owned(), "rust".to_owned());
-    headers.insert("x-langfuse-sdk-version".to_owned(), env!("CARGO_PKG_VERSION").to_owned());
+    headers.insert(
+        "x-langfuse-sdk-version".to_owned(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+    );
     headers.insert("x-langfuse-public-key".to_owned(), public_key);
     headers.insert("x-langfuse-ingestion-version".to_owned(), "4".to_owned());
     for (k, v) in &config.additional_headers {
@@ -444,7 +479,9 @@ fn otlp_destination(
     let exporter = builder
         // The message names the setting, never the headers (they hold the secret key).
         .build()
-        .map_err(|e| ConfigError::other("exporter", format!("cannot build the OTLP exporter: {e}")))?;
+        .map_err(|e| {
+            ConfigError::other("exporter", format!("cannot build the OTLP exporter: {e}"))
+        })?;
     let mut d = ExporterDestination::new(exporter);
     d.configure(converter, resource);
     Ok(d)
@@ -507,7 +544,9 @@ impl LangfuseHandle {
     /// # handle.shutdown().unwrap();
     /// ```
     pub fn dropped_observations(&self) -> u64 {
-        self.pipeline.as_ref().map_or(0, |p| p.dropped.load(Ordering::Relaxed))
+        self.pipeline
+            .as_ref()
+            .map_or(0, |p| p.dropped.load(Ordering::Relaxed))
     }
 }
 

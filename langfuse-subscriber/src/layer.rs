@@ -26,8 +26,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-use crate::config::{ConfigError, LangfuseConfig, SpanFilter};
 use crate::builder::LayerBuilder;
+use crate::config::{ConfigError, LangfuseConfig, SpanFilter};
 use crate::export::{LangfuseHandle, Pipeline};
 
 /// A `tracing_subscriber` layer that exports Langfuse observations.
@@ -112,7 +112,11 @@ impl LangfuseLayer {
         let sample_below = if config.sample_rate >= 1.0 {
             None
         } else {
-            Some((config.sample_rate * 2f64.powi(64)).round().min(u64::MAX as f64) as u64)
+            Some(
+                (config.sample_rate * 2f64.powi(64))
+                    .round()
+                    .min(u64::MAX as f64) as u64,
+            )
         };
         let filter = config.span_filter.clone();
         let pipeline = if config.enabled {
@@ -201,7 +205,8 @@ where
         let mut state = match (remote, &parent) {
             (Some(r), _) => {
                 let sampled = self.sample(r.trace_id);
-                let mut s = ObservationState::new(r.trace_id, random_u64(), Some(r.span_id), sampled);
+                let mut s =
+                    ObservationState::new(r.trace_id, random_u64(), Some(r.span_id), sampled);
                 s.as_root = r.as_root;
                 s.is_app_root = true;
                 s
@@ -211,7 +216,8 @@ where
             }
             (None, None) => {
                 let trace_id = random_u128();
-                let mut s = ObservationState::new(trace_id, random_u64(), None, self.sample(trace_id));
+                let mut s =
+                    ObservationState::new(trace_id, random_u64(), None, self.sample(trace_id));
                 s.is_app_root = true;
                 s
             }
@@ -257,7 +263,9 @@ where
         if id == TypeId::of::<Self>() {
             Some(self as *const Self as *const ())
         } else if id == TypeId::of::<LayerHooks>() {
-            self.hooks.as_ref().map(|h| h as *const LayerHooks as *const ())
+            self.hooks
+                .as_ref()
+                .map(|h| h as *const LayerHooks as *const ())
         } else {
             None
         }
@@ -372,7 +380,9 @@ impl Val<'_> {
             Val::Str(s) => AttrValue::Str(s.to_owned()),
             Val::Owned(s) => AttrValue::Str(s),
             Val::I64(v) => AttrValue::I64(v),
-            Val::U64(v) => i64::try_from(v).map_or_else(|_| AttrValue::Str(v.to_string()), AttrValue::I64),
+            Val::U64(v) => {
+                i64::try_from(v).map_or_else(|_| AttrValue::Str(v.to_string()), AttrValue::I64)
+            }
             Val::F64(v) => AttrValue::F64(v),
             Val::Bool(v) => AttrValue::Bool(v),
         }
@@ -393,7 +403,11 @@ fn parse_tags(text: &str) -> Vec<String> {
             return v;
         }
     }
-    t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    t.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl FieldVisitor<'_> {
@@ -422,7 +436,9 @@ impl FieldVisitor<'_> {
             attr::RELEASE => s.release = Some(v.text()),
             attr::OBSERVATION_METADATA => s.metadata_value = Some(v.metadata()),
             attr::OBSERVATION_MODEL => s.generation_mut().model = Some(v.text()),
-            attr::OBSERVATION_MODEL_PARAMETERS => s.generation_mut().model_parameters = Some(v.text()),
+            attr::OBSERVATION_MODEL_PARAMETERS => {
+                s.generation_mut().model_parameters = Some(v.text())
+            }
             attr::OBSERVATION_USAGE_DETAILS => s.generation_mut().usage_details = Some(v.text()),
             attr::OBSERVATION_COST_DETAILS => s.generation_mut().cost_details = Some(v.text()),
             attr::OBSERVATION_COMPLETION_START_TIME => {
@@ -503,4 +519,3 @@ impl Visit for FieldVisitor<'_> {
         self.set(field.name(), Val::Owned(format!("{value:?}")));
     }
 }
-

@@ -28,7 +28,9 @@ mod export;
 mod layer;
 
 pub use builder::LayerBuilder;
-pub use config::{Compression, ConfigError, LangfuseConfig, LangfuseConfigBuilder, SpanFilter, DEFAULT_BASE_URL};
+pub use config::{
+    Compression, ConfigError, LangfuseConfig, LangfuseConfigBuilder, SpanFilter, DEFAULT_BASE_URL,
+};
 pub use export::{flush, shutdown, ExportError, LangfuseHandle};
 pub use layer::LangfuseLayer;
 
@@ -88,6 +90,11 @@ pub fn init() -> Result<LangfuseGuard, ConfigError> {
     tracing_subscriber::registry()
         .with(layer)
         .try_init()
-        .map_err(|e| ConfigError::other("subscriber", format!("cannot install the global subscriber: {e}")))?;
+        .map_err(|e| {
+            ConfigError::other(
+                "subscriber",
+                format!("cannot install the global subscriber: {e}"),
+            )
+        })?;
     Ok(LangfuseGuard { handle })
 }

@@ -527,7 +527,16 @@ macro_rules! text_items {
     )*};
 }
 
-text_items!(String, &str, &String, &mut str, Box<str>, Rc<str>, Arc<str>, Cow<'_, str>);
+text_items!(
+    String,
+    &str,
+    &String,
+    &mut str,
+    Box<str>,
+    Rc<str>,
+    Arc<str>,
+    Cow<'_, str>
+);
 
 impl<T: Serialize + ?Sized> ItemViaSerialize for &&Item<'_, T> {
     #[inline]
@@ -566,7 +575,13 @@ struct ItemState<C> {
 }
 
 impl<C> ItemState<C> {
-    fn new(span: Span, recording: bool, capture_output: bool, generation_like: bool, collect: C) -> Self {
+    fn new(
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: C,
+    ) -> Self {
         ItemState {
             span,
             recording,

@@ -1,0 +1,167 @@
+//! flush / shutdown / guard in the three runtime shapes, and with a dead collector.
+
+mod support;
+
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use langfuse_subscriber::{ExportError, LangfuseLayer};
+use support::Receiver;
+use tracing_subscriber::prelude::*;
+
+fn layer_to(base_url: String, timeout: Duration) -> LangfuseLayer {
+    LangfuseLayer::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(base_url)
+        .timeout(timeout)
+        .console(false)
+        .build()
+        .expect("valid config")
+}
+
+fn emit(n: usize) {
+    for i in 0..n {
+        let _s = tracing::info_span!("step", langfuse.observation.type = "span", index = i as i64)
+            .entered();
+    }
+}
+
+/// Runs `f` on another thread and fails the test if it does not return in `limit`
+/// (a liveness check against deadlocks, not a performance assertion).
+fn returns_within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).expect("the call hung (deadlock?)")
+}
+
+#[test]
+fn plain_main_without_a_runtime_flushes_and_shuts_down() {
+    let receiver = Receiver::start();
+    let layer = layer_to(receiver.base_url(), Duration::from_secs(5));
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(3));
+    handle.flush().unwrap();
+    assert_eq!(
+        receiver.spans().len(),
+        3,
+        "flush returns after the export arrived"
+    );
+    tracing::subscriber::with_default(tracing_subscriber::registry(), || ());
+    handle.shutdown().unwrap();
+    handle.shutdown().unwrap();
+    assert_eq!(handle.flush(), Err(ExportError::ShutDown));
+}
+
+#[test]
+fn observations_after_shutdown_are_dropped_and_counted() {
+    let receiver = Receiver::start();
+    let layer = layer_to(receiver.base_url(), Duration::from_secs(5));
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || emit(1));
+    handle.shutdown().unwrap();
+    tracing::dispatcher::with_default(&dispatch, || emit(2));
+    assert_eq!(receiver.spans().len(), 1);
+    assert_eq!(handle.dropped_observations(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inside_a_multi_thread_runtime() {
+    let receiver = Receiver::start();
+    let layer = layer_to(receiver.base_url(), Duration::from_secs(5));
+    let handle = layer.handle();
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    emit(2);
+    tokio::task::yield_now().await;
+    handle.flush().unwrap();
+    handle.shutdown().unwrap();
+    assert_eq!(receiver.spans().len(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn inside_a_current_thread_runtime_building_and_dropping_the_layer_there() {
+    let receiver = Receiver::start();
+    let layer = layer_to(receiver.base_url(), Duration::from_secs(5));
+    let handle = layer.handle();
+    {
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        emit(2);
+        tokio::task::yield_now().await;
+    } // the subscriber, and with it the layer, is dropped inside the runtime
+    handle.shutdown().unwrap();
+    assert_eq!(receiver.spans().len(), 2);
+}
+
+#[test]
+fn an_unreachable_collector_does_not_hang_shutdown() {
+    // A port with nothing listening: connections are refused at once.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let timeout = Duration::from_secs(1);
+    let layer = layer_to(format!("http://127.0.0.1:{port}"), timeout);
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(5));
+    let started = Instant::now();
+    let result = returns_within(Duration::from_secs(30), move || handle.shutdown());
+    eprintln!(
+        "shutdown with a refused collector returned {result:?} after {:?} (timeout {timeout:?})",
+        started.elapsed()
+    );
+    assert!(
+        matches!(
+            result,
+            Err(ExportError::Failed(_)) | Err(ExportError::Timeout)
+        ),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn a_collector_that_never_answers_does_not_hang_shutdown() {
+    // Accepts connections and never replies.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(16) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let timeout = Duration::from_secs(1);
+    let layer = layer_to(format!("http://127.0.0.1:{port}"), timeout);
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(3));
+    let started = Instant::now();
+    let result = returns_within(Duration::from_secs(30), move || handle.shutdown());
+    eprintln!(
+        "shutdown with a silent collector returned {result:?} after {:?} (timeout {timeout:?})",
+        started.elapsed()
+    );
+    assert!(result.is_err(), "nothing could be delivered: {result:?}");
+}
+
+#[test]
+fn a_rejecting_collector_reports_the_failure_on_flush() {
+    let receiver = Receiver::start_with_status(401);
+    let layer = layer_to(receiver.base_url(), Duration::from_secs(2));
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(1));
+    let err = handle.flush().unwrap_err();
+    match &err {
+        ExportError::Failed(message) => assert!(
+            !message.contains("sk-lf-test"),
+            "no secret in errors: {message}"
+        ),
+        other => panic!("expected a failed export, got {other:?}"),
+    }
+    assert_eq!(receiver.request_count(), 1);
+    handle.shutdown().ok();
+}
