@@ -17,6 +17,7 @@ pub mod context;
 pub mod encoding;
 pub mod hooks;
 pub mod ids;
+pub mod observation;
 pub mod propagation;
 pub mod state;
 pub mod time;
@@ -30,4 +31,12 @@ pub use ids::{
     create_trace_id, get_current_observation_id, get_current_trace_id, InvalidId, ObservationId,
     TraceId,
 };
+pub use observation::{
+    agent, chain, embedding, evaluator, event, generation, guardrail, retriever, span, tool, update_current_generation,
+    update_current_span, update_current_trace, GenerationUpdate, Observation, ObservationBuilder, SpanUpdate, TraceContext,
+    TraceUpdate,
+};
+/// Turns each call of a function into one Langfuse observation; see the
+/// [macro documentation](macro@observe).
+pub use langfuse_macros::observe;
 pub use types::{Level, ObservationType, ParseError};

@@ -1,0 +1,900 @@
+//! Expansion of an observed function.
+//!
+//! The body is wrapped, never duplicated: a synchronous body runs in a `move` closure
+//! (so early `return` and `?` keep working), an `async` body in an `async move` block
+//! polled through `ObservedFuture`. The generated code names only
+//! `#krate::__private::...`, `::core` and `::std` paths, so it compiles under
+//! `#![no_implicit_prelude]` and without `tracing`/`serde` in the caller's
+//! dependencies. Internal variables use mixed-site hygiene, so the user's body can
+//! neither see nor shadow them.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens, TokenStreamExt};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{
+    Attribute, Expr, ExprAsync, ExprCall, FnArg, GenericArgument, Ident, ItemFn, LitStr,
+    Pat, PathArguments, ReturnType, Signature, Stmt, Token, Type, TypeParamBound, Visibility,
+};
+
+use crate::attr::{Args, Flag};
+
+/// A function whose body may not parse (a half-typed body in an editor): the body is
+/// kept as raw tokens, so the expansion still gives rust-analyzer a function.
+pub(crate) struct MaybeItemFn {
+    pub(crate) outer_attrs: Vec<Attribute>,
+    pub(crate) inner_attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: Signature,
+    pub(crate) body: TokenStream,
+    /// The parsed statements, when the body parsed (enables the async-block rewrite).
+    pub(crate) stmts: Option<Vec<Stmt>>,
+}
+
+impl Parse for MaybeItemFn {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let outer_attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let sig: Signature = input.parse()?;
+        if input.peek(Token![;]) {
+            return Err(syn::Error::new(
+                input.span(),
+                "`#[observe]` needs a function body: put it on the implementation or give the \
+                 trait method a default body",
+            ));
+        }
+        let content;
+        syn::braced!(content in input);
+        let inner_attrs = content.call(Attribute::parse_inner)?;
+        let body: TokenStream = content.parse()?;
+        Ok(MaybeItemFn {
+            outer_attrs,
+            inner_attrs,
+            vis,
+            sig,
+            body,
+            stmts: None,
+        })
+    }
+}
+
+impl From<ItemFn> for MaybeItemFn {
+    fn from(f: ItemFn) -> Self {
+        let (outer_attrs, inner_attrs) = f
+            .attrs
+            .into_iter()
+            .partition(|a| matches!(a.style, syn::AttrStyle::Outer));
+        let mut body = TokenStream::new();
+        body.append_all(&f.block.stmts);
+        MaybeItemFn {
+            outer_attrs,
+            inner_attrs,
+            vis: f.vis,
+            sig: f.sig,
+            body,
+            stmts: Some(f.block.stmts),
+        }
+    }
+}
+
+/// What the function returns, which decides how the observation is kept open.
+enum Shape {
+    /// A value: the observation ends when the function returns.
+    Value,
+    /// `async fn`: the observation covers the body future.
+    Async,
+    /// A plain `fn` whose last expression is an `async` block, maybe `Box::pin`ned (what
+    /// `async-trait` generates): the block is rewritten, not the boxing wrapper.
+    AsyncBlock { index: usize },
+    /// `fn -> impl Future`: the returned future is wrapped.
+    Future,
+    /// `impl Stream` (or the `stream` flag): open until exhausted or dropped.
+    Stream { boxed: bool },
+    /// `impl Iterator` (or the `iterator` flag): open until exhausted or dropped.
+    Iter { boxed: bool },
+}
+
+/// One captured parameter binding.
+struct Param {
+    ident: Ident,
+    key: String,
+    cfg: Vec<Attribute>,
+}
+
+/// Hygienic names of the generated locals.
+struct Names {
+    span: Ident,
+    rec: Ident,
+    cap: Ident,
+    ret: Ident,
+    enter: Ident,
+    input: Ident,
+}
+
+impl Names {
+    fn new() -> Self {
+        let site = Span::mixed_site();
+        Names {
+            span: Ident::new("lf_span", site),
+            rec: Ident::new("lf_recording", site),
+            cap: Ident::new("lf_capture_output", site),
+            ret: Ident::new("lf_return", site),
+            enter: Ident::new("lf_entered", site),
+            input: Ident::new("lf_input", site),
+        }
+    }
+}
+
+/// Everything the code generators share.
+struct Gen<'a> {
+    args: &'a Args,
+    /// `#krate::__private`
+    private: TokenStream,
+    /// `#krate::__private::observe`
+    observe: TokenStream,
+    name: LitStr,
+    params: Vec<Param>,
+    n: Names,
+}
+
+/// Expands `#[observe(args)] item`. Errors come back with the original function, so
+/// callers and rust-analyzer still see it.
+pub(crate) fn expand(args: Args, item: TokenStream, default_krate: TokenStream) -> TokenStream {
+    let func = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(f) => MaybeItemFn::from(f),
+        Err(_) => match syn::parse2::<MaybeItemFn>(item.clone()) {
+            Ok(f) => f,
+            Err(e) => {
+                let e = not_a_function(e, &item);
+                return quote!(#e #item);
+            }
+        },
+    };
+
+    match generate(&args, &func, default_krate) {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            let e = e.to_compile_error();
+            quote!(#e #item)
+        }
+    }
+}
+
+fn not_a_function(e: syn::Error, item: &TokenStream) -> TokenStream {
+    // Point at the item keyword when it is not a function at all.
+    let first_keyword = item.clone().into_iter().find_map(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i)
+            if matches!(
+                i.to_string().as_str(),
+                "struct" | "enum" | "union" | "trait" | "impl" | "mod" | "static" | "const"
+                    | "type" | "use" | "extern" | "macro_rules"
+            ) =>
+        {
+            Some(i)
+        }
+        _ => None,
+    });
+    match first_keyword {
+        Some(kw) if kw != "const" && kw != "extern" => {
+            syn::Error::new(kw.span(), "`#[observe]` can only be used on functions")
+                .to_compile_error()
+        }
+        _ => e.to_compile_error(),
+    }
+}
+
+fn generate(args: &Args, func: &MaybeItemFn, default_krate: TokenStream) -> syn::Result<TokenStream> {
+    let sig = &func.sig;
+    if let Some(constness) = &sig.constness {
+        return Err(syn::Error::new(
+            constness.span,
+            "`#[observe]` cannot be used on a `const fn`: an observation is recorded at run \
+             time; remove `const` or the attribute",
+        ));
+    }
+
+    let krate = match &args.krate {
+        Some(path) => path.to_token_stream(),
+        None => default_krate,
+    };
+    let private = quote!(#krate::__private);
+    let observe = quote!(#private::observe);
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span()));
+    let params = collect_params(sig, args)?;
+    let shape = shape(args, func)?;
+
+    let g = Gen {
+        args,
+        private,
+        observe,
+        name,
+        params,
+        n: Names::new(),
+    };
+    let body = match shape {
+        Shape::Value => g.sync_value(func),
+        Shape::Async => g.async_fn(func),
+        Shape::AsyncBlock { index } => g.async_block(func, index),
+        Shape::Future => g.sync_wrapped(func, Wrapper::Future),
+        Shape::Stream { boxed } => g.sync_wrapped(func, Wrapper::Stream { boxed }),
+        Shape::Iter { boxed } => g.sync_wrapped(func, Wrapper::Iter { boxed }),
+    };
+
+    let MaybeItemFn {
+        outer_attrs,
+        inner_attrs,
+        vis,
+        sig,
+        ..
+    } = func;
+    Ok(quote! {
+        #(#outer_attrs)*
+        #vis #sig {
+            #(#inner_attrs)*
+            #body
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------
+
+fn collect_params(sig: &Signature, args: &Args) -> syn::Result<Vec<Param>> {
+    let mut all = Vec::new();
+    for arg in &sig.inputs {
+        if let FnArg::Typed(pat_type) = arg {
+            let cfg: Vec<Attribute> = pat_type
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("cfg"))
+                .cloned()
+                .collect();
+            let mut idents = Vec::new();
+            bound_idents(&pat_type.pat, &mut idents);
+            for ident in idents {
+                all.push(Param {
+                    key: param_key(&ident),
+                    ident,
+                    cfg: cfg.clone(),
+                });
+            }
+        }
+    }
+
+    let Some(skips) = &args.skip else {
+        return Ok(all);
+    };
+    let mut error: Option<syn::Error> = None;
+    for skip in skips {
+        let wanted = skip.unraw().to_string();
+        if wanted == "self" || all.iter().any(|p| p.key == wanted) {
+            continue;
+        }
+        let e = syn::Error::new(
+            skip.span(),
+            format!("cannot skip `{wanted}`: the function has no parameter with that name"),
+        );
+        match &mut error {
+            Some(all) => all.combine(e),
+            None => error = Some(e),
+        }
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    all.retain(|p| !skips.iter().any(|s| s.unraw() == p.key));
+    Ok(all)
+}
+
+/// The input key of a binding: its name without `r#`; `async-trait`'s `__argN` (a
+/// pattern parameter it renamed) becomes `argN`.
+fn param_key(ident: &Ident) -> String {
+    let s = ident.unraw().to_string();
+    match s.strip_prefix("__arg") {
+        Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => format!("arg{n}"),
+        _ => s,
+    }
+}
+
+/// The identifiers a parameter pattern binds (`(a, b): (u32, u32)` binds `a` and `b`).
+fn bound_idents(pat: &Pat, out: &mut Vec<Ident>) {
+    match pat {
+        Pat::Ident(p) => {
+            out.push(p.ident.clone());
+            if let Some((_, sub)) = &p.subpat {
+                bound_idents(sub, out);
+            }
+        }
+        Pat::Reference(p) => bound_idents(&p.pat, out),
+        Pat::Paren(p) => bound_idents(&p.pat, out),
+        Pat::Type(p) => bound_idents(&p.pat, out),
+        Pat::Tuple(p) => p.elems.iter().for_each(|e| bound_idents(e, out)),
+        Pat::TupleStruct(p) => p.elems.iter().for_each(|e| bound_idents(e, out)),
+        Pat::Slice(p) => p.elems.iter().for_each(|e| bound_idents(e, out)),
+        Pat::Struct(p) => p.fields.iter().for_each(|f| bound_idents(&f.pat, out)),
+        // Every alternative binds the same names.
+        Pat::Or(p) => {
+            if let Some(first) = p.cases.first() {
+                bound_idents(first, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shapes
+// ---------------------------------------------------------------------------
+
+fn shape(args: &Args, func: &MaybeItemFn) -> syn::Result<Shape> {
+    let sig = &func.sig;
+    let ret = match &sig.output {
+        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Default => None,
+    };
+    let flag = |f: &Option<Flag>| f.as_ref().filter(|f| f.value).map(|f| f.span);
+    let explicit_stream = flag(&args.stream);
+    let explicit_iter = flag(&args.iterator);
+    let disabled = |f: &Option<Flag>| f.as_ref().is_some_and(|f| !f.value);
+
+    if let Some(span) = explicit_stream.or(explicit_iter) {
+        let what = if explicit_stream.is_some() { "stream" } else { "iterator" };
+        if sig.asyncness.is_some() {
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`{what}` cannot be used on an `async fn`: return the {what} from a plain \
+                     `fn` (for example `fn f() -> impl {}`)",
+                    if what == "stream" { "Stream<Item = T>" } else { "Iterator<Item = T>" }
+                ),
+            ));
+        }
+        let Some(ret) = ret else {
+            return Err(syn::Error::new(
+                span,
+                format!("`{what}` needs a function that returns a {what}"),
+            ));
+        };
+        let boxed = !matches!(strip_group(ret), Type::ImplTrait(_));
+        return Ok(if explicit_stream.is_some() {
+            Shape::Stream { boxed }
+        } else {
+            Shape::Iter { boxed }
+        });
+    }
+
+    if sig.asyncness.is_some() {
+        return Ok(Shape::Async);
+    }
+    if let Some(ret) = ret {
+        if !disabled(&args.stream) && impl_of(ret, &["Stream"], STREAM_EXTRA) {
+            return Ok(Shape::Stream { boxed: false });
+        }
+        if !disabled(&args.iterator) && impl_of(ret, &["Iterator"], ITER_EXTRA) {
+            return Ok(Shape::Iter { boxed: false });
+        }
+    }
+    if let Some(index) = func.stmts.as_deref().and_then(async_tail) {
+        return Ok(Shape::AsyncBlock { index });
+    }
+    if let Some(ret) = ret {
+        if impl_of(ret, &["Future"], FUTURE_EXTRA) {
+            return Ok(Shape::Future);
+        }
+    }
+    Ok(Shape::Value)
+}
+
+/// Other traits the wrappers implement (so they may appear next to the main one).
+const STREAM_EXTRA: &[&str] = &["Send", "Sync", "Unpin"];
+const ITER_EXTRA: &[&str] = &[
+    "Send",
+    "Sync",
+    "Unpin",
+    "DoubleEndedIterator",
+    "ExactSizeIterator",
+    "FusedIterator",
+];
+const FUTURE_EXTRA: &[&str] = &["Send", "Sync", "Unpin"];
+
+fn strip_group(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => strip_group(&g.elem),
+        Type::Paren(p) => strip_group(&p.elem),
+        other => other,
+    }
+}
+
+/// `impl Main<..> + Extra + 'a`, where every bound is one the wrapper also implements.
+fn impl_of(ty: &Type, main: &[&str], extra: &[&str]) -> bool {
+    let Type::ImplTrait(imp) = strip_group(ty) else {
+        return false;
+    };
+    let mut found = false;
+    for bound in &imp.bounds {
+        match bound {
+            TypeParamBound::Trait(t) => {
+                if !matches!(t.modifier, syn::TraitBoundModifier::None) {
+                    continue;
+                }
+                let Some(last) = t.path.segments.last() else {
+                    return false;
+                };
+                let ident = last.ident.to_string();
+                if main.contains(&ident.as_str()) {
+                    found = true;
+                } else if !extra.contains(&ident.as_str()) {
+                    return false;
+                }
+            }
+            TypeParamBound::Lifetime(_) => {}
+            // `use<..>` precise capturing and anything newer: harmless.
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The `Output = X` of `impl Future<Output = X>` or `Pin<Box<dyn Future<Output = X>>>`.
+fn future_output(ty: &Type) -> Option<Type> {
+    let bounds = match strip_group(ty) {
+        Type::ImplTrait(t) => &t.bounds,
+        Type::TraitObject(t) => &t.bounds,
+        Type::Path(p) => {
+            // Pin<Box<..>> / Box<..>: look at the last generic type argument.
+            let last = p.path.segments.last()?;
+            let PathArguments::AngleBracketed(a) = &last.arguments else {
+                return None;
+            };
+            return a.args.iter().rev().find_map(|arg| match arg {
+                GenericArgument::Type(t) => future_output(t),
+                _ => None,
+            });
+        }
+        _ => return None,
+    };
+    bounds.iter().find_map(|b| {
+        let TypeParamBound::Trait(t) = b else {
+            return None;
+        };
+        let last = t.path.segments.last()?;
+        if last.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(a) = &last.arguments else {
+            return None;
+        };
+        a.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(at) if at.ident == "Output" => Some(at.ty.clone()),
+            _ => None,
+        })
+    })
+}
+
+/// The index of the last statement when it is `async {}` or `Box::pin(async {})`.
+fn async_tail(stmts: &[Stmt]) -> Option<usize> {
+    let index = stmts.len().checked_sub(1)?;
+    let Stmt::Expr(expr, None) = &stmts[index] else {
+        return None;
+    };
+    tail_async(expr).map(|_| index)
+}
+
+/// The `async` block of `async {}` or `Box::pin(async {})`, with the `Box::pin` call.
+fn tail_async(expr: &Expr) -> Option<(&ExprAsync, Option<&ExprCall>)> {
+    match expr {
+        Expr::Async(a) => Some((a, None)),
+        Expr::Call(call) => {
+            let Expr::Path(path) = &*call.func else {
+                return None;
+            };
+            let segs: Vec<String> = path.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let is_box_pin = segs.len() >= 2 && segs[segs.len() - 2] == "Box" && segs[segs.len() - 1] == "pin";
+            if !is_box_pin || call.args.len() != 1 {
+                return None;
+            }
+            match &call.args[0] {
+                Expr::Async(a) => Some((a, Some(call))),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Replaces every `impl Trait` with `_`, so the type can annotate a `let`.
+struct EraseImplTrait;
+
+impl VisitMut for EraseImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(imp) = ty {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: Token![_](imp.span()),
+            });
+        } else {
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+}
+
+fn erase_impl_trait(ty: &Type) -> Type {
+    let mut ty = ty.clone();
+    EraseImplTrait.visit_type_mut(&mut ty);
+    ty
+}
+
+/// What is known about the type a body produces.
+#[derive(Clone, Copy)]
+enum Ret<'a> {
+    /// No return type, `()` or `!` (kept for the fake return): nothing to capture.
+    Nothing(Option<&'a Type>),
+    /// The declared type.
+    Ty(&'a Type),
+    /// Not written anywhere the macro can see (a future's output behind an alias).
+    Unknown,
+}
+
+impl<'a> Ret<'a> {
+    fn of(output: &'a ReturnType) -> Self {
+        match output {
+            ReturnType::Default => Ret::Nothing(None),
+            ReturnType::Type(_, ty) => Ret::from_type(ty),
+        }
+    }
+
+    fn from_type(ty: &'a Type) -> Self {
+        match strip_group(ty) {
+            Type::Tuple(t) if t.elems.is_empty() => Ret::Nothing(Some(ty)),
+            Type::Never(_) => Ret::Nothing(Some(ty)),
+            _ => Ret::Ty(ty),
+        }
+    }
+
+    fn captures(self) -> bool {
+        !matches!(self, Ret::Nothing(_))
+    }
+}
+
+/// An unreachable `return` of the declared type, first thing in the body: it fixes the
+/// type of the closure / async block, so `?` and `.into()` infer as in the original.
+fn fake_return(ty: Option<&Type>, fallback: Span) -> TokenStream {
+    let (ty, span) = match ty {
+        Some(ty) => (erase_impl_trait(ty).into_token_stream(), ty.span()),
+        None => (quote!(()), fallback),
+    };
+    let var = Ident::new("lf_fake_return", Span::mixed_site());
+    quote_spanned! {span=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let #var: #ty = loop {};
+            return #var;
+        }
+    }
+}
+
+enum Wrapper {
+    Future,
+    Stream { boxed: bool },
+    Iter { boxed: bool },
+}
+
+// ---------------------------------------------------------------------------
+// Code generation
+// ---------------------------------------------------------------------------
+
+impl Gen<'_> {
+    /// `let lf_span = span!(..); let lf_recording = ..; <input capture>`
+    fn prologue(&self) -> TokenStream {
+        let Gen {
+            private, name, n, ..
+        } = self;
+        let Names { span, rec, .. } = n;
+        let ty = LitStr::new(self.args.type_name(), self.args.as_type.as_ref().map_or(Span::call_site(), |t| t.lit.span()));
+        let input = self.input_capture();
+        quote! {
+            let #span = #private::tracing::span!(
+                target: ::core::module_path!(),
+                #private::tracing::Level::INFO,
+                #name,
+                langfuse.observation.type = #ty
+            );
+            let #rec = #private::is_recording(&#span);
+            #input
+        }
+    }
+
+    /// The capture switch for input or output: the explicit argument, else the env var.
+    fn switch(&self, explicit: &Option<syn::LitBool>) -> TokenStream {
+        match explicit {
+            Some(b) => b.to_token_stream(),
+            None => {
+                let private = &self.private;
+                quote!(#private::io_capture_enabled())
+            }
+        }
+    }
+
+    fn imports(&self) -> TokenStream {
+        let observe = &self.observe;
+        quote! {
+            #[allow(unused_imports)]
+            use #observe::{
+                ErrViaDebug as _, ErrViaDisplay as _, ErrViaTypeName as _, ItemViaDebug as _,
+                ItemViaSerialize as _, ItemViaText as _, ItemViaTypeName as _, ViaDebug as _,
+                ViaResult as _, ViaSerialize as _, ViaTypeName as _, ViaValue as _,
+            };
+        }
+    }
+
+    fn input_capture(&self) -> TokenStream {
+        if self.params.is_empty() || matches!(&self.args.capture_input, Some(b) if !b.value) {
+            return TokenStream::new();
+        }
+        let Gen { observe, n, .. } = self;
+        let Names { span, rec, input, .. } = n;
+        let switch = self.switch(&self.args.capture_input);
+        let imports = self.imports();
+        let fields = self.params.iter().map(|p| {
+            let Param { ident, key, cfg } = p;
+            quote! {
+                #(#cfg)*
+                {
+                    (&&&#observe::Wrap(&#ident)).__langfuse_json(#input.key(#key));
+                }
+            }
+        });
+        quote! {
+            if #rec && #switch {
+                #imports
+                let mut #input = #observe::InputObject::new();
+                #(#fields)*
+                #input.finish(&#span);
+            }
+        }
+    }
+
+    /// Code that records `value` (a reference to the return value) on `span`: the `Ok`
+    /// value (or the whole value) as output when `capture`, an `Err` as the error.
+    fn output_capture(&self, span: &TokenStream, value: &TokenStream, capture: &TokenStream) -> TokenStream {
+        let Gen {
+            private, observe, ..
+        } = self;
+        let imports = self.imports();
+        let ok = Ident::new("lf_ok", Span::mixed_site());
+        let err = Ident::new("lf_err", Span::mixed_site());
+        quote! {{
+            #imports
+            #[allow(unreachable_patterns)]
+            match (&&#observe::Out(#value)).__langfuse_split() {
+                ::core::result::Result::Ok(#ok) => {
+                    if #capture {
+                        #observe::set_output(#span, (&&&#observe::Wrap(#ok)).__langfuse_io());
+                    }
+                }
+                ::core::result::Result::Err(#err) => {
+                    #private::set_error(#span, (&&&#observe::ErrWrap(#err)).__langfuse_message());
+                }
+            }
+        }}
+    }
+
+    /// `|span, output, capture| { .. }`, coerced to the `fn` pointer `ObservedFuture` takes.
+    fn finisher(&self, ret: Ret<'_>) -> TokenStream {
+        if !ret.captures() {
+            return quote!(|_, _, _| {});
+        }
+        let s = Ident::new("lf_s", Span::mixed_site());
+        let o = Ident::new("lf_o", Span::mixed_site());
+        let c = Ident::new("lf_c", Span::mixed_site());
+        let body = self.output_capture(&s.to_token_stream(), &o.to_token_stream(), &c.to_token_stream());
+        quote!(|#s, #o, #c| #body)
+    }
+
+    /// `{ <fake return> { body } }`; no fake return when the type is unknown.
+    fn body_block(&self, func: &MaybeItemFn, body: &TokenStream, ret: Ret<'_>) -> TokenStream {
+        let fake = match ret {
+            Ret::Unknown => TokenStream::new(),
+            Ret::Ty(ty) | Ret::Nothing(Some(ty)) => fake_return(Some(ty), func.sig.ident.span()),
+            Ret::Nothing(None) => fake_return(None, func.sig.ident.span()),
+        };
+        quote!({ #fake { #body } })
+    }
+
+    /// A synchronous function returning a value.
+    fn sync_value(&self, func: &MaybeItemFn) -> TokenStream {
+        let Gen { observe, n, .. } = self;
+        let Names {
+            span,
+            rec,
+            cap,
+            ret,
+            enter,
+            ..
+        } = n;
+        let prologue = self.prologue();
+        let kind = Ret::of(&func.sig.output);
+        let block = self.body_block(func, &func.body, kind);
+        let run = quote! {
+            let #enter = #span.enter();
+            #observe::run(#rec, &#span, move || #block)
+        };
+        if !kind.captures() {
+            return quote! {
+                #prologue
+                #[allow(clippy::let_unit_value, clippy::unit_arg)]
+                { #run }
+            };
+        }
+        let switch = self.switch(&self.args.capture_output);
+        let output = self.output_capture(&quote!(&#span), &quote!(&#ret), &cap.to_token_stream());
+        quote! {
+            #prologue
+            let #ret = { #run };
+            if #rec {
+                let #cap: bool = #switch;
+                #output
+            }
+            #ret
+        }
+    }
+
+    /// The statements of an observed `async` body (inside `async fn` or an `async` block).
+    fn async_body(&self, func: &MaybeItemFn, body: &TokenStream, ret: Ret<'_>, async_kw: TokenStream) -> TokenStream {
+        let Gen { observe, n, .. } = self;
+        let Names { span, rec, cap, .. } = n;
+        let prologue = self.prologue();
+        let block = self.body_block(func, body, ret);
+        let finisher = self.finisher(ret);
+        let switch = if ret.captures() {
+            self.switch(&self.args.capture_output)
+        } else {
+            quote!(false)
+        };
+        quote! {
+            #prologue
+            let #cap: bool = #rec && #switch;
+            #observe::ObservedFuture::with_output(
+                #async_kw #block,
+                #span,
+                #rec,
+                #cap,
+                #finisher,
+            )
+            .await
+        }
+    }
+
+    fn async_fn(&self, func: &MaybeItemFn) -> TokenStream {
+        self.async_body(func, &func.body, Ret::of(&func.sig.output), quote!(async move))
+    }
+
+    /// Rewrites the trailing `async` block (maybe inside `Box::pin`) so the observation
+    /// covers the future's execution, not the creation of the box.
+    fn async_block(&self, func: &MaybeItemFn, index: usize) -> TokenStream {
+        let stmts = func.stmts.as_ref().expect("async_block needs parsed statements");
+        let Stmt::Expr(expr, None) = &stmts[index] else {
+            unreachable!("async_tail checked the statement")
+        };
+        let (async_expr, pin_call) = tail_async(expr).expect("async_tail checked the expression");
+        let output = match &func.sig.output {
+            ReturnType::Type(_, t) => future_output(t),
+            ReturnType::Default => None,
+        };
+        let ret = output.as_ref().map_or(Ret::Unknown, Ret::from_type);
+        let inner_body = {
+            let mut ts = TokenStream::new();
+            ts.append_all(&async_expr.block.stmts);
+            ts
+        };
+        let capture = async_expr.capture;
+        let async_move = quote!(async #capture);
+        let body = self.async_body(func, &inner_body, ret, async_move.clone());
+        let attrs = &async_expr.attrs;
+        let new_async = quote!(#(#attrs)* #async_move { #body });
+        let tail = match pin_call {
+            Some(call) => {
+                let f = &call.func;
+                quote!(#f(#new_async))
+            }
+            None => new_async,
+        };
+        let before = &stmts[..index];
+        quote! {
+            #(#before)*
+            #tail
+        }
+    }
+
+    /// A synchronous body whose return value is wrapped (future, stream, iterator).
+    fn sync_wrapped(&self, func: &MaybeItemFn, wrapper: Wrapper) -> TokenStream {
+        let Gen { observe, n, .. } = self;
+        let Names {
+            span,
+            rec,
+            cap,
+            ret,
+            enter,
+            ..
+        } = n;
+        let prologue = self.prologue();
+        // A boxed stream/iterator is re-boxed around the wrapper, so the body's own
+        // value has an unknown (unboxed-later) type: no fake return for it.
+        let boxed = matches!(wrapper, Wrapper::Stream { boxed: true } | Wrapper::Iter { boxed: true });
+        let block = if boxed {
+            let b = &func.body;
+            quote!({ #b })
+        } else {
+            self.body_block(func, &func.body, Ret::of(&func.sig.output))
+        };
+        let switch = self.switch(&self.args.capture_output);
+        let generation_like = matches!(self.args.type_name(), "generation" | "embedding");
+        let wrapped = match wrapper {
+            Wrapper::Future => {
+                let output = match &func.sig.output {
+                    ReturnType::Type(_, t) => future_output(t),
+                    ReturnType::Default => None,
+                };
+                let finisher = self.finisher(output.as_ref().map_or(Ret::Unknown, Ret::from_type));
+                quote!(#observe::ObservedFuture::with_output(#ret, #span, #rec, #cap, #finisher))
+            }
+            Wrapper::Stream { boxed } | Wrapper::Iter { boxed } => {
+                let is_stream = matches!(wrapper, Wrapper::Stream { .. });
+                let ty = if is_stream {
+                    quote!(ObservedStream)
+                } else {
+                    quote!(ObservedIter)
+                };
+                let c = Ident::new("lf_collector", Span::mixed_site());
+                let item = Ident::new("lf_item", Span::mixed_site());
+                let ok = Ident::new("lf_ok", Span::mixed_site());
+                let err = Ident::new("lf_err", Span::mixed_site());
+                let imports = self.imports();
+                let collect = quote! {
+                    |#c, #item| {
+                        #imports
+                        #[allow(unreachable_patterns)]
+                        match (&&#observe::Out(#item)).__langfuse_split() {
+                            ::core::result::Result::Ok(#ok) => {
+                                (&&&&#observe::Item(#ok)).__langfuse_collect(#c);
+                            }
+                            ::core::result::Result::Err(#err) => {
+                                #c.push_error((&&&#observe::ErrWrap(#err)).__langfuse_message());
+                            }
+                        }
+                    }
+                };
+                let new = quote!(#observe::#ty::new(#ret, #span, #rec, #cap, #generation_like, #collect));
+                match (boxed, is_stream) {
+                    (false, _) => new,
+                    (true, true) => quote!(::std::boxed::Box::pin(#new)),
+                    (true, false) => quote!(::std::boxed::Box::new(#new)),
+                }
+            }
+        };
+        quote! {
+            #prologue
+            let #ret = {
+                let #enter = #span.enter();
+                #observe::run(#rec, &#span, move || #block)
+            };
+            let #cap: bool = #rec && #switch;
+            #wrapped
+        }
+    }
+}
+
