@@ -101,18 +101,21 @@ pub fn in_frame<R>(frame: Frame, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// A future that runs every poll of its inner future inside a context frame.
-///
-/// ```
-/// # use langfuse_core::context::WithFrame;
-/// let fut = WithFrame::new(async { 1 }, Default::default());
-/// # let _ = fut;
-/// ```
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct WithFrame<F> {
-    inner: F,
-    frame: Frame,
+pin_project_lite::pin_project! {
+    /// A future that runs every poll of its inner future inside a context frame.
+    ///
+    /// ```
+    /// # use langfuse_core::context::WithFrame;
+    /// let fut = WithFrame::new(async { 1 }, Default::default());
+    /// # let _ = fut;
+    /// ```
+    #[doc(hidden)]
+    #[derive(Debug)]
+    pub struct WithFrame<F> {
+        #[pin]
+        inner: F,
+        frame: Frame,
+    }
 }
 
 impl<F> WithFrame<F> {
@@ -125,10 +128,8 @@ impl<F> WithFrame<F> {
 impl<F: Future> Future for WithFrame<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`, and
-        // `frame` is never pinned (only cloned).
-        let this = unsafe { self.get_unchecked_mut() };
+        let this = self.project();
         let _guard = push_frame(this.frame.clone());
-        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+        this.inner.poll(cx)
     }
 }

@@ -95,7 +95,7 @@ impl<T: Clone + std::fmt::Debug> Generic<T> {
     }
 }
 
-fn main() {
+pub fn main() {
     let mut c = Counter::new(1);
     assert_eq!(c.get(), 1);
     assert_eq!(c.bump(2), 3);

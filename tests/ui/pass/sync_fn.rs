@@ -160,7 +160,7 @@ fn into_infers() -> String {
     "x".into()
 }
 
-fn main() {
+pub fn main() {
     assert_eq!(plain(1, "a"), "1a");
     no_return_type(1);
     unit_return();
