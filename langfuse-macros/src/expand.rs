@@ -551,7 +551,8 @@ impl<'a> Ret<'a> {
     fn from_type(ty: &'a Type) -> Self {
         match strip_group(ty) {
             Type::Tuple(t) if t.elems.is_empty() => Ret::Nothing(Some(ty)),
-            Type::Never(_) => Ret::Nothing(Some(ty)),
+            // `!` cannot annotate a `let`: the body diverges anyway.
+            Type::Never(_) => Ret::Nothing(None),
             _ => Ret::Ty(ty),
         }
     }
@@ -734,10 +735,13 @@ impl Gen<'_> {
             #observe::run(#rec, &#span, move || #block)
         };
         if !kind.captures() {
+            // `-> !`: the closure's `()` is never produced; say so to the type checker.
+            let never = matches!(&func.sig.output, ReturnType::Type(_, t) if matches!(strip_group(t), Type::Never(_)));
+            let tail = never.then(|| quote!(; ::core::unreachable!()));
             return quote! {
                 #prologue
                 #[allow(clippy::let_unit_value, clippy::unit_arg)]
-                { #run }
+                { #run #tail }
             };
         }
         let switch = self.switch(&self.args.capture_output);
