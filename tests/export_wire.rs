@@ -441,3 +441,69 @@ fn disabled_tracing_sends_nothing() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(receiver.request_count(), 0);
 }
+
+#[test]
+fn flush_at_sends_full_batches_without_an_explicit_flush() {
+    let receiver = Receiver::start();
+    let layer = layer(&receiver).flush_at(2).flush_interval(Duration::from_secs(3600)).build().unwrap();
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for _ in 0..4 {
+            let _s = tracing::info_span!("batched", langfuse.observation.type = "span").entered();
+        }
+    });
+    let requests = receiver.wait_for_requests(2, Duration::from_secs(10));
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|r| r.spans().len() == 2));
+    handle.shutdown().unwrap();
+}
+
+#[test]
+fn flush_interval_sends_without_an_explicit_flush() {
+    let receiver = Receiver::start();
+    let layer = layer(&receiver).flush_interval(Duration::from_millis(50)).build().unwrap();
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _s = tracing::info_span!("timed", langfuse.observation.type = "span").entered();
+    });
+    assert_eq!(receiver.wait_for_spans(1, Duration::from_secs(10)).len(), 1);
+    handle.shutdown().unwrap();
+}
+
+#[test]
+fn the_tight_loop_loses_nothing_with_default_settings() {
+    let receiver = Receiver::start();
+    let layer = layer(&receiver).build().unwrap();
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for _ in 0..100 {
+            let _root = tracing::info_span!("root", langfuse.observation.type = "span").entered();
+            for _ in 0..100 {
+                let _c = tracing::info_span!("child", langfuse.observation.type = "generation", langfuse.observation.input = "{\"query\": \"q\"}").entered();
+            }
+        }
+    });
+    handle.shutdown().unwrap();
+    assert_eq!(handle.dropped_observations(), 0);
+    assert_eq!(receiver.spans().len(), 100 * 101);
+}
+
+#[test]
+fn a_full_queue_drops_new_observations_and_counts_them() {
+    let receiver = Receiver::start();
+    // A tiny budget and no export until shutdown: most observations cannot be queued.
+    let layer = layer(&receiver).max_queue_bytes(8 * 1024).flush_at(1_000_000).flush_interval(Duration::from_secs(3600)).build().unwrap();
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    // Keep the worker busy so the queue fills: send from this thread only.
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..2_000 {
+            let _s = tracing::info_span!("flood", langfuse.observation.type = "span", langfuse.observation.input = "some input text").entered();
+        }
+    });
+    handle.shutdown().unwrap();
+    let arrived = receiver.spans().len() as u64;
+    let dropped = handle.dropped_observations();
+    assert_eq!(arrived + dropped, 2_000, "every observation is either delivered or counted");
+    assert!(dropped > 0, "the 8 KiB budget cannot hold 2,000 observations at once");
+}

@@ -38,3 +38,24 @@ fn run(args: TokenStream, item: TokenStream, default_krate: proc_macro2::TokenSt
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    fn expand(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> String {
+        let args: crate::attr::Args = syn::parse2(args).unwrap();
+        crate::expand::expand(args, item, quote!(::langfuse_core)).to_string()
+    }
+
+    #[test]
+    fn print() {
+        if std::env::var("LF_PRINT").is_err() {
+            return;
+        }
+        println!("{}", expand(quote!(), quote!(fn f(a: u32, (b, c): (u8, u8)) -> Result<u32, E> { Ok(a) })));
+        println!("{}", expand(quote!(), quote!(async fn f(a: u32) -> u32 { a })));
+        println!("{}", expand(quote!(), quote!(fn f<'a>(&'a self, a: u32) -> Pin<Box<dyn Future<Output = u32> + Send + 'a>> { Box::pin(async move { let __ret: u32 = { a }; __ret }) })));
+        println!("{}", expand(quote!(as_type = "generation"), quote!(fn f(a: u32) -> impl Stream<Item = String> { s })));
+    }
+}
