@@ -507,3 +507,27 @@ fn a_full_queue_drops_new_observations_and_counts_them() {
     assert_eq!(arrived + dropped, 2_000, "every observation is either delivered or counted");
     assert!(dropped > 0, "the 8 KiB budget cannot hold 2,000 observations at once");
 }
+
+#[test]
+fn bad_field_values_warn_without_deadlocking_a_formatting_layer() {
+    let receiver = Receiver::start();
+    let layer = layer(&receiver).build().unwrap();
+    let handle = layer.handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+            .with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("odd", langfuse.observation.type = "not-a-type", langfuse.observation.level = Empty);
+            let _e = span.enter();
+            span.record("langfuse.observation.level", "LOUD");
+        });
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("recording a bad value hung");
+    handle.flush().unwrap();
+    let s = receiver.span_named("odd");
+    assert_eq!(s.str_attr("langfuse.observation.type"), Some("span"), "an unknown type falls back to span");
+    assert_eq!(s.attr("langfuse.observation.level"), None, "an unknown level is ignored");
+}

@@ -144,6 +144,9 @@ impl Destination for Tee {
     }
 }
 
+// Spans travel by value: boxing them would add an allocation per observation on the
+// hot path, and the rare control messages waste nothing that matters.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Span(ObservationState, usize),
     Flush(SyncSender<Result<(), ExportError>>),

@@ -225,7 +225,13 @@ where
         state.name = Some(Cow::Borrowed(attrs.metadata().name()));
         if state.sampled {
             state.propagated = propagated;
-            attrs.record(&mut FieldVisitor { state: &mut state });
+            let mut visitor = FieldVisitor {
+                state: &mut state,
+                warnings: Vec::new(),
+            };
+            attrs.record(&mut visitor);
+            let warnings = visitor.warnings;
+            log_warnings(warnings);
             if state.as_type == ObservationType::Event {
                 state.end_time = Some(state.start_time);
             }
@@ -235,12 +241,18 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mut ext = span.extensions_mut();
-        if let Some(state) = ext.get_mut::<ObservationState>() {
+        let mut warnings = Vec::new();
+        if let Some(state) = span.extensions_mut().get_mut::<ObservationState>() {
             if state.sampled {
-                values.record(&mut FieldVisitor { state });
+                let mut visitor = FieldVisitor {
+                    state,
+                    warnings: Vec::new(),
+                };
+                values.record(&mut visitor);
+                warnings = visitor.warnings;
             }
         }
+        log_warnings(warnings);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -317,8 +329,19 @@ where
 }
 
 /// Maps `tracing` field values onto the observation state.
+///
+/// Problems are collected in `warnings` and logged by the caller once the span's
+/// extensions are unlocked: logging under the lock could deadlock a formatting layer
+/// that reads the same span.
 struct FieldVisitor<'a> {
     state: &'a mut ObservationState,
+    warnings: Vec<String>,
+}
+
+fn log_warnings(warnings: Vec<String>) {
+    for w in warnings {
+        tracing::warn!(target: "langfuse", "{w}");
+    }
 }
 
 /// A field value as the visitor received it.
@@ -416,10 +439,13 @@ impl FieldVisitor<'_> {
         match name {
             attr::OBSERVATION_TYPE => {
                 let text = v.text();
-                s.as_type = ObservationType::from_wire(&text).unwrap_or_else(|| {
-                    tracing::warn!(target: "langfuse", "unknown observation type {text:?}; using `span`");
-                    ObservationType::Span
-                });
+                s.as_type = match ObservationType::from_wire(&text) {
+                    Some(t) => t,
+                    None => {
+                        self.warnings.push(format!("unknown observation type {text:?}; using `span`"));
+                        ObservationType::Span
+                    }
+                };
             }
             attr::OBSERVATION_INPUT => s.input = Some(v.text()),
             attr::OBSERVATION_OUTPUT => s.output = Some(v.text()),
@@ -427,7 +453,7 @@ impl FieldVisitor<'_> {
                 let text = v.text();
                 match text.parse::<Level>() {
                     Ok(level) => s.level = Some(level),
-                    Err(_) => tracing::warn!(target: "langfuse", "unknown level {text:?}; ignored"),
+                    Err(_) => self.warnings.push(format!("unknown level {text:?}; ignored")),
                 }
             }
             attr::OBSERVATION_STATUS_MESSAGE => s.status_message = Some(v.text()),

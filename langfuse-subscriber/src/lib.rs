@@ -79,10 +79,8 @@ impl Drop for LangfuseGuard {
 /// add [`LangfuseLayer::from_env`] to your own subscriber instead).
 ///
 /// ```no_run
-/// fn main() {
-///     let _langfuse = langfuse_subscriber::init().expect("langfuse");
-///     // instrumented code
-/// }
+/// let _langfuse = langfuse_subscriber::init().expect("langfuse");
+/// // instrumented code; the guard flushes when `main` returns
 /// ```
 pub fn init() -> Result<LangfuseGuard, ConfigError> {
     let layer = LangfuseLayer::from_env()?;
