@@ -1,0 +1,7 @@
+// A span-like handle takes a SpanUpdate, not a GenerationUpdate.
+use langfuse_subscriber::observation::{span, GenerationUpdate};
+
+fn main() {
+    let s = span("step").start();
+    s.update(GenerationUpdate::new().model("gpt-4o"));
+}
