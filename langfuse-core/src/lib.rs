@@ -39,4 +39,5 @@ pub use observation::{
 /// Turns each call of a function into one Langfuse observation; see the
 /// [macro documentation](macro@observe).
 pub use langfuse_macros::observe;
+pub use propagation::{propagate_attributes, PropagateAttributes, PropagationContext, RemoteContext};
 pub use types::{Level, ObservationType, ParseError};

@@ -713,7 +713,9 @@ impl<K> Observation<K> {
     ///
     /// ```
     /// use langfuse_core::observation::{span, TraceUpdate};
-    /// span("root").run(|root| root.update_trace(TraceUpdate::new().user_id("user_123").tags(["beta"])));
+    /// span("root").run(|root| {
+    ///     root.update_trace(TraceUpdate::new().user_id("user_123").tags(["beta"]));
+    /// });
     /// ```
     pub fn update_trace(&self, update: TraceUpdate) -> &Self {
         let mut update = Some(update);

@@ -202,7 +202,9 @@ impl PropagatedAttributes {
     /// ```
     #[must_use]
     pub fn merged(&self, inner: &PropagatedAttributes) -> PropagatedAttributes {
-        let pick = |inner: &Option<String>, outer: &Option<String>| inner.clone().or_else(|| outer.clone());
+        let pick = |inner: &Option<String>, outer: &Option<String>| {
+            inner.clone().or_else(|| outer.clone())
+        };
         let mut tags = self.tags.clone();
         for tag in &inner.tags {
             if !self.tags.contains(tag) {
@@ -239,7 +241,11 @@ impl PropagatedAttributes {
             ("langfuse_session_id", &given.session_id, &self.session_id),
             ("langfuse_version", &given.version, &self.version),
             ("langfuse_trace_name", &given.trace_name, &self.trace_name),
-            ("langfuse_environment", &given.environment, &self.environment),
+            (
+                "langfuse_environment",
+                &given.environment,
+                &self.environment,
+            ),
         ];
         for (name, given, merged) in scalars {
             if let (Some(_), Some(v)) = (given, merged) {
@@ -609,6 +615,13 @@ impl PropagateAttributes {
     /// begins here (the observation current at this call gets the values) and is
     /// re-entered on each poll until the future completes.
     ///
+    /// Observations must be *created* inside the future: in
+    /// `attrs.instrument(work().instrument(span))` the span already exists before the
+    /// scope begins and gets nothing; write
+    /// `attrs.instrument(async { work().instrument(span).await })` instead (an
+    /// `#[observe]` async function creates its observation on first poll, so
+    /// `attrs.instrument(observed_fn())` is fine).
+    ///
     /// ```
     /// use langfuse_core::propagation::{self, PropagateAttributes};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -822,7 +835,9 @@ pub(crate) mod tests {
 
     impl<S: tracing::Subscriber> Layer<S> for Warnings {
         fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-            if event.metadata().target() == "langfuse" && *event.metadata().level() == tracing::Level::WARN {
+            if event.metadata().target() == "langfuse"
+                && *event.metadata().level() == tracing::Level::WARN
+            {
                 let mut r = Render(String::new());
                 event.record(&mut r);
                 self.0.lock().unwrap().push(r.0);
@@ -859,19 +874,26 @@ pub(crate) mod tests {
         });
         let a = p.attributes();
         assert_eq!(a.user_id.as_ref().unwrap().chars().count(), 200);
-        assert!(a.user_id.as_ref().unwrap().len() > 200, "counted in chars, not bytes");
+        assert!(
+            a.user_id.as_ref().unwrap().len() > 200,
+            "counted in chars, not bytes"
+        );
         assert!(a.session_id.is_none());
         assert!(a.version.is_some());
         assert!(a.trace_name.is_none());
         assert_eq!(w.len(), 2, "one warning per dropped value: {w:?}");
         assert!(w[0].contains("session_id"));
         assert!(w[1].contains("trace_name"));
-        assert!(w.iter().all(|m| !m.contains(SECRET)), "never the value: {w:?}");
+        assert!(
+            w.iter().all(|m| !m.contains(SECRET)),
+            "never the value: {w:?}"
+        );
     }
 
     #[test]
     fn invalid_tags_are_dropped_one_by_one() {
-        let (p, w) = warnings(|| PropagateAttributes::new().tags(["a".to_string(), long(201), "b".into()]));
+        let (p, w) =
+            warnings(|| PropagateAttributes::new().tags(["a".to_string(), long(201), "b".into()]));
         assert_eq!(p.attributes().tags, ["a", "b"]);
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("tags") && !w[0].contains(SECRET));
@@ -888,7 +910,10 @@ pub(crate) mod tests {
                 .metadata("ключ", SECRET)
                 .metadata("", SECRET)
         });
-        assert_eq!(p.attributes().metadata, [("ok_Key_1".to_string(), "1".to_string())]);
+        assert_eq!(
+            p.attributes().metadata,
+            [("ok_Key_1".to_string(), "1".to_string())]
+        );
         assert_eq!(w.len(), 5, "{w:?}");
         assert!(w[0].contains("with space"));
         assert!(w.iter().all(|m| !m.contains(SECRET)));
@@ -916,7 +941,10 @@ pub(crate) mod tests {
     #[test]
     fn metadata_same_key_twice_keeps_the_last_value() {
         let p = PropagateAttributes::new().metadata("k", 1).metadata("k", 2);
-        assert_eq!(p.attributes().metadata, [("k".to_string(), "2".to_string())]);
+        assert_eq!(
+            p.attributes().metadata,
+            [("k".to_string(), "2".to_string())]
+        );
     }
 
     #[test]
@@ -952,7 +980,10 @@ pub(crate) mod tests {
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("prompt"));
         assert_eq!(
-            PropagateAttributes::new().prompt("p", -1).attributes().prompt,
+            PropagateAttributes::new()
+                .prompt("p", -1)
+                .attributes()
+                .prompt,
             Some(("p".to_string(), -1))
         );
     }
@@ -991,10 +1022,17 @@ pub(crate) mod tests {
         let seen = outer.run(|| inner.run(|| current().attributes().cloned().unwrap()));
         assert_eq!(seen.user_id.as_deref(), Some("u2"));
         assert_eq!(seen.session_id.as_deref(), Some("s1"));
-        assert_eq!(seen.tags, ["tag-a", "tag-b", "tag-a", "tag-c", "tag-d", "tag-d"]);
+        assert_eq!(
+            seen.tags,
+            ["tag-a", "tag-b", "tag-a", "tag-c", "tag-d", "tag-d"]
+        );
         assert_eq!(
             seen.metadata,
-            [("a".into(), "1".into()), ("b".into(), "2".into()), ("c".to_string(), "2".to_string())]
+            [
+                ("a".into(), "1".into()),
+                ("b".into(), "2".into()),
+                ("c".to_string(), "2".to_string())
+            ]
         );
         assert!(current().attributes().is_none());
     }
@@ -1003,7 +1041,11 @@ pub(crate) mod tests {
     fn the_reference_tag_example() {
         let tags = PropagateAttributes::new()
             .tags(["tag-a", "tag-b", "tag-a"])
-            .run(|| PropagateAttributes::new().tags(["tag-c", "tag-a"]).run(|| current().attributes().unwrap().tags.clone()));
+            .run(|| {
+                PropagateAttributes::new()
+                    .tags(["tag-c", "tag-a"])
+                    .run(|| current().attributes().unwrap().tags.clone())
+            });
         assert_eq!(tags, ["tag-a", "tag-b", "tag-a", "tag-c"]);
     }
 
@@ -1020,7 +1062,9 @@ pub(crate) mod tests {
             .as_baggage(true)
             .run(|| {
                 // Inner non-baggage scope: its values stay local.
-                let inner = PropagateAttributes::new().user_id("u2").run(|| current().attributes().unwrap().baggage.clone());
+                let inner = PropagateAttributes::new()
+                    .user_id("u2")
+                    .run(|| current().attributes().unwrap().baggage.clone());
                 assert!(inner.contains(&("langfuse_user_id".into(), "u1".into())));
                 // Inner baggage scope: merged metadata and tags, outer keys included.
                 PropagateAttributes::new()
@@ -1047,7 +1091,11 @@ pub(crate) mod tests {
 
     #[test]
     fn a_panic_inside_the_scope_ends_it() {
-        let r = std::panic::catch_unwind(|| PropagateAttributes::new().user_id("u").run(|| panic!("boom")));
+        let r = std::panic::catch_unwind(|| {
+            PropagateAttributes::new()
+                .user_id("u")
+                .run(|| panic!("boom"))
+        });
         assert!(r.is_err());
         assert!(current().attributes().is_none());
     }

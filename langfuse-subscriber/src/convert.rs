@@ -109,13 +109,12 @@ impl Converter {
         ) {
             attrs.push(s(attr::TRACE_SESSION_ID, v));
         }
-        let mut tags: Vec<StringValue> = Vec::new();
-        for tag in prop
-            .map(|p| p.tags.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .chain(trace.map(|t| t.tags.as_slice()).unwrap_or_default())
-        {
+        // Propagated tags go as they are (duplicates within one call stay, as in the
+        // other SDKs); the observation's own trace tags are added when not present.
+        let mut tags: Vec<StringValue> = prop
+            .map(|p| p.tags.iter().cloned().map(StringValue::from).collect())
+            .unwrap_or_default();
+        for tag in trace.map(|t| t.tags.as_slice()).unwrap_or_default() {
             if !tags.iter().any(|t| t.as_str() == tag) {
                 tags.push(StringValue::from(tag.clone()));
             }
