@@ -1,122 +1,94 @@
-//! A small RAG + tool-calling pipeline, traced to Langfuse.
-//!
-//! Without credentials it prints each finished trace to stderr:
+//! A small RAG + tool-calling pipeline, traced to Langfuse with `#[observe]`.
 //!
 //! ```text
 //! cargo run --example quickstart
 //! ```
 //!
-//! With `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY` (and `LANGFUSE_BASE_URL` for a
-//! self-hosted instance) set, the same run is exported to Langfuse.
+//! Without credentials every finished trace is printed to stderr as a tree. With
+//! `LANGFUSE_PUBLIC_KEY` and `LANGFUSE_SECRET_KEY` set (plus `LANGFUSE_BASE_URL` for a
+//! self-hosted Langfuse) the same run is exported to Langfuse.
 
-use tracing::field::Empty;
+use std::time::Duration;
 
-#[derive(Debug)]
+use langfuse_subscriber::observation::{update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate};
+use langfuse_subscriber::observe;
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Debug, Serialize)]
 struct Document {
     id: u32,
     text: &'static str,
 }
 
-/// Retrieval step: finds documents for the question.
-fn retrieve(question: &str) -> Vec<Document> {
-    let span = tracing::info_span!(
-        "retrieve",
-        langfuse.observation.type = "retriever",
-        langfuse.observation.input = question,
-        langfuse.observation.output = Empty,
-    );
-    let _enter = span.enter();
-    let docs = vec![
-        Document {
-            id: 1,
-            text: "Paris is the capital of France.",
-        },
-        Document {
-            id: 7,
-            text: "France is in Europe.",
-        },
-    ];
-    let output = format!(
-        "[{}]",
-        docs.iter()
-            .map(|d| format!("{{\"id\": {}, \"text\": {:?}}}", d.id, d.text))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    span.record("langfuse.observation.output", output.as_str());
-    docs
+#[derive(Debug)]
+struct ModerationError(&'static str);
+
+impl std::fmt::Display for ModerationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "moderation service unavailable: {}", self.0)
+    }
 }
 
-/// The LLM call: a generation with model, usage and cost.
-fn generate(question: &str, docs: &[Document]) -> String {
-    let span = tracing::info_span!(
-        "llm-call",
-        langfuse.observation.type = "generation",
-        langfuse.observation.model.name = "gpt-4o-mini",
-        langfuse.observation.model.parameters = r#"{"temperature": 0.2}"#,
-        langfuse.observation.input = Empty,
-        langfuse.observation.output = Empty,
-        langfuse.observation.usage_details = Empty,
-        langfuse.observation.cost_details = Empty,
+impl std::error::Error for ModerationError {}
+
+/// Retrieval: input `{"question": ..., "k": 2}`, output the documents as JSON.
+#[observe(as_type = "retriever")]
+fn retrieve(question: &str, k: usize) -> Vec<Document> {
+    let _ = question;
+    vec![
+        Document { id: 1, text: "Paris is the capital of France." },
+        Document { id: 7, text: "France is in Europe." },
+    ]
+    .into_iter()
+    .take(k)
+    .collect()
+}
+
+/// The LLM call: a generation with model, usage and cost (set from inside the call).
+#[observe(name = "llm-call", as_type = "generation")]
+async fn generate(question: &str, docs: &[Document]) -> String {
+    let _context = docs.iter().map(|d| d.text).collect::<Vec<_>>().join(" ");
+    tokio::time::sleep(Duration::from_millis(30)).await; // the model thinks
+    update_current_generation(
+        GenerationUpdate::new()
+            .model("gpt-4o-mini")
+            .model_parameters(&json!({"temperature": 0.2}))
+            .usage_details(&json!({"input": 42, "output": 3}))
+            .cost_details(&json!({"input": 0.0000063, "output": 0.0000018})),
     );
-    let _enter = span.enter();
-    let prompt = format!(
-        "Context: {}\nQuestion: {question}",
-        docs.iter().map(|d| d.text).collect::<Vec<_>>().join(" ")
-    );
-    span.record("langfuse.observation.input", prompt.as_str());
-    std::thread::sleep(std::time::Duration::from_millis(30)); // the model thinks
-    let answer = "Paris.".to_string();
-    span.record("langfuse.observation.output", answer.as_str());
-    span.record(
-        "langfuse.observation.usage_details",
-        r#"{"input": 42, "output": 3}"#,
-    );
-    span.record(
-        "langfuse.observation.cost_details",
-        r#"{"input": 0.0000063, "output": 0.0000018}"#,
-    );
-    answer
+    format!("Paris. ({question})")
 }
 
 /// A tool call.
-fn weather(city: &str) -> String {
-    let _span = tracing::info_span!("get-weather", langfuse.observation.type = "tool", langfuse.observation.input = city, langfuse.observation.output = "15°C, cloudy").entered();
-    "15°C, cloudy".into()
+#[observe(as_type = "tool")]
+fn get_weather(city: &str) -> String {
+    format!("15°C and cloudy in {city}")
 }
 
-/// A step that fails: the observation gets level ERROR and the message.
-fn moderate(answer: &str) -> Result<(), String> {
-    let span = tracing::info_span!("moderation", langfuse.observation.type = "guardrail", langfuse.observation.input = answer, langfuse.observation.level = Empty, langfuse.observation.status_message = Empty);
-    let _enter = span.enter();
-    let err = "moderation service unavailable (503)".to_string();
-    span.record("langfuse.observation.level", "ERROR");
-    span.record("langfuse.observation.status_message", err.as_str());
-    Err(err)
+/// A failing step: `Err` gives the observation level ERROR and the error message.
+#[observe(as_type = "guardrail")]
+fn moderate(answer: &str) -> Result<(), ModerationError> {
+    let _ = answer;
+    Err(ModerationError("503"))
 }
 
-fn answer(question: &str) -> String {
-    let span = tracing::info_span!(
-        "answer-question",
-        langfuse.observation.type = "agent",
-        langfuse.observation.input = question,
-        langfuse.observation.output = Empty,
-        user.id = "user_123",
-        session.id = "session_abc",
-    );
-    let _enter = span.enter();
-    let docs = retrieve(question);
-    let answer = generate(question, &docs);
-    let forecast = weather("Paris");
+/// The root: an agent that uses all of the above.
+#[observe(as_type = "agent")]
+async fn answer_question(question: &str) -> String {
+    update_current_trace(TraceUpdate::new().user_id("user_123").session_id("session_abc").tags(["quickstart"]));
+    let docs = retrieve(question, 2);
+    let answer = generate(question, &docs).await;
+    let weather = get_weather("Paris");
     if let Err(e) = moderate(&answer) {
-        tracing::warn!("moderation skipped: {e}");
+        eprintln!("(continuing without moderation: {e})");
     }
-    let output = format!("{answer} (weather there: {forecast})");
-    span.record("langfuse.observation.output", output.as_str());
-    output
+    format!("{answer} Weather there: {weather}.")
 }
 
-fn main() {
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    // Reads LANGFUSE_*; without keys, traces go to stderr. Flushes when dropped.
     let _langfuse = match langfuse_subscriber::init() {
         Ok(guard) => guard,
         Err(e) => {
@@ -124,7 +96,6 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let reply = answer("What is the capital of France?");
+    let reply = answer_question("What is the capital of France?").await;
     println!("{reply}");
-    // `_langfuse` flushes on drop: every observation is sent (or printed) before exit.
 }

@@ -37,6 +37,13 @@ pub use layer::LangfuseLayer;
 pub use langfuse_core;
 pub use langfuse_core::*;
 
+/// `#[observe]`: see [`langfuse_core::observe`]. This re-export expands to paths through
+/// `langfuse_subscriber`, so an application needs no direct `langfuse-core` dependency.
+pub use langfuse_macros::observe_in_subscriber as observe;
+
+#[doc(hidden)]
+pub use langfuse_core::__private;
+
 use tracing_subscriber::prelude::*;
 
 /// Flushes and shuts down the export when dropped (end of `main`).
