@@ -87,15 +87,19 @@ impl Parse for Args {
                     let lit = value_of(input, &key, parse_str_value)?;
                     match (duplicate(args.name.is_some()), lit) {
                         (Err(e), _) | (_, Err(e)) => push(e),
-                        (Ok(()), Ok(lit)) if lit.value().is_empty() => {
-                            push(syn::Error::new(lit.span(), "the observation name must not be empty"))
-                        }
+                        (Ok(()), Ok(lit)) if lit.value().is_empty() => push(syn::Error::new(
+                            lit.span(),
+                            "the observation name must not be empty",
+                        )),
                         (Ok(()), Ok(lit)) => args.name = Some(lit),
                     }
                 }
                 "as_type" => {
                     let lit = value_of(input, &key, parse_str_value)?;
-                    match (duplicate(args.as_type.is_some()), lit.and_then(validate_type)) {
+                    match (
+                        duplicate(args.as_type.is_some()),
+                        lit.and_then(validate_type),
+                    ) {
                         (Err(e), _) | (_, Err(e)) => push(e),
                         (Ok(()), Ok(t)) => args.as_type = Some(t),
                     }
@@ -236,7 +240,8 @@ fn parse_str_value(key: &Ident, expr: Expr) -> syn::Result<LitStr> {
 fn parse_bool_value(key: &Ident, expr: Expr) -> syn::Result<LitBool> {
     match expr {
         Expr::Lit(ExprLit {
-            lit: Lit::Bool(lit), ..
+            lit: Lit::Bool(lit),
+            ..
         }) => Ok(lit),
         other => Err(syn::Error::new(
             other.span(),

@@ -15,8 +15,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{
-    Attribute, Expr, ExprAsync, ExprCall, FnArg, GenericArgument, Ident, ItemFn, LitStr,
-    Pat, PathArguments, ReturnType, Signature, Stmt, Token, Type, TypeParamBound, Visibility,
+    Attribute, Expr, ExprAsync, ExprCall, FnArg, GenericArgument, Ident, ItemFn, LitStr, Pat,
+    PathArguments, ReturnType, Signature, Stmt, Token, Type, TypeParamBound, Visibility,
 };
 
 use crate::attr::{Args, Flag};
@@ -85,10 +85,10 @@ enum Shape {
     Value,
     /// `async fn`: the observation covers the body future.
     Async,
-    /// A plain `fn` whose last expression is an `async` block, maybe `Box::pin`ned (what
-    /// `async-trait` generates): the block is rewritten, not the boxing wrapper.
-    AsyncBlock { index: usize },
-    /// `fn -> impl Future`: the returned future is wrapped.
+    /// A plain `fn` whose last expression is `Box::pin(async { .. })` (what `async-trait`
+    /// generates): the inner block is observed inside the same box, not the boxing.
+    BoxedAsyncBlock { index: usize },
+    /// `fn -> impl Future`: the returned future (whatever the body builds) is wrapped.
     Future,
     /// `impl Stream` (or the `stream` flag): open until exhausted or dropped.
     Stream { boxed: bool },
@@ -162,30 +162,33 @@ pub(crate) fn expand(args: Args, item: TokenStream, default_krate: TokenStream) 
     }
 }
 
+/// The error for an item that did not parse as a function: "only functions" when it is
+/// another kind of item, else syn's own message (for example a missing body).
 fn not_a_function(e: syn::Error, item: &TokenStream) -> TokenStream {
-    // Point at the item keyword when it is not a function at all.
-    let first_keyword = item.clone().into_iter().find_map(|tt| match tt {
-        proc_macro2::TokenTree::Ident(i)
-            if matches!(
-                i.to_string().as_str(),
-                "struct" | "enum" | "union" | "trait" | "impl" | "mod" | "static" | "const"
-                    | "type" | "use" | "extern" | "macro_rules"
-            ) =>
-        {
-            Some(i)
+    use proc_macro2::TokenTree;
+    // The item keyword is the first identifier after attributes, visibility and
+    // qualifiers (`pub(crate) unsafe extern "C" fn`, `const X`, `struct S`, ...).
+    for tt in item.clone() {
+        let TokenTree::Ident(ident) = tt else {
+            continue;
+        };
+        match ident.to_string().as_str() {
+            "pub" | "crate" | "unsafe" | "async" | "extern" | "default" | "const" => {}
+            "fn" => break,
+            _ => {
+                return syn::Error::new(ident.span(), "`#[observe]` can only be used on functions")
+                    .to_compile_error();
+            }
         }
-        _ => None,
-    });
-    match first_keyword {
-        Some(kw) if kw != "const" && kw != "extern" => {
-            syn::Error::new(kw.span(), "`#[observe]` can only be used on functions")
-                .to_compile_error()
-        }
-        _ => e.to_compile_error(),
     }
+    e.to_compile_error()
 }
 
-fn generate(args: &Args, func: &MaybeItemFn, default_krate: TokenStream) -> syn::Result<TokenStream> {
+fn generate(
+    args: &Args,
+    func: &MaybeItemFn,
+    default_krate: TokenStream,
+) -> syn::Result<TokenStream> {
     let sig = &func.sig;
     if let Some(constness) = &sig.constness {
         return Err(syn::Error::new(
@@ -219,7 +222,7 @@ fn generate(args: &Args, func: &MaybeItemFn, default_krate: TokenStream) -> syn:
     let body = match shape {
         Shape::Value => g.sync_value(func),
         Shape::Async => g.async_fn(func),
-        Shape::AsyncBlock { index } => g.async_block(func, index),
+        Shape::BoxedAsyncBlock { index } => g.boxed_async_block(func, index),
         Shape::Future => g.sync_wrapped(func, Wrapper::Future),
         Shape::Stream { boxed } => g.sync_wrapped(func, Wrapper::Stream { boxed }),
         Shape::Iter { boxed } => g.sync_wrapped(func, Wrapper::Iter { boxed }),
@@ -344,21 +347,36 @@ fn shape(args: &Args, func: &MaybeItemFn) -> syn::Result<Shape> {
     let disabled = |f: &Option<Flag>| f.as_ref().is_some_and(|f| !f.value);
 
     if let Some(span) = explicit_stream.or(explicit_iter) {
-        let what = if explicit_stream.is_some() { "stream" } else { "iterator" };
+        let what = if explicit_stream.is_some() {
+            "stream"
+        } else {
+            "iterator"
+        };
         if sig.asyncness.is_some() {
             return Err(syn::Error::new(
                 span,
                 format!(
                     "`{what}` cannot be used on an `async fn`: return the {what} from a plain \
                      `fn` (for example `fn f() -> impl {}`)",
-                    if what == "stream" { "Stream<Item = T>" } else { "Iterator<Item = T>" }
+                    if what == "stream" {
+                        "Stream<Item = T>"
+                    } else {
+                        "Iterator<Item = T>"
+                    }
                 ),
             ));
         }
         let Some(ret) = ret else {
             return Err(syn::Error::new(
                 span,
-                format!("`{what}` needs a function that returns a {what}"),
+                format!(
+                    "`{what}` needs a function that returns {}",
+                    if what == "stream" {
+                        "a stream"
+                    } else {
+                        "an iterator"
+                    }
+                ),
             ));
         };
         let boxed = !matches!(strip_group(ret), Type::ImplTrait(_));
@@ -380,13 +398,13 @@ fn shape(args: &Args, func: &MaybeItemFn) -> syn::Result<Shape> {
             return Ok(Shape::Iter { boxed: false });
         }
     }
-    if let Some(index) = func.stmts.as_deref().and_then(async_tail) {
-        return Ok(Shape::AsyncBlock { index });
-    }
     if let Some(ret) = ret {
         if impl_of(ret, &["Future"], FUTURE_EXTRA) {
             return Ok(Shape::Future);
         }
+    }
+    if let Some(index) = func.stmts.as_deref().and_then(boxed_async_tail) {
+        return Ok(Shape::BoxedAsyncBlock { index });
     }
     Ok(Shape::Value)
 }
@@ -477,33 +495,28 @@ fn future_output(ty: &Type) -> Option<Type> {
     })
 }
 
-/// The index of the last statement when it is `async {}` or `Box::pin(async {})`.
-fn async_tail(stmts: &[Stmt]) -> Option<usize> {
+/// The index of the last statement when it is `Box::pin(async { .. })`.
+fn boxed_async_tail(stmts: &[Stmt]) -> Option<usize> {
     let index = stmts.len().checked_sub(1)?;
     let Stmt::Expr(expr, None) = &stmts[index] else {
         return None;
     };
-    tail_async(expr).map(|_| index)
+    box_pin_async(expr).map(|_| index)
 }
 
-/// The `async` block of `async {}` or `Box::pin(async {})`, with the `Box::pin` call.
-fn tail_async(expr: &Expr) -> Option<(&ExprAsync, Option<&ExprCall>)> {
-    match expr {
-        Expr::Async(a) => Some((a, None)),
-        Expr::Call(call) => {
-            let Expr::Path(path) = &*call.func else {
-                return None;
-            };
-            let segs: Vec<String> = path.path.segments.iter().map(|s| s.ident.to_string()).collect();
-            let is_box_pin = segs.len() >= 2 && segs[segs.len() - 2] == "Box" && segs[segs.len() - 1] == "pin";
-            if !is_box_pin || call.args.len() != 1 {
-                return None;
-            }
-            match &call.args[0] {
-                Expr::Async(a) => Some((a, Some(call))),
-                _ => None,
-            }
-        }
+/// The `Box::pin` call and its `async` block, for `Box::pin(async { .. })`.
+fn box_pin_async(expr: &Expr) -> Option<(&ExprCall, &ExprAsync)> {
+    let Expr::Call(call) = expr else {
+        return None;
+    };
+    let Expr::Path(path) = &*call.func else {
+        return None;
+    };
+    let mut rev = path.path.segments.iter().rev();
+    let is_box_pin = rev.next().is_some_and(|s| s.ident == "pin")
+        && rev.next().is_some_and(|s| s.ident == "Box");
+    match (is_box_pin, call.args.len(), call.args.first()) {
+        (true, 1, Some(Expr::Async(block))) => Some((call, block)),
         _ => None,
     }
 }
@@ -569,7 +582,9 @@ fn fake_return(ty: Option<&Type>, fallback: Span) -> TokenStream {
         Some(ty) => (erase_impl_trait(ty).into_token_stream(), ty.span()),
         None => (quote!(()), fallback),
     };
-    let var = Ident::new("lf_fake_return", Span::mixed_site());
+    // Hygienic, but located at the return type: a type error in the body then says
+    // "return type inferred to be `T` here" about the signature, not the attribute.
+    let var = Ident::new("lf_fake_return", span.resolved_at(Span::mixed_site()));
     quote_spanned! {span=>
         #[allow(
             unknown_lints,
@@ -605,7 +620,13 @@ impl Gen<'_> {
             private, name, n, ..
         } = self;
         let Names { span, rec, .. } = n;
-        let ty = LitStr::new(self.args.type_name(), self.args.as_type.as_ref().map_or(Span::call_site(), |t| t.lit.span()));
+        let ty = LitStr::new(
+            self.args.type_name(),
+            self.args
+                .as_type
+                .as_ref()
+                .map_or(Span::call_site(), |t| t.lit.span()),
+        );
         let input = self.input_capture();
         quote! {
             let #span = #private::tracing::span!(
@@ -647,7 +668,9 @@ impl Gen<'_> {
             return TokenStream::new();
         }
         let Gen { observe, n, .. } = self;
-        let Names { span, rec, input, .. } = n;
+        let Names {
+            span, rec, input, ..
+        } = n;
         let switch = self.switch(&self.args.capture_input);
         let imports = self.imports();
         let fields = self.params.iter().map(|p| {
@@ -661,17 +684,22 @@ impl Gen<'_> {
         });
         quote! {
             if #rec && #switch {
-                #imports
-                let mut #input = #observe::InputObject::new();
-                #(#fields)*
-                #input.finish(&#span);
+                #observe::capture_input(&#span, |#input| {
+                    #imports
+                    #(#fields)*
+                });
             }
         }
     }
 
     /// Code that records `value` (a reference to the return value) on `span`: the `Ok`
     /// value (or the whole value) as output when `capture`, an `Err` as the error.
-    fn output_capture(&self, span: &TokenStream, value: &TokenStream, capture: &TokenStream) -> TokenStream {
+    fn output_capture(
+        &self,
+        span: &TokenStream,
+        value: &TokenStream,
+        capture: &TokenStream,
+    ) -> TokenStream {
         let Gen {
             private, observe, ..
         } = self;
@@ -702,7 +730,11 @@ impl Gen<'_> {
         let s = Ident::new("lf_s", Span::mixed_site());
         let o = Ident::new("lf_o", Span::mixed_site());
         let c = Ident::new("lf_c", Span::mixed_site());
-        let body = self.output_capture(&s.to_token_stream(), &o.to_token_stream(), &c.to_token_stream());
+        let body = self.output_capture(
+            &s.to_token_stream(),
+            &o.to_token_stream(),
+            &c.to_token_stream(),
+        );
         quote!(|#s, #o, #c| #body)
     }
 
@@ -757,70 +789,82 @@ impl Gen<'_> {
         }
     }
 
-    /// The statements of an observed `async` body (inside `async fn` or an `async` block).
-    fn async_body(&self, func: &MaybeItemFn, body: &TokenStream, ret: Ret<'_>, async_kw: TokenStream) -> TokenStream {
+    /// `async fn`: the body becomes an `async move` block polled through
+    /// `ObservedFuture` (span entered on every poll, panics recorded, output captured
+    /// when it completes). The span is created at the first poll, like the body.
+    fn async_fn(&self, func: &MaybeItemFn) -> TokenStream {
         let Gen { observe, n, .. } = self;
         let Names { span, rec, cap, .. } = n;
+        let ret = Ret::of(&func.sig.output);
         let prologue = self.prologue();
-        let block = self.body_block(func, body, ret);
+        let block = self.body_block(func, &func.body, ret);
         let finisher = self.finisher(ret);
         let switch = if ret.captures() {
             self.switch(&self.args.capture_output)
         } else {
             quote!(false)
         };
+        let body = Ident::new("lf_body", Span::mixed_site());
+        // A disabled span (no subscriber, filtered out) skips the wrapper: the body
+        // future is awaited as is (the shape `#[tracing::instrument]` uses; measured
+        // as cheap as it).
         quote! {
             #prologue
-            let #cap: bool = #rec && #switch;
-            #observe::ObservedFuture::with_output(
-                #async_kw #block,
-                #span,
-                #rec,
-                #cap,
-                #finisher,
-            )
-            .await
+            let #body = async move #block;
+            if !#span.is_disabled() {
+                let #cap: bool = #rec && #switch;
+                #observe::ObservedFuture::with_output(#body, #span, #rec, #cap, #finisher).await
+            } else {
+                #body.await
+            }
         }
     }
 
-    fn async_fn(&self, func: &MaybeItemFn) -> TokenStream {
-        self.async_body(func, &func.body, Ret::of(&func.sig.output), quote!(async move))
-    }
-
-    /// Rewrites the trailing `async` block (maybe inside `Box::pin`) so the observation
-    /// covers the future's execution, not the creation of the box.
-    fn async_block(&self, func: &MaybeItemFn, index: usize) -> TokenStream {
-        let stmts = func.stmts.as_ref().expect("async_block needs parsed statements");
+    /// `Box::pin(async { .. })` as the last statement (`async-trait`): the span and the
+    /// input are taken when the function is called (before the block moves the
+    /// parameters), and the inner block is observed inside the same box.
+    fn boxed_async_block(&self, func: &MaybeItemFn, index: usize) -> TokenStream {
+        let Gen { observe, n, .. } = self;
+        let Names { span, rec, cap, .. } = n;
+        let stmts = func
+            .stmts
+            .as_ref()
+            .expect("the shape was chosen from parsed statements");
         let Stmt::Expr(expr, None) = &stmts[index] else {
-            unreachable!("async_tail checked the statement")
+            unreachable!("boxed_async_tail checked the statement")
         };
-        let (async_expr, pin_call) = tail_async(expr).expect("async_tail checked the expression");
+        let (call, async_expr) =
+            box_pin_async(expr).expect("boxed_async_tail checked the expression");
         let output = match &func.sig.output {
             ReturnType::Type(_, t) => future_output(t),
             ReturnType::Default => None,
         };
         let ret = output.as_ref().map_or(Ret::Unknown, Ret::from_type);
-        let inner_body = {
-            let mut ts = TokenStream::new();
-            ts.append_all(&async_expr.block.stmts);
-            ts
+        let mut inner = TokenStream::new();
+        inner.append_all(&async_expr.block.stmts);
+        let block = self.body_block(func, &inner, ret);
+        let finisher = self.finisher(ret);
+        let switch = if ret.captures() {
+            self.switch(&self.args.capture_output)
+        } else {
+            quote!(false)
         };
-        let capture = async_expr.capture;
-        let async_move = quote!(async #capture);
-        let body = self.async_body(func, &inner_body, ret, async_move.clone());
+        let prologue = self.prologue();
         let attrs = &async_expr.attrs;
-        let new_async = quote!(#(#attrs)* #async_move { #body });
-        let tail = match pin_call {
-            Some(call) => {
-                let f = &call.func;
-                quote!(#f(#new_async))
-            }
-            None => new_async,
-        };
+        let capture = &async_expr.capture;
+        let box_pin = &call.func;
         let before = &stmts[..index];
         quote! {
+            #prologue
+            let #cap: bool = #rec && #switch;
             #(#before)*
-            #tail
+            #box_pin(#observe::ObservedFuture::with_output(
+                #(#attrs)* async #capture #block,
+                #span,
+                #rec,
+                #cap,
+                #finisher,
+            ))
         }
     }
 
@@ -838,7 +882,10 @@ impl Gen<'_> {
         let prologue = self.prologue();
         // A boxed stream/iterator is re-boxed around the wrapper, so the body's own
         // value has an unknown (unboxed-later) type: no fake return for it.
-        let boxed = matches!(wrapper, Wrapper::Stream { boxed: true } | Wrapper::Iter { boxed: true });
+        let boxed = matches!(
+            wrapper,
+            Wrapper::Stream { boxed: true } | Wrapper::Iter { boxed: true }
+        );
         let block = if boxed {
             let b = &func.body;
             quote!({ #b })
@@ -882,7 +929,8 @@ impl Gen<'_> {
                         }
                     }
                 };
-                let new = quote!(#observe::#ty::new(#ret, #span, #rec, #cap, #generation_like, #collect));
+                let new =
+                    quote!(#observe::#ty::new(#ret, #span, #rec, #cap, #generation_like, #collect));
                 match (boxed, is_stream) {
                     (false, _) => new,
                     (true, true) => quote!(::std::boxed::Box::pin(#new)),
@@ -901,4 +949,3 @@ impl Gen<'_> {
         }
     }
 }
-

@@ -162,6 +162,17 @@ impl InputObject {
     }
 }
 
+/// Builds and stores the input object; `write` adds the fields.
+///
+/// Out of line, so the code that builds the input stays off the hot path of the
+/// observed function (it matters for `async fn` state machines).
+#[inline(never)]
+pub fn capture_input(span: &Span, write: impl FnOnce(&mut InputObject)) {
+    let mut input = InputObject::new();
+    write(&mut input);
+    input.finish(span);
+}
+
 /// Stores an output produced by one of the capture traits (`None`: nothing to store).
 #[inline]
 pub fn set_output(span: &Span, encoded: Option<String>) {
@@ -327,15 +338,6 @@ pub trait Finish<T> {
     fn finish(&self, span: &Span, output: &T, capture_output: bool);
 }
 
-/// The output is captured by the caller (an `async fn` body does it after `.await`).
-#[derive(Clone, Copy, Debug)]
-pub struct NoFinish;
-
-impl<T> Finish<T> for NoFinish {
-    #[inline(always)]
-    fn finish(&self, _: &Span, _: &T, _: bool) {}
-}
-
 impl<T> Finish<T> for fn(&Span, &T, bool) {
     #[inline]
     fn finish(&self, span: &Span, output: &T, capture_output: bool) {
@@ -359,22 +361,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future> ObservedFuture<F, NoFinish> {
-    /// Wraps the body future of an `async fn` (output captured by the caller).
-    #[inline]
-    pub fn new(inner: F, span: Span, recording: bool) -> Self {
-        ObservedFuture {
-            inner,
-            span,
-            recording,
-            capture_output: false,
-            finish: NoFinish,
-        }
-    }
-}
-
 impl<F: Future> ObservedFuture<F, fn(&Span, &F::Output, bool)> {
-    /// Wraps a future returned by a plain `fn`; `finish` captures its output.
+    /// Wraps an observed future; `finish` captures its output (generated where the
+    /// output type is concrete).
     ///
     /// The span is released as soon as the future completes, so the observation ends
     /// with the work rather than when the future is dropped.
@@ -401,18 +390,32 @@ impl<F: Future, C: Finish<F::Output>> Future for ObservedFuture<F, C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let recording = *this.recording;
-        let inner = this.inner;
-        let poll = guarded(recording, this.span, || inner.poll(cx));
-        if let Poll::Ready(output) = &poll {
-            if recording {
-                this.finish.finish(this.span, output, *this.capture_output);
-            }
-            // Close the observation now (a no-op for a disabled span).
-            drop(core::mem::replace(this.span, Span::none()));
+        if !*this.recording {
+            // Enabled for other layers but not recorded: just keep the span current.
+            let _enter = this.span.enter();
+            return this.inner.poll(cx);
         }
-        poll
+        poll_recorded(this.inner, cx, this.span, this.finish, *this.capture_output)
     }
+}
+
+/// The recorded path of [`ObservedFuture::poll`], out of line: panics are caught and
+/// recorded, the output captured, and the observation closed on completion.
+#[inline(never)]
+fn poll_recorded<F: Future, C: Finish<F::Output>>(
+    inner: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    span: &mut Span,
+    finish: &C,
+    capture_output: bool,
+) -> Poll<F::Output> {
+    let poll = guarded(true, span, || inner.poll(cx));
+    if let Poll::Ready(output) = &poll {
+        finish.finish(span, output, capture_output);
+        // Close the observation now, not when the future is dropped.
+        drop(core::mem::replace(span, Span::none()));
+    }
+    poll
 }
 
 // ---------------------------------------------------------------------------

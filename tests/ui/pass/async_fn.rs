@@ -72,6 +72,27 @@ fn returns_future_borrowing<'a>(x: &'a str) -> impl Future<Output = &'a str> + '
     async move { x }
 }
 
+// Parameters used before the `async` block must not be captured by it.
+#[observe]
+fn static_future_from_borrow(s: &str) -> impl Future<Output = usize> + 'static {
+    let n = s.len();
+    async move { n }
+}
+
+#[observe]
+fn moved_before_block(s: String) -> Pin<Box<dyn Future<Output = usize> + Send>> {
+    let owned = s;
+    Box::pin(async move { owned.len() })
+}
+
+#[observe]
+fn early_return_future(x: u32) -> Pin<Box<dyn Future<Output = u32> + Send>> {
+    if x == 0 {
+        return Box::pin(std::future::ready(0));
+    }
+    Box::pin(async move { x })
+}
+
 struct Service {
     n: u32,
 }
@@ -114,7 +135,9 @@ fn assert_send<T: Send>(t: T) -> T {
 }
 
 pub fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         assert_eq!(assert_send(plain(1, "a".into())).await, "1a");
         no_return(1).await;
@@ -131,6 +154,10 @@ pub fn main() {
         let unpin = returns_unpin_future(3);
         assert_eq!(Pin::new(&mut { unpin }).await, Ok(3));
         assert_eq!(returns_future_borrowing("z").await, "z");
+        assert_eq!(static_future_from_borrow(&String::from("ab")).await, 2);
+        assert_eq!(moved_before_block("abc".into()).await, 3);
+        assert_eq!(early_return_future(0).await, 0);
+        assert_eq!(early_return_future(2).await, 2);
         let mut s = Service { n: 1 };
         assert_eq!(s.get().await, 1);
         s.set(2).await;

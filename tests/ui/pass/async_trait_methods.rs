@@ -53,7 +53,9 @@ impl Store for Mem {
 }
 
 pub fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         assert_eq!(Upper.run("a").await.unwrap(), "A");
         assert!(Upper.run("").await.is_err());
@@ -64,6 +66,9 @@ pub fn main() {
         assert_eq!(Arc::new(m).take((1, 2)).await, 4);
         // The boxed future is still `Send`.
         let dynamic: Box<dyn Tool> = Box::new(Upper);
-        tokio::spawn(async move { dynamic.run("x").await }).await.unwrap().unwrap();
+        tokio::spawn(async move { dynamic.run("x").await })
+            .await
+            .unwrap()
+            .unwrap();
     });
 }

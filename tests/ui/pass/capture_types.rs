@@ -54,7 +54,14 @@ fn closures(f: impl Fn(u32) -> u32, g: Box<dyn Fn() -> u32>) -> u32 {
 }
 
 pub fn main() {
-    let (k, _) = serialize(Query { text: "t".into(), k: 2 }, DebugOnly(1), Opaque);
+    let (k, _) = serialize(
+        Query {
+            text: "t".into(),
+            k: 2,
+        },
+        DebugOnly(1),
+        Opaque,
+    );
     assert_eq!(k, 2);
     let _ = returns_opaque();
     assert_eq!(generic_serialize(3), 3);
@@ -63,4 +70,3 @@ pub fn main() {
     assert_eq!(unsized_refs("ab", &[1], &1), 3);
     assert_eq!(closures(|x| x + 1, Box::new(|| 1)), 2);
 }
-

@@ -70,6 +70,8 @@ pub fn main() {
     assert!(opaque_error().is_err());
     assert!(nested().unwrap().is_err());
     assert_eq!(local_alias(), Ok(1));
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async { async_alias().await.unwrap() });
 }

@@ -57,7 +57,9 @@ fn opaque_items() -> impl Iterator<Item = NotDebug> {
 }
 
 pub fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async {
         assert_eq!(tokens("a b").collect::<Vec<_>>().await, ["a", "b"]);
         assert_eq!(fallible(2).count().await, 2);

@@ -1,0 +1,12 @@
+use langfuse_core::observe;
+
+#[observe(as_type = "llm")]
+fn f() {}
+
+#[observe(as_type = "Generation")]
+fn g() {}
+
+fn main() {
+    f();
+    g();
+}

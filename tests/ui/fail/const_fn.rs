@@ -1,0 +1,10 @@
+use langfuse_core::observe;
+
+#[observe]
+const fn f(x: u32) -> u32 {
+    x
+}
+
+fn main() {
+    f(1);
+}

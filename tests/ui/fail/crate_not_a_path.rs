@@ -1,0 +1,8 @@
+use langfuse_core::observe;
+
+#[observe(crate = 5)]
+fn f() {}
+
+fn main() {
+    f();
+}

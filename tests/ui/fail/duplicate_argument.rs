@@ -1,0 +1,8 @@
+use langfuse_core::observe;
+
+#[observe(name = "first", as_type = "tool", name = "second")]
+fn f() {}
+
+fn main() {
+    f();
+}

@@ -1,0 +1,8 @@
+use langfuse_core::observe;
+
+#[observe(iterator)]
+fn f() {}
+
+fn main() {
+    f();
+}

@@ -1,0 +1,8 @@
+use langfuse_core::observe;
+
+#[observe(name "x")]
+fn f() {}
+
+fn main() {
+    f();
+}

@@ -1,0 +1,8 @@
+use langfuse_core::observe;
+
+#[observe(name = my_name)]
+fn f() {}
+
+fn main() {
+    f();
+}

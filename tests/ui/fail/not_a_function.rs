@@ -1,0 +1,6 @@
+use langfuse_core::observe;
+
+#[observe]
+struct NotAFunction;
+
+fn main() {}

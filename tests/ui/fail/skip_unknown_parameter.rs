@@ -1,0 +1,10 @@
+use langfuse_core::observe;
+
+#[observe(skip(query, secret))]
+fn f(query: &str, api_key: &str) -> usize {
+    query.len() + api_key.len()
+}
+
+fn main() {
+    f("a", "b");
+}

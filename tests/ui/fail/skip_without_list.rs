@@ -1,0 +1,10 @@
+use langfuse_core::observe;
+
+#[observe(skip = a)]
+fn f(a: u32) {
+    let _ = a;
+}
+
+fn main() {
+    f(1);
+}

@@ -1,0 +1,10 @@
+use langfuse_core::observe;
+
+#[observe(stream, iterator)]
+fn f() -> Box<dyn Iterator<Item = u32>> {
+    Box::new(0..1)
+}
+
+fn main() {
+    f();
+}

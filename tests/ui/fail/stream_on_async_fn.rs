@@ -1,0 +1,10 @@
+use langfuse_core::observe;
+
+#[observe(stream)]
+async fn f() -> u32 {
+    1
+}
+
+fn main() {
+    let _ = f();
+}

@@ -1,0 +1,8 @@
+use langfuse_core::observe;
+
+#[observe(nmae = "typo")]
+fn f() {}
+
+fn main() {
+    f();
+}
