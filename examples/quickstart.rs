@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use langfuse_subscriber::observation::{update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate};
+use langfuse_subscriber::observation::{
+    update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate,
+};
 use langfuse_subscriber::observe;
 use serde::Serialize;
 use serde_json::json;
@@ -37,8 +39,14 @@ impl std::error::Error for ModerationError {}
 fn retrieve(question: &str, k: usize) -> Vec<Document> {
     let _ = question;
     vec![
-        Document { id: 1, text: "Paris is the capital of France." },
-        Document { id: 7, text: "France is in Europe." },
+        Document {
+            id: 1,
+            text: "Paris is the capital of France.",
+        },
+        Document {
+            id: 7,
+            text: "France is in Europe.",
+        },
     ]
     .into_iter()
     .take(k)
@@ -76,7 +84,12 @@ fn moderate(answer: &str) -> Result<(), ModerationError> {
 /// The root: an agent that uses all of the above.
 #[observe(as_type = "agent")]
 async fn answer_question(question: &str) -> String {
-    update_current_trace(TraceUpdate::new().user_id("user_123").session_id("session_abc").tags(["quickstart"]));
+    update_current_trace(
+        TraceUpdate::new()
+            .user_id("user_123")
+            .session_id("session_abc")
+            .tags(["quickstart"]),
+    );
     let docs = retrieve(question, 2);
     let answer = generate(question, &docs).await;
     let weather = get_weather("Paris");

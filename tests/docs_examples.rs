@@ -6,11 +6,11 @@ mod support;
 use std::time::Duration;
 
 use langfuse_subscriber::observation::{
-    event, generation, span, update_current_generation, update_current_span, update_current_trace, GenerationUpdate,
-    SpanUpdate, TraceContext, TraceUpdate,
+    event, generation, span, update_current_generation, update_current_span, update_current_trace,
+    GenerationUpdate, SpanUpdate, TraceContext, TraceUpdate,
 };
-use langfuse_subscriber::{create_trace_id, get_current_observation_id, get_current_trace_id};
 use langfuse_subscriber::LangfuseLayer;
+use langfuse_subscriber::{create_trace_id, get_current_observation_id, get_current_trace_id};
 use serde_json::json;
 use support::{AttrValue, CapturedSpan, Receiver};
 use tracing_subscriber::prelude::*;
@@ -32,11 +32,16 @@ fn capture(f: impl FnOnce()) -> (Receiver, Vec<CapturedSpan>) {
 }
 
 fn parent_of<'a>(spans: &'a [CapturedSpan], child: &CapturedSpan) -> Option<&'a CapturedSpan> {
-    spans.iter().find(|s| Some(&s.span_id) == child.parent_span_id.as_ref())
+    spans
+        .iter()
+        .find(|s| Some(&s.span_id) == child.parent_span_id.as_ref())
 }
 
 fn name_of_parent(spans: &[CapturedSpan], name: &str) -> Option<String> {
-    let child = spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no span {name}"));
+    let child = spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name}"));
     parent_of(spans, child).map(|p| p.name.clone())
 }
 
@@ -44,22 +49,42 @@ fn name_of_parent(spans: &[CapturedSpan], name: &str) -> Option<String> {
 #[test]
 fn context_manager_example() {
     let (_r, spans) = capture(|| {
-        span("user-request-pipeline").input(&json!({"user_query": "Tell me a joke"})).run(|root_span| {
-            generation("joke-generation").model("gpt-4o").run(|gen| {
-                gen.update(GenerationUpdate::new().output(&"Why did the span cross the road?"));
+        span("user-request-pipeline")
+            .input(&json!({"user_query": "Tell me a joke"}))
+            .run(|root_span| {
+                generation("joke-generation").model("gpt-4o").run(|gen| {
+                    gen.update(GenerationUpdate::new().output(&"Why did the span cross the road?"));
+                });
+                root_span.update(SpanUpdate::new().output(&json!({"final_joke": "..."})));
             });
-            root_span.update(SpanUpdate::new().output(&json!({"final_joke": "..."})));
-        });
     });
     assert_eq!(spans.len(), 2);
-    let root = spans.iter().find(|s| s.name == "user-request-pipeline").unwrap();
+    let root = spans
+        .iter()
+        .find(|s| s.name == "user-request-pipeline")
+        .unwrap();
     let gen = spans.iter().find(|s| s.name == "joke-generation").unwrap();
     assert_eq!(root.str_attr("langfuse.observation.type"), Some("span"));
-    assert_eq!(root.str_attr("langfuse.observation.input"), Some(r#"{"user_query": "Tell me a joke"}"#));
-    assert_eq!(root.str_attr("langfuse.observation.output"), Some(r#"{"final_joke": "..."}"#));
-    assert_eq!(gen.str_attr("langfuse.observation.type"), Some("generation"));
-    assert_eq!(gen.str_attr("langfuse.observation.model.name"), Some("gpt-4o"));
-    assert_eq!(gen.str_attr("langfuse.observation.output"), Some("Why did the span cross the road?"));
+    assert_eq!(
+        root.str_attr("langfuse.observation.input"),
+        Some(r#"{"user_query": "Tell me a joke"}"#)
+    );
+    assert_eq!(
+        root.str_attr("langfuse.observation.output"),
+        Some(r#"{"final_joke": "..."}"#)
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.type"),
+        Some("generation")
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.model.name"),
+        Some("gpt-4o")
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.output"),
+        Some("Why did the span cross the road?")
+    );
     assert_eq!(gen.parent_span_id.as_deref(), Some(root.span_id.as_str()));
 }
 
@@ -69,17 +94,29 @@ fn active_observation_with_manual_child_example() {
     let (_r, spans) = capture(|| {
         span("user-request").run(|s| {
             s.update(SpanUpdate::new().input(&json!({"query": "Capital of France?"})));
-            let generation = generation("llm-call").model("gpt-4").input(&json!([{"role": "user", "content": "Capital of France?"}])).start();
+            let generation = generation("llm-call")
+                .model("gpt-4")
+                .input(&json!([{"role": "user", "content": "Capital of France?"}]))
+                .start();
             generation.update(GenerationUpdate::new().output(&json!({"content": "Paris."})));
             generation.end();
             s.update(SpanUpdate::new().output(&"Answered."));
         });
     });
-    assert_eq!(name_of_parent(&spans, "llm-call").as_deref(), Some("user-request"));
+    assert_eq!(
+        name_of_parent(&spans, "llm-call").as_deref(),
+        Some("user-request")
+    );
     let gen = spans.iter().find(|s| s.name == "llm-call").unwrap();
     // serde_json's `json!` keeps keys sorted.
-    assert_eq!(gen.str_attr("langfuse.observation.input"), Some(r#"[{"content": "Capital of France?", "role": "user"}]"#));
-    assert_eq!(gen.str_attr("langfuse.observation.output"), Some(r#"{"content": "Paris."}"#));
+    assert_eq!(
+        gen.str_attr("langfuse.observation.input"),
+        Some(r#"[{"content": "Capital of France?", "role": "user"}]"#)
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.output"),
+        Some(r#"{"content": "Paris."}"#)
+    );
 }
 
 /// Instrumentation > Manual observations.
@@ -92,11 +129,20 @@ fn manual_observation_example() {
         child.end();
         s.end();
     });
-    assert_eq!(name_of_parent(&spans, "child-span").as_deref(), Some("manual-span"));
+    assert_eq!(
+        name_of_parent(&spans, "child-span").as_deref(),
+        Some("manual-span")
+    );
     let manual = spans.iter().find(|s| s.name == "manual-span").unwrap();
-    assert_eq!(manual.str_attr("langfuse.observation.input"), Some("Data for side task"));
+    assert_eq!(
+        manual.str_attr("langfuse.observation.input"),
+        Some("Data for side task")
+    );
     let child = spans.iter().find(|s| s.name == "child-span").unwrap();
-    assert_eq!(child.str_attr("langfuse.observation.type"), Some("generation"));
+    assert_eq!(
+        child.str_attr("langfuse.observation.type"),
+        Some("generation")
+    );
 }
 
 /// Instrumentation > Manual observations: "Example with more complex nesting".
@@ -117,34 +163,72 @@ fn more_complex_nesting_gives_siblings_under_main_operation() {
     });
     assert_eq!(spans.len(), 3);
     assert_eq!(name_of_parent(&spans, "main-operation"), None);
-    assert_eq!(name_of_parent(&spans, "manual-side-task").as_deref(), Some("main-operation"));
-    assert_eq!(name_of_parent(&spans, "core-step-within-main").as_deref(), Some("main-operation"));
+    assert_eq!(
+        name_of_parent(&spans, "manual-side-task").as_deref(),
+        Some("main-operation")
+    );
+    assert_eq!(
+        name_of_parent(&spans, "core-step-within-main").as_deref(),
+        Some("main-operation")
+    );
     let side = spans.iter().find(|s| s.name == "manual-side-task").unwrap();
-    assert_eq!(side.str_attr("langfuse.observation.input"), Some("Data for side task"));
-    assert_eq!(side.str_attr("langfuse.observation.output"), Some("Side task completed"));
+    assert_eq!(
+        side.str_attr("langfuse.observation.input"),
+        Some("Data for side task")
+    );
+    assert_eq!(
+        side.str_attr("langfuse.observation.output"),
+        Some("Side task completed")
+    );
 }
 
 /// Instrumentation > Manual observations (JS: tool and generation children of a root).
 #[test]
 fn manual_children_of_a_root_example() {
     let (_r, spans) = capture(|| {
-        let root = span("user-request").input(&json!({"query": "What is the capital of France?"})).start();
-        let tool_call = root.start_observation(langfuse_subscriber::observation::tool("fetch-weather").input(&json!({"city": "Paris"})));
+        let root = span("user-request")
+            .input(&json!({"query": "What is the capital of France?"}))
+            .start();
+        let tool_call = root.start_observation(
+            langfuse_subscriber::observation::tool("fetch-weather")
+                .input(&json!({"city": "Paris"})),
+        );
         tool_call.update(SpanUpdate::new().output(&json!({"temperature": "15°C"})));
         tool_call.end();
-        let gen = root.start_observation(generation("llm-call").model("gpt-4").input(&json!([{"role": "user", "content": "What is the capital of France?"}])));
-        gen.update(GenerationUpdate::new().usage_details(&json!({"input": 10, "output": 5})).output(&json!({"content": "The capital of France is Paris."})));
+        let gen = root.start_observation(
+            generation("llm-call")
+                .model("gpt-4")
+                .input(&json!([{"role": "user", "content": "What is the capital of France?"}])),
+        );
+        gen.update(
+            GenerationUpdate::new()
+                .usage_details(&json!({"input": 10, "output": 5}))
+                .output(&json!({"content": "The capital of France is Paris."})),
+        );
         gen.end();
         root.update(SpanUpdate::new().output(&"Successfully answered user request."));
         root.end();
     });
     let tool = spans.iter().find(|s| s.name == "fetch-weather").unwrap();
     assert_eq!(tool.str_attr("langfuse.observation.type"), Some("tool"));
-    assert_eq!(tool.str_attr("langfuse.observation.output"), Some(r#"{"temperature": "15\u00b0C"}"#), "IO encoding escapes non-ASCII");
+    assert_eq!(
+        tool.str_attr("langfuse.observation.output"),
+        Some(r#"{"temperature": "15\u00b0C"}"#),
+        "IO encoding escapes non-ASCII"
+    );
     let gen = spans.iter().find(|s| s.name == "llm-call").unwrap();
-    assert_eq!(gen.str_attr("langfuse.observation.usage_details"), Some(r#"{"input": 10, "output": 5}"#));
-    assert_eq!(name_of_parent(&spans, "fetch-weather").as_deref(), Some("user-request"));
-    assert_eq!(name_of_parent(&spans, "llm-call").as_deref(), Some("user-request"));
+    assert_eq!(
+        gen.str_attr("langfuse.observation.usage_details"),
+        Some(r#"{"input": 10, "output": 5}"#)
+    );
+    assert_eq!(
+        name_of_parent(&spans, "fetch-weather").as_deref(),
+        Some("user-request")
+    );
+    assert_eq!(
+        name_of_parent(&spans, "llm-call").as_deref(),
+        Some("user-request")
+    );
 }
 
 /// Nesting observations > Context manager (children through handles).
@@ -164,9 +248,18 @@ fn nesting_through_handles_example() {
             outer_span.update(SpanUpdate::new().output(&"Outer process finished"));
         });
     });
-    assert_eq!(name_of_parent(&spans, "llm-step-1").as_deref(), Some("outer-process"));
-    assert_eq!(name_of_parent(&spans, "intermediate-step").as_deref(), Some("outer-process"));
-    assert_eq!(name_of_parent(&spans, "llm-step-2").as_deref(), Some("intermediate-step"));
+    assert_eq!(
+        name_of_parent(&spans, "llm-step-1").as_deref(),
+        Some("outer-process")
+    );
+    assert_eq!(
+        name_of_parent(&spans, "intermediate-step").as_deref(),
+        Some("outer-process")
+    );
+    assert_eq!(
+        name_of_parent(&spans, "llm-step-2").as_deref(),
+        Some("intermediate-step")
+    );
 }
 
 /// Nesting observations > Manual observations.
@@ -180,8 +273,14 @@ fn manual_parent_with_two_children_example() {
         child_gen.end();
         parent.end();
     });
-    assert_eq!(name_of_parent(&spans, "manual-child-span").as_deref(), Some("manual-parent"));
-    assert_eq!(name_of_parent(&spans, "manual-child-generation").as_deref(), Some("manual-parent"));
+    assert_eq!(
+        name_of_parent(&spans, "manual-child-span").as_deref(),
+        Some("manual-parent")
+    );
+    assert_eq!(
+        name_of_parent(&spans, "manual-child-generation").as_deref(),
+        Some("manual-parent")
+    );
 }
 
 /// Instrumentation > Update observations.
@@ -199,19 +298,42 @@ fn update_observations_example() {
             );
         });
         span("data-processing").run(|_| {
-            update_current_span(SpanUpdate::new().metadata_object(&json!({"step1_complete": true})));
+            update_current_span(
+                SpanUpdate::new().metadata_object(&json!({"step1_complete": true})),
+            );
             update_current_span(SpanUpdate::new().output(&json!({"result": "final_data"})));
         });
     });
     let gen = spans.iter().find(|s| s.name == "llm-call").unwrap();
-    assert_eq!(gen.str_attr("langfuse.observation.model.name"), Some("gpt-5-mini"));
-    assert_eq!(gen.str_attr("langfuse.observation.input"), Some(r#"{"prompt": "Why is the sky blue?"}"#));
-    assert_eq!(gen.str_attr("langfuse.observation.output"), Some("Rayleigh scattering..."));
-    assert_eq!(gen.str_attr("langfuse.observation.usage_details"), Some(r#"{"input_tokens": 5, "output_tokens": 50}"#));
-    assert_eq!(gen.str_attr("langfuse.observation.metadata.confidence"), Some("0.9"));
+    assert_eq!(
+        gen.str_attr("langfuse.observation.model.name"),
+        Some("gpt-5-mini")
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.input"),
+        Some(r#"{"prompt": "Why is the sky blue?"}"#)
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.output"),
+        Some("Rayleigh scattering...")
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.usage_details"),
+        Some(r#"{"input_tokens": 5, "output_tokens": 50}"#)
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.metadata.confidence"),
+        Some("0.9")
+    );
     let dp = spans.iter().find(|s| s.name == "data-processing").unwrap();
-    assert_eq!(dp.str_attr("langfuse.observation.metadata.step1_complete"), Some("true"));
-    assert_eq!(dp.str_attr("langfuse.observation.output"), Some(r#"{"result": "final_data"}"#));
+    assert_eq!(
+        dp.str_attr("langfuse.observation.metadata.step1_complete"),
+        Some("true")
+    );
+    assert_eq!(
+        dp.str_attr("langfuse.observation.output"),
+        Some(r#"{"result": "final_data"}"#)
+    );
 }
 
 /// Metadata page: repeated updates merge per top-level key.
@@ -227,10 +349,22 @@ fn metadata_updates_merge_per_top_level_key() {
     let metadata: Vec<(String, &str)> = s
         .attributes
         .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix("langfuse.observation.metadata.")?.to_owned(), v.as_str()?)))
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("langfuse.observation.metadata.")?.to_owned(),
+                v.as_str()?,
+            ))
+        })
         .collect();
     // {"step": 2, "status": "started", "error": null}
-    assert_eq!(metadata, vec![("error".to_owned(), "null"), ("status".to_owned(), "\"started\""), ("step".to_owned(), "2")]);
+    assert_eq!(
+        metadata,
+        vec![
+            ("error".to_owned(), "null"),
+            ("status".to_owned(), "\"started\""),
+            ("step".to_owned(), "2")
+        ]
+    );
 }
 
 /// Metadata page: trace and span metadata from inside a function, and from handles.
@@ -238,14 +372,20 @@ fn metadata_updates_merge_per_top_level_key() {
 fn metadata_at_trace_and_span_level_example() {
     let (_r, spans) = capture(|| {
         span("process_data").run(|_| {
-            update_current_trace(TraceUpdate::new().metadata("source", &"api").metadata("version", &"1.2.3"));
+            update_current_trace(
+                TraceUpdate::new()
+                    .metadata("source", &"api")
+                    .metadata("version", &"1.2.3"),
+            );
             update_current_span(SpanUpdate::new().metadata("processing_stage", &"initial"));
         });
         span("process-request").run(|root_span| {
             root_span.update_trace(TraceUpdate::new().metadata("request_id", &"req_12345"));
             root_span.update(SpanUpdate::new().metadata("stage", &"parsing"));
             root_span.start_as_current_observation(
-                generation("generate-response").model("gpt-4o").metadata_object(&json!({"temperature": 0.7, "max_tokens": 1000})),
+                generation("generate-response")
+                    .model("gpt-4o")
+                    .metadata_object(&json!({"temperature": 0.7, "max_tokens": 1000})),
                 |gen| {
                     gen.update(GenerationUpdate::new().metadata("completion_type", &"creative"));
                 },
@@ -253,16 +393,43 @@ fn metadata_at_trace_and_span_level_example() {
         });
     });
     let pd = spans.iter().find(|s| s.name == "process_data").unwrap();
-    assert_eq!(pd.str_attr("langfuse.trace.metadata.source"), Some("\"api\""));
-    assert_eq!(pd.str_attr("langfuse.trace.metadata.version"), Some("\"1.2.3\""));
-    assert_eq!(pd.str_attr("langfuse.observation.metadata.processing_stage"), Some("\"initial\""));
+    assert_eq!(
+        pd.str_attr("langfuse.trace.metadata.source"),
+        Some("\"api\"")
+    );
+    assert_eq!(
+        pd.str_attr("langfuse.trace.metadata.version"),
+        Some("\"1.2.3\"")
+    );
+    assert_eq!(
+        pd.str_attr("langfuse.observation.metadata.processing_stage"),
+        Some("\"initial\"")
+    );
     let pr = spans.iter().find(|s| s.name == "process-request").unwrap();
-    assert_eq!(pr.str_attr("langfuse.trace.metadata.request_id"), Some("\"req_12345\""));
-    assert_eq!(pr.str_attr("langfuse.observation.metadata.stage"), Some("\"parsing\""));
-    let gen = spans.iter().find(|s| s.name == "generate-response").unwrap();
-    assert_eq!(gen.str_attr("langfuse.observation.metadata.temperature"), Some("0.7"));
-    assert_eq!(gen.str_attr("langfuse.observation.metadata.max_tokens"), Some("1000"));
-    assert_eq!(gen.str_attr("langfuse.observation.metadata.completion_type"), Some("\"creative\""));
+    assert_eq!(
+        pr.str_attr("langfuse.trace.metadata.request_id"),
+        Some("\"req_12345\"")
+    );
+    assert_eq!(
+        pr.str_attr("langfuse.observation.metadata.stage"),
+        Some("\"parsing\"")
+    );
+    let gen = spans
+        .iter()
+        .find(|s| s.name == "generate-response")
+        .unwrap();
+    assert_eq!(
+        gen.str_attr("langfuse.observation.metadata.temperature"),
+        Some("0.7")
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.metadata.max_tokens"),
+        Some("1000")
+    );
+    assert_eq!(
+        gen.str_attr("langfuse.observation.metadata.completion_type"),
+        Some("\"creative\"")
+    );
 }
 
 /// Update trace > Default behaviour and the deprecated `set_trace_io` override.
@@ -271,22 +438,44 @@ fn metadata_at_trace_and_span_level_example() {
 fn trace_io_example() {
     let (_r, spans) = capture(|| {
         span("complex-pipeline").run(|root_span| {
-            root_span.update(SpanUpdate::new().input(&"Step 1 data").output(&"Step 1 result"));
+            root_span.update(
+                SpanUpdate::new()
+                    .input(&"Step 1 data")
+                    .output(&"Step 1 result"),
+            );
             root_span.set_trace_io(
                 Some(&json!({"original_query": "User's actual question"})),
                 Some(&json!({"final_answer": "Complete response", "confidence": 0.95})),
             );
         });
         span("process_user_query").run(|_| {
-            langfuse_subscriber::observation::set_current_trace_io(Some(&json!({"question": "q"})), Some(&json!({"answer": "a"})));
+            langfuse_subscriber::observation::set_current_trace_io(
+                Some(&json!({"question": "q"})),
+                Some(&json!({"answer": "a"})),
+            );
         });
     });
     let root = spans.iter().find(|s| s.name == "complex-pipeline").unwrap();
-    assert_eq!(root.str_attr("langfuse.observation.input"), Some("Step 1 data"));
-    assert_eq!(root.str_attr("langfuse.trace.input"), Some(r#"{"original_query": "User's actual question"}"#));
-    assert_eq!(root.str_attr("langfuse.trace.output"), Some(r#"{"confidence": 0.95, "final_answer": "Complete response"}"#));
-    let q = spans.iter().find(|s| s.name == "process_user_query").unwrap();
-    assert_eq!(q.str_attr("langfuse.trace.input"), Some(r#"{"question": "q"}"#));
+    assert_eq!(
+        root.str_attr("langfuse.observation.input"),
+        Some("Step 1 data")
+    );
+    assert_eq!(
+        root.str_attr("langfuse.trace.input"),
+        Some(r#"{"original_query": "User's actual question"}"#)
+    );
+    assert_eq!(
+        root.str_attr("langfuse.trace.output"),
+        Some(r#"{"confidence": 0.95, "final_answer": "Complete response"}"#)
+    );
+    let q = spans
+        .iter()
+        .find(|s| s.name == "process_user_query")
+        .unwrap();
+    assert_eq!(
+        q.str_attr("langfuse.trace.input"),
+        Some(r#"{"question": "q"}"#)
+    );
 }
 
 /// Trace-level updates: every field, and `set_trace_as_public`.
@@ -314,7 +503,10 @@ fn update_trace_writes_every_trace_attribute() {
     assert_eq!(s.str_attr("session.id"), Some("session_abc"));
     let tags = ["a", "b", "c"].map(|t| AttrValue::Str(t.into())).to_vec();
     assert_eq!(s.attr("langfuse.trace.tags"), Some(&AttrValue::Array(tags)));
-    assert_eq!(s.str_attr("langfuse.trace.metadata.plan"), Some("\"premium\""));
+    assert_eq!(
+        s.str_attr("langfuse.trace.metadata.plan"),
+        Some("\"premium\"")
+    );
     assert_eq!(s.str_attr("langfuse.version"), Some("1.0"));
     assert_eq!(s.str_attr("langfuse.release"), Some("r-7"));
     assert_eq!(s.bool_attr("langfuse.trace.public"), Some(true));
@@ -324,7 +516,10 @@ fn update_trace_writes_every_trace_attribute() {
 #[test]
 fn ids_example() {
     let external_request_id = "req_12345";
-    assert_eq!(create_trace_id(Some(external_request_id)).to_string(), "6cec55478a541a9eb2b3bfd6c8ba5670");
+    assert_eq!(
+        create_trace_id(Some(external_request_id)).to_string(),
+        "6cec55478a541a9eb2b3bfd6c8ba5670"
+    );
     let mut seen = None;
     let (_r, spans) = capture(|| {
         span("my-op").run(|current_op| {
@@ -338,7 +533,10 @@ fn ids_example() {
     let (trace_id, observation_id) = seen.unwrap();
     assert_eq!(spans[0].trace_id, trace_id);
     assert_eq!(spans[0].span_id, observation_id);
-    assert!(get_current_trace_id().is_none(), "nothing is current outside");
+    assert!(
+        get_current_trace_id().is_none(),
+        "nothing is current outside"
+    );
 }
 
 /// Link to existing traces, with and without a parent id, and around plain code.
@@ -347,26 +545,49 @@ fn link_to_existing_trace_example() {
     let existing_trace_id = "abcdef1234567890abcdef1234567890";
     let existing_parent_span_id = "fedcba0987654321";
     let (_r, spans) = capture(|| {
-        let ctx = TraceContext::new(existing_trace_id).unwrap().with_parent(existing_parent_span_id).unwrap();
+        let ctx = TraceContext::new(existing_trace_id)
+            .unwrap()
+            .with_parent(existing_parent_span_id)
+            .unwrap();
         span("process-downstream-task").trace_context(ctx).run(|_| {
             span("child-of-linked").run(|_| ());
         });
         let seeded = TraceContext::from_ids(create_trace_id(Some("support-ticket-54321")), None);
         span("process-ticket").trace_context(seeded).start().end();
         // Around code that creates its own observations (an #[observe] fn, for example).
-        TraceContext::new(existing_trace_id).unwrap().run(|| span("around-code").run(|_| ()));
+        TraceContext::new(existing_trace_id)
+            .unwrap()
+            .run(|| span("around-code").run(|_| ()));
     });
-    let linked = spans.iter().find(|s| s.name == "process-downstream-task").unwrap();
+    let linked = spans
+        .iter()
+        .find(|s| s.name == "process-downstream-task")
+        .unwrap();
     assert_eq!(linked.trace_id, existing_trace_id);
-    assert_eq!(linked.parent_span_id.as_deref(), Some(existing_parent_span_id));
+    assert_eq!(
+        linked.parent_span_id.as_deref(),
+        Some(existing_parent_span_id)
+    );
     assert_eq!(linked.bool_attr("langfuse.internal.as_root"), Some(true));
     let child = spans.iter().find(|s| s.name == "child-of-linked").unwrap();
     assert_eq!(child.trace_id, existing_trace_id);
-    assert_eq!(child.parent_span_id.as_deref(), Some(linked.span_id.as_str()));
+    assert_eq!(
+        child.parent_span_id.as_deref(),
+        Some(linked.span_id.as_str())
+    );
     assert_eq!(child.attr("langfuse.internal.as_root"), None);
     let ticket = spans.iter().find(|s| s.name == "process-ticket").unwrap();
-    assert_eq!(ticket.trace_id, create_trace_id(Some("support-ticket-54321")).to_string());
-    assert!(ticket.parent_span_id.as_ref().is_some_and(|p| p.len() == 16), "a random parent id when none is given");
+    assert_eq!(
+        ticket.trace_id,
+        create_trace_id(Some("support-ticket-54321")).to_string()
+    );
+    assert!(
+        ticket
+            .parent_span_id
+            .as_ref()
+            .is_some_and(|p| p.len() == 16),
+        "a random parent id when none is given"
+    );
     let around = spans.iter().find(|s| s.name == "around-code").unwrap();
     assert_eq!(around.trace_id, existing_trace_id);
     assert_eq!(around.bool_attr("langfuse.internal.as_root"), Some(true));
@@ -374,7 +595,13 @@ fn link_to_existing_trace_example() {
 
 #[test]
 fn invalid_trace_context_ids_are_errors() {
-    for bad in ["", "abc", "ABCDEF1234567890ABCDEF1234567890", "00000000000000000000000000000000", "zzcdef1234567890abcdef1234567890"] {
+    for bad in [
+        "",
+        "abc",
+        "ABCDEF1234567890ABCDEF1234567890",
+        "00000000000000000000000000000000",
+        "zzcdef1234567890abcdef1234567890",
+    ] {
         assert!(TraceContext::new(bad).is_err(), "{bad:?}");
     }
     let ok = TraceContext::new("abcdef1234567890abcdef1234567890").unwrap();
@@ -396,8 +623,14 @@ fn events_have_zero_duration_and_attach_to_their_handle() {
         assert_eq!(e.str_attr("langfuse.observation.type"), Some("event"));
         assert_eq!(e.start_time_unix_nano, e.end_time_unix_nano, "{name}");
     }
-    assert_eq!(name_of_parent(&spans, "cache-miss").as_deref(), Some("parent"));
-    assert_eq!(name_of_parent(&spans, "second-event").as_deref(), Some("parent"));
+    assert_eq!(
+        name_of_parent(&spans, "cache-miss").as_deref(),
+        Some("parent")
+    );
+    assert_eq!(
+        name_of_parent(&spans, "second-event").as_deref(),
+        Some("parent")
+    );
     assert_eq!(name_of_parent(&spans, "top-level-event"), None);
 }
 
@@ -407,14 +640,28 @@ fn rename_and_update_current_generation() {
     let (_r, spans) = capture(|| {
         generation("draft-name").run(|g| {
             g.update(GenerationUpdate::new().name("final-name"));
-            update_current_generation(GenerationUpdate::new().model("gpt-4o").cost_details(&json!({"total": 0.002})).prompt("qa-prompt", 3));
+            update_current_generation(
+                GenerationUpdate::new()
+                    .model("gpt-4o")
+                    .cost_details(&json!({"total": 0.002}))
+                    .prompt("qa-prompt", 3),
+            );
         });
     });
     let g = &spans[0];
     assert_eq!(g.name, "final-name");
-    assert_eq!(g.str_attr("langfuse.observation.model.name"), Some("gpt-4o"));
-    assert_eq!(g.str_attr("langfuse.observation.cost_details"), Some(r#"{"total": 0.002}"#));
-    assert_eq!(g.str_attr("langfuse.observation.prompt.name"), Some("qa-prompt"));
+    assert_eq!(
+        g.str_attr("langfuse.observation.model.name"),
+        Some("gpt-4o")
+    );
+    assert_eq!(
+        g.str_attr("langfuse.observation.cost_details"),
+        Some(r#"{"total": 0.002}"#)
+    );
+    assert_eq!(
+        g.str_attr("langfuse.observation.prompt.name"),
+        Some("qa-prompt")
+    );
     assert_eq!(g.int_attr("langfuse.observation.prompt.version"), Some(3));
 }
 
@@ -434,7 +681,13 @@ fn updates_without_a_current_observation_change_nothing() {
 #[tokio::test]
 async fn async_scopes_keep_the_observation_current_across_await() {
     let receiver = Receiver::start();
-    let layer = LangfuseLayer::builder().public_key("pk").secret_key("sk").base_url(receiver.base_url()).console(false).build().unwrap();
+    let layer = LangfuseLayer::builder()
+        .public_key("pk")
+        .secret_key("sk")
+        .base_url(receiver.base_url())
+        .console(false)
+        .build()
+        .unwrap();
     let handle = layer.handle();
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     span("async-parent")
@@ -452,8 +705,17 @@ async fn async_scopes_keep_the_observation_current_across_await() {
         .await;
     handle.flush().unwrap();
     let spans = receiver.spans();
-    assert_eq!(name_of_parent(&spans, "after-await").as_deref(), Some("async-parent"));
-    assert_eq!(name_of_parent(&spans, "async-child").as_deref(), Some("async-parent"));
+    assert_eq!(
+        name_of_parent(&spans, "after-await").as_deref(),
+        Some("async-parent")
+    );
+    assert_eq!(
+        name_of_parent(&spans, "async-child").as_deref(),
+        Some("async-parent")
+    );
     let child = spans.iter().find(|s| s.name == "async-child").unwrap();
-    assert_eq!(child.str_attr("langfuse.observation.model.name"), Some("m1"));
+    assert_eq!(
+        child.str_attr("langfuse.observation.model.name"),
+        Some("m1")
+    );
 }

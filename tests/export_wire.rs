@@ -445,7 +445,11 @@ fn disabled_tracing_sends_nothing() {
 #[test]
 fn flush_at_sends_full_batches_without_an_explicit_flush() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver).flush_at(2).flush_interval(Duration::from_secs(3600)).build().unwrap();
+    let layer = layer(&receiver)
+        .flush_at(2)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for _ in 0..4 {
@@ -461,7 +465,10 @@ fn flush_at_sends_full_batches_without_an_explicit_flush() {
 #[test]
 fn flush_interval_sends_without_an_explicit_flush() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver).flush_interval(Duration::from_millis(50)).build().unwrap();
+    let layer = layer(&receiver)
+        .flush_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let _s = tracing::info_span!("timed", langfuse.observation.type = "span").entered();
@@ -492,7 +499,12 @@ fn the_tight_loop_loses_nothing_with_default_settings() {
 fn a_full_queue_drops_new_observations_and_counts_them() {
     let receiver = Receiver::start();
     // A tiny budget and no export until shutdown: most observations cannot be queued.
-    let layer = layer(&receiver).max_queue_bytes(8 * 1024).flush_at(1_000_000).flush_interval(Duration::from_secs(3600)).build().unwrap();
+    let layer = layer(&receiver)
+        .max_queue_bytes(8 * 1024)
+        .flush_at(1_000_000)
+        .flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
     let handle = layer.handle();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     // Keep the worker busy so the queue fills: send from this thread only.
@@ -504,8 +516,15 @@ fn a_full_queue_drops_new_observations_and_counts_them() {
     handle.shutdown().unwrap();
     let arrived = receiver.spans().len() as u64;
     let dropped = handle.dropped_observations();
-    assert_eq!(arrived + dropped, 2_000, "every observation is either delivered or counted");
-    assert!(dropped > 0, "the 8 KiB budget cannot hold 2,000 observations at once");
+    assert_eq!(
+        arrived + dropped,
+        2_000,
+        "every observation is either delivered or counted"
+    );
+    assert!(
+        dropped > 0,
+        "the 8 KiB budget cannot hold 2,000 observations at once"
+    );
 }
 
 #[test]
@@ -525,9 +544,18 @@ fn bad_field_values_warn_without_deadlocking_a_formatting_layer() {
         });
         let _ = tx.send(());
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("recording a bad value hung");
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("recording a bad value hung");
     handle.flush().unwrap();
     let s = receiver.span_named("odd");
-    assert_eq!(s.str_attr("langfuse.observation.type"), Some("span"), "an unknown type falls back to span");
-    assert_eq!(s.attr("langfuse.observation.level"), None, "an unknown level is ignored");
+    assert_eq!(
+        s.str_attr("langfuse.observation.type"),
+        Some("span"),
+        "an unknown type falls back to span"
+    );
+    assert_eq!(
+        s.attr("langfuse.observation.level"),
+        None,
+        "an unknown level is ignored"
+    );
 }

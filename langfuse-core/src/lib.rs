@@ -31,13 +31,15 @@ pub use ids::{
     create_trace_id, get_current_observation_id, get_current_trace_id, InvalidId, ObservationId,
     TraceId,
 };
-pub use observation::{
-    agent, chain, embedding, evaluator, event, generation, guardrail, retriever, span, tool, update_current_generation,
-    update_current_span, update_current_trace, GenerationUpdate, Observation, ObservationBuilder, SpanUpdate, TraceContext,
-    TraceUpdate,
-};
 /// Turns each call of a function into one Langfuse observation; see the
 /// [macro documentation](macro@observe).
 pub use langfuse_macros::observe;
-pub use propagation::{propagate_attributes, PropagateAttributes, PropagationContext, RemoteContext};
+pub use observation::{
+    agent, chain, embedding, evaluator, event, generation, guardrail, retriever, span, tool,
+    update_current_generation, update_current_span, update_current_trace, GenerationUpdate,
+    Observation, ObservationBuilder, SpanUpdate, TraceContext, TraceUpdate,
+};
+pub use propagation::{
+    propagate_attributes, PropagateAttributes, PropagationContext, RemoteContext,
+};
 pub use types::{Level, ObservationType, ParseError};

@@ -30,7 +30,9 @@ use tracing::{Instrument, Span};
 
 use crate::context::{current_frame, in_frame, Frame, RemoteParent};
 use crate::encoding::{encode_io, encode_metadata};
-use crate::hooks::{current_observation_span_id, layer_installed, with_current_state, with_span_state};
+use crate::hooks::{
+    current_observation_span_id, layer_installed, with_current_state, with_span_state,
+};
 use crate::ids::{random_u64, InvalidId, ObservationId, TraceId};
 use crate::state::{merge_pair, ObservationState};
 use crate::types::{Level, ObservationType};
@@ -78,7 +80,16 @@ impl Fields {
         macro_rules! set {
             ($($f:ident),*) => {$( if self.$f.is_some() { s.$f = self.$f; } )*};
         }
-        set!(input, output, metadata_value, level, status_message, version, environment, release);
+        set!(
+            input,
+            output,
+            metadata_value,
+            level,
+            status_message,
+            version,
+            environment,
+            release
+        );
         for (k, v) in self.metadata {
             s.merge_metadata(k, v);
         }
@@ -93,7 +104,14 @@ impl Fields {
             macro_rules! gen {
                 ($($f:ident),*) => {$( if self.$f.is_some() { g.$f = self.$f; } )*};
             }
-            gen!(model, model_parameters, usage_details, cost_details, completion_start_time, prompt);
+            gen!(
+                model,
+                model_parameters,
+                usage_details,
+                cost_details,
+                completion_start_time,
+                prompt
+            );
         }
     }
 
@@ -132,9 +150,17 @@ macro_rules! common_setters {
             self
         }
         /// One metadata key; a later value for the same key wins, other keys stay.
-        pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
+        pub fn metadata<T: Serialize + ?Sized>(
+            mut self,
+            key: impl Into<String>,
+            value: &T,
+        ) -> Self {
             if self.on {
-                merge_pair(&mut self.fields.metadata, key.into(), encode_metadata(value));
+                merge_pair(
+                    &mut self.fields.metadata,
+                    key.into(),
+                    encode_metadata(value),
+                );
             }
             self
         }
@@ -316,7 +342,10 @@ impl Default for GenerationUpdate {
 
 impl From<SpanUpdate> for GenerationUpdate {
     fn from(u: SpanUpdate) -> Self {
-        GenerationUpdate { fields: u.fields, on: u.on }
+        GenerationUpdate {
+            fields: u.fields,
+            on: u.on,
+        }
     }
 }
 
@@ -443,8 +472,12 @@ constructors! {
 /// assert!(span_of_type("step", ObservationType::Tool).is_some());
 /// assert!(span_of_type("step", ObservationType::Generation).is_none());
 /// ```
-pub fn span_of_type(name: impl Into<String>, as_type: ObservationType) -> Option<ObservationBuilder<SpanLike>> {
-    (!as_type.is_generation_like() && as_type != ObservationType::Event).then(|| builder(name, as_type))
+pub fn span_of_type(
+    name: impl Into<String>,
+    as_type: ObservationType,
+) -> Option<ObservationBuilder<SpanLike>> {
+    (!as_type.is_generation_like() && as_type != ObservationType::Event)
+        .then(|| builder(name, as_type))
 }
 
 impl<K> ObservationBuilder<K> {
@@ -472,9 +505,10 @@ impl<K> ObservationBuilder<K> {
                     remote_parent: Some(ctx.remote_parent(None)),
                     propagated: current_frame().propagated,
                 };
-                in_frame(frame, || {
-                    tracing::info_span!(target: "langfuse", parent: None, "langfuse.observation", langfuse.observation.type = as_type.as_str())
-                })
+                in_frame(
+                    frame,
+                    || tracing::info_span!(target: "langfuse", parent: None, "langfuse.observation", langfuse.observation.type = as_type.as_str()),
+                )
             }
             (None, Some(p)) => {
                 tracing::info_span!(target: "langfuse", parent: p, "langfuse.observation", langfuse.observation.type = as_type.as_str())
@@ -675,7 +709,11 @@ impl<K> Observation<K> {
     ///     });
     /// });
     /// ```
-    pub fn start_as_current_observation<C, R>(&self, child: ObservationBuilder<C>, f: impl FnOnce(&Observation<C>) -> R) -> R {
+    pub fn start_as_current_observation<C, R>(
+        &self,
+        child: ObservationBuilder<C>,
+        f: impl FnOnce(&Observation<C>) -> R,
+    ) -> R {
         let obs = child.create(Some(&self.span));
         let _entered = obs.span.enter();
         f(&obs)
@@ -689,7 +727,11 @@ impl<K> Observation<K> {
     /// let fut = parent.start_as_current_observation_async(span("c"), |_c| async { 1 });
     /// # drop(fut);
     /// ```
-    pub fn start_as_current_observation_async<C, F, Fut>(&self, child: ObservationBuilder<C>, f: F) -> tracing::instrument::Instrumented<Fut>
+    pub fn start_as_current_observation_async<C, F, Fut>(
+        &self,
+        child: ObservationBuilder<C>,
+        f: F,
+    ) -> tracing::instrument::Instrumented<Fut>
     where
         F: FnOnce(Observation<C>) -> Fut,
         Fut: Future,
@@ -735,8 +777,14 @@ impl<K> Observation<K> {
     /// let root = langfuse_core::observation::span("complex-pipeline").start();
     /// root.set_trace_io(Some(&serde_json::json!({"original_query": "q"})), Some(&serde_json::json!({"final_answer": "a"})));
     /// ```
-    #[deprecated(note = "set input and output on the root observation instead, as the Langfuse docs advise")]
-    pub fn set_trace_io<I: Serialize + ?Sized, O: Serialize + ?Sized>(&self, input: Option<&I>, output: Option<&O>) -> &Self {
+    #[deprecated(
+        note = "set input and output on the root observation instead, as the Langfuse docs advise"
+    )]
+    pub fn set_trace_io<I: Serialize + ?Sized, O: Serialize + ?Sized>(
+        &self,
+        input: Option<&I>,
+        output: Option<&O>,
+    ) -> &Self {
         let mut u = TraceUpdate::new();
         if let Some(i) = input {
             u = u.input(i);
@@ -1015,11 +1063,13 @@ fn warn_nothing_current(what: &str) {
 /// ```
 pub fn update_current_span(update: SpanUpdate) {
     let mut fields = Some(update.fields);
-    if layer_installed() && !with_current_state(|s| {
-        if let Some(f) = fields.take() {
-            f.apply(s);
-        }
-    }) {
+    if layer_installed()
+        && !with_current_state(|s| {
+            if let Some(f) = fields.take() {
+                f.apply(s);
+            }
+        })
+    {
         warn_nothing_current("update_current_span");
     }
 }
@@ -1034,11 +1084,13 @@ pub fn update_current_span(update: SpanUpdate) {
 /// ```
 pub fn update_current_generation(update: GenerationUpdate) {
     let mut fields = Some(update.fields);
-    if layer_installed() && !with_current_state(|s| {
-        if let Some(f) = fields.take() {
-            f.apply(s);
-        }
-    }) {
+    if layer_installed()
+        && !with_current_state(|s| {
+            if let Some(f) = fields.take() {
+                f.apply(s);
+            }
+        })
+    {
         warn_nothing_current("update_current_generation");
     }
 }
@@ -1051,11 +1103,13 @@ pub fn update_current_generation(update: GenerationUpdate) {
 /// ```
 pub fn update_current_trace(update: TraceUpdate) {
     let mut update = Some(update);
-    if layer_installed() && !with_current_state(|s| {
-        if let Some(u) = update.take() {
-            u.apply(s);
-        }
-    }) {
+    if layer_installed()
+        && !with_current_state(|s| {
+            if let Some(u) = update.take() {
+                u.apply(s);
+            }
+        })
+    {
         warn_nothing_current("update_current_trace");
     }
 }
@@ -1066,8 +1120,13 @@ pub fn update_current_trace(update: TraceUpdate) {
 /// # #![allow(deprecated)]
 /// langfuse_core::observation::set_current_trace_io(Some(&"question"), Some(&"answer"));
 /// ```
-#[deprecated(note = "set input and output on the root observation instead, as the Langfuse docs advise")]
-pub fn set_current_trace_io<I: Serialize + ?Sized, O: Serialize + ?Sized>(input: Option<&I>, output: Option<&O>) {
+#[deprecated(
+    note = "set input and output on the root observation instead, as the Langfuse docs advise"
+)]
+pub fn set_current_trace_io<I: Serialize + ?Sized, O: Serialize + ?Sized>(
+    input: Option<&I>,
+    output: Option<&O>,
+) {
     let mut u = TraceUpdate::new();
     if let Some(i) = input {
         u = u.input(i);
@@ -1126,7 +1185,10 @@ impl TraceContext {
     /// # let _ = ctx;
     /// ```
     pub fn from_ids(trace_id: TraceId, parent_span_id: Option<ObservationId>) -> Self {
-        TraceContext { trace_id, parent_span_id }
+        TraceContext {
+            trace_id,
+            parent_span_id,
+        }
     }
 
     /// Sets the parent observation id (16 lowercase hex characters).
@@ -1153,7 +1215,9 @@ impl TraceContext {
     fn remote_parent(&self, anchor: Option<tracing::span::Id>) -> RemoteParent {
         RemoteParent {
             trace_id: self.trace_id.to_u128(),
-            span_id: self.parent_span_id.map_or_else(random_u64, ObservationId::to_u64),
+            span_id: self
+                .parent_span_id
+                .map_or_else(random_u64, ObservationId::to_u64),
             as_root: true,
             anchor,
         }

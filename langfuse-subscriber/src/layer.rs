@@ -442,7 +442,8 @@ impl FieldVisitor<'_> {
                 s.as_type = match ObservationType::from_wire(&text) {
                     Some(t) => t,
                     None => {
-                        self.warnings.push(format!("unknown observation type {text:?}; using `span`"));
+                        self.warnings
+                            .push(format!("unknown observation type {text:?}; using `span`"));
                         ObservationType::Span
                     }
                 };
@@ -453,7 +454,9 @@ impl FieldVisitor<'_> {
                 let text = v.text();
                 match text.parse::<Level>() {
                     Ok(level) => s.level = Some(level),
-                    Err(_) => self.warnings.push(format!("unknown level {text:?}; ignored")),
+                    Err(_) => self
+                        .warnings
+                        .push(format!("unknown level {text:?}; ignored")),
                 }
             }
             attr::OBSERVATION_STATUS_MESSAGE => s.status_message = Some(v.text()),
