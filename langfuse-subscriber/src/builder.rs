@@ -101,9 +101,21 @@ impl LayerBuilder {
     /// in-memory one in tests) instead of Langfuse's OTLP endpoint.
     ///
     /// ```
-    /// use opentelemetry_sdk::trace::InMemorySpanExporter;
-    /// let exporter = InMemorySpanExporter::default();
-    /// let layer = langfuse_subscriber::LangfuseLayer::builder().exporter(exporter.clone()).build().unwrap();
+    /// use opentelemetry_sdk::error::OTelSdkResult;
+    /// use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+    ///
+    /// #[derive(Debug)]
+    /// struct CountSpans(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+    ///
+    /// impl SpanExporter for CountSpans {
+    ///     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+    ///         self.0.fetch_add(batch.len(), std::sync::atomic::Ordering::Relaxed);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    /// let layer = langfuse_subscriber::LangfuseLayer::builder().exporter(CountSpans(count.clone())).build().unwrap();
     /// # layer.handle().shutdown().unwrap();
     /// ```
     pub fn exporter<E: SpanExporter + 'static>(mut self, exporter: E) -> Self {
