@@ -23,6 +23,9 @@ pub struct LayerHooks {
     pub with_state: WithStateFn,
     /// The nearest observation at or above the current span of this thread.
     pub current_observation: fn(&Dispatch) -> Option<Id>,
+    /// True when every enabled observation span is recorded (no sampling): callers
+    /// can skip the per-span lookup that `with_state` costs.
+    pub records_every_observation: bool,
 }
 
 /// Runs `f` on the state of `span` if it is an observation; returns whether it ran.

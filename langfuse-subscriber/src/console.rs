@@ -1,6 +1,9 @@
 //! The local default: each finished trace printed to stderr as a tree, so that an app
 //! run without Langfuse credentials still shows what it would send.
 
+// Finished observations stay boxed: they move between threads as pointers.
+#![allow(clippy::vec_box)]
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -14,7 +17,7 @@ use crate::export::Destination;
 /// Collects observations per trace and prints a trace when its local root ends.
 #[derive(Debug, Default)]
 pub(crate) struct ConsoleDestination {
-    pending: HashMap<u128, Vec<ObservationState>>,
+    pending: HashMap<u128, Vec<Box<ObservationState>>>,
     environment: Option<String>,
 }
 
@@ -28,7 +31,7 @@ impl ConsoleDestination {
 }
 
 impl Destination for ConsoleDestination {
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), String> {
+    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), String> {
         let mut complete = Vec::new();
         for st in batch {
             let trace_id = st.trace_id;
@@ -70,7 +73,7 @@ fn print(out: &str) {
 pub(crate) fn render_trace(
     out: &mut String,
     trace_id: u128,
-    mut spans: Vec<ObservationState>,
+    mut spans: Vec<Box<ObservationState>>,
     environment: Option<&str>,
 ) {
     spans.sort_by_key(|s| s.start_time);
@@ -104,7 +107,13 @@ pub(crate) fn render_trace(
     }
 }
 
-fn render_node(out: &mut String, spans: &[ObservationState], i: usize, prefix: &str, last: bool) {
+fn render_node(
+    out: &mut String,
+    spans: &[Box<ObservationState>],
+    i: usize,
+    prefix: &str,
+    last: bool,
+) {
     let st = &spans[i];
     let _ = write!(
         out,
@@ -194,9 +203,9 @@ mod tests {
         t: ObservationType,
         start_ms: u64,
         end_ms: u64,
-    ) -> ObservationState {
+    ) -> Box<ObservationState> {
         let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let mut s = ObservationState::new(0xabc, id, parent, true);
+        let mut s = Box::new(ObservationState::new(0xabc, id, parent, true));
         s.name = Some(name.into());
         s.as_type = t;
         s.start_time = base + Duration::from_millis(start_ms);

@@ -69,7 +69,8 @@ impl Converter {
         }
     }
 
-    pub(crate) fn convert(&self, st: ObservationState) -> SpanData {
+    pub(crate) fn convert(&self, st: Box<ObservationState>) -> SpanData {
+        let st = *st;
         let mut attrs: Vec<KeyValue> = Vec::with_capacity(8 + st.metadata.len() + st.extra.len());
         let generation_like = st.as_type.is_generation_like();
         let prop = st.propagated.as_deref();

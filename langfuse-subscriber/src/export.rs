@@ -1,15 +1,19 @@
 //! The export pipeline: a bounded in-memory queue, one worker thread, and a destination
 //! (Langfuse over OTLP/HTTP, any OpenTelemetry `SpanExporter`, or the console).
 //!
-//! Closing a span only moves its state into an unbounded channel guarded by a byte
-//! budget; everything else (grouping, OTLP encoding, gzip, HTTP, retries) happens on the
-//! worker thread. The worker owns a blocking HTTP client, so export works the same from
+//! Closing a span only moves a pointer to its state into a channel guarded by a byte
+//! budget; the worker sleeps until a batch is full, the flush interval passes or a flush
+//! is asked for, so producers never pay for a wake-up per observation. Everything else
+//! (grouping, OTLP encoding, gzip, HTTP, retries) happens on the worker thread. The worker owns a blocking HTTP client, so export works the same from
 //! a plain `main`, a multi-thread Tokio runtime or a current-thread one.
+
+// Finished observations stay boxed: they move between threads as pointers.
+#![allow(clippy::vec_box)]
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -55,7 +59,7 @@ impl std::error::Error for ExportError {}
 /// Where finished observations go; runs on the worker thread only.
 pub(crate) trait Destination: Send + fmt::Debug {
     /// Sends one batch; returns a reason on failure.
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), String>;
+    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), String>;
     /// Called after the last export.
     fn shutdown(&mut self) {}
     /// The exporter-backed destination, to give it the scope and resource.
@@ -100,7 +104,7 @@ impl<E: SpanExporter> ConfigureDestination for ExporterDestination<E> {
 }
 
 impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), String> {
+    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), String> {
         let converter = self.converter.get_or_insert_with(Converter::default);
         let spans: Vec<SpanData> = batch.into_iter().map(|s| converter.convert(s)).collect();
         futures_executor::block_on(self.exporter.export(spans)).map_err(|e| e.to_string())
@@ -120,7 +124,7 @@ impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
 struct Tee(Vec<BoxedDestination>);
 
 impl Destination for Tee {
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), String> {
+    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), String> {
         let mut result = Ok(());
         let n = self.0.len();
         let mut batch = Some(batch);
@@ -144,11 +148,8 @@ impl Destination for Tee {
     }
 }
 
-// Spans travel by value: boxing them would add an allocation per observation on the
-// hot path, and the rare control messages waste nothing that matters.
-#[allow(clippy::large_enum_variant)]
 enum Msg {
-    Span(ObservationState, usize),
+    Span(Box<ObservationState>, usize),
     Flush(SyncSender<Result<(), ExportError>>),
     Shutdown(SyncSender<Result<(), ExportError>>),
 }
@@ -158,6 +159,10 @@ pub(crate) struct Pipeline {
     tx: Mutex<Option<Sender<Msg>>>,
     fast_tx: Sender<Msg>,
     queued_bytes: Arc<AtomicUsize>,
+    /// Spans sent but not yet taken by the worker; reaching `flush_at` wakes it.
+    pending: Arc<AtomicUsize>,
+    flush_at: usize,
+    worker_thread: std::thread::Thread,
     max_queue_bytes: usize,
     dropped: AtomicU64,
     warned_full: AtomicBool,
@@ -188,6 +193,8 @@ impl Pipeline {
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), ConfigError>>(1);
         let worker_config = config.clone();
         let worker_queued = queued_bytes.clone();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let worker_pending = pending.clone();
         let worker = std::thread::Builder::new()
             .name("langfuse-export".into())
             .spawn(move || {
@@ -205,6 +212,7 @@ impl Pipeline {
                     rx,
                     destination,
                     queued_bytes: worker_queued,
+                    pending: worker_pending,
                     flush_at: worker_config.flush_at,
                     flush_interval: worker_config.flush_interval,
                     max_request_bytes: worker_config.max_request_bytes,
@@ -225,10 +233,14 @@ impl Pipeline {
                 ))
             }
         }
+        let worker_thread = worker.thread().clone();
         let pipeline = Arc::new(Pipeline {
             tx: Mutex::new(Some(tx.clone())),
             fast_tx: tx,
             queued_bytes,
+            pending,
+            flush_at: config.flush_at,
+            worker_thread,
             max_queue_bytes: config.max_queue_bytes,
             dropped: AtomicU64::new(0),
             warned_full: AtomicBool::new(false),
@@ -245,7 +257,7 @@ impl Pipeline {
 
     /// Queues one finished observation, or drops and counts it when the byte budget is spent.
     #[inline]
-    pub(crate) fn submit(&self, state: ObservationState) {
+    pub(crate) fn submit(&self, state: Box<ObservationState>) {
         if self.shut_down.load(Ordering::Relaxed) {
             self.drop_one("the exporter is shut down");
             return;
@@ -260,6 +272,12 @@ impl Pipeline {
         if self.fast_tx.send(Msg::Span(state, size)).is_err() {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             self.drop_one("the export thread has stopped");
+            return;
+        }
+        // The worker sleeps until a batch is full, the flush interval passes, or a
+        // flush is requested: no wake-up (a futex syscall) per observation.
+        if self.pending.fetch_add(1, Ordering::Relaxed) + 1 == self.flush_at {
+            self.worker_thread.unpark();
         }
     }
 
@@ -286,6 +304,7 @@ impl Pipeline {
         if tx.send(make(reply_tx)).is_err() {
             return Err(ExportError::ShutDown);
         }
+        self.worker_thread.unpark();
         // The worker bounds each HTTP request by `timeout`; allow a little for the rest.
         match reply_rx.recv_timeout(self.timeout + Duration::from_millis(500)) {
             Ok(r) => r,
@@ -318,10 +337,19 @@ impl Pipeline {
     }
 }
 
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // The sender goes away with us: let the worker see it now, export what is
+        // left and stop, instead of at the end of its flush interval.
+        self.worker_thread.unpark();
+    }
+}
+
 struct Worker {
     rx: Receiver<Msg>,
     destination: BoxedDestination,
     queued_bytes: Arc<AtomicUsize>,
+    pending: Arc<AtomicUsize>,
     flush_at: usize,
     flush_interval: Duration,
     max_request_bytes: usize,
@@ -330,51 +358,73 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut batch: Vec<ObservationState> = Vec::new();
+        let mut batch: Vec<Box<ObservationState>> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut deadline = Instant::now() + self.flush_interval;
         let mut last_error: Option<String> = None;
+        // Taken from the queue but not yet subtracted from the shared counters: the
+        // counters are updated once per pass, not once per observation.
+        let (mut taken, mut taken_bytes) = (0usize, 0usize);
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(wait) {
-                Ok(Msg::Span(state, size)) => {
-                    self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-                    batch_bytes += size;
-                    batch.push(state);
-                    if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
-                        let _ = self.send(&mut batch, &mut last_error);
+            loop {
+                let msg = self.rx.try_recv();
+                if !matches!(msg, Ok(Msg::Span(..))) && taken > 0 {
+                    self.settle(&mut taken, &mut taken_bytes);
+                }
+                match msg {
+                    Ok(Msg::Span(state, size)) => {
+                        taken += 1;
+                        taken_bytes += size;
+                        batch_bytes += size;
+                        batch.push(state);
+                        if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
+                            self.settle(&mut taken, &mut taken_bytes);
+                            let _ = self.send(&mut batch, &mut last_error);
+                            batch_bytes = 0;
+                            deadline = Instant::now() + self.flush_interval;
+                        }
+                    }
+                    Ok(Msg::Flush(reply)) => {
+                        let r = self.send(&mut batch, &mut last_error);
                         batch_bytes = 0;
-                        deadline = Instant::now() + self.flush_interval;
+                        let _ = reply.send(r);
+                    }
+                    Ok(Msg::Shutdown(reply)) => {
+                        let r = self.send(&mut batch, &mut last_error);
+                        self.destination.shutdown();
+                        let _ = reply.send(r);
+                        return;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        let _ = self.send(&mut batch, &mut last_error);
+                        self.destination.shutdown();
+                        return;
                     }
                 }
-                Ok(Msg::Flush(reply)) => {
-                    let r = self.send(&mut batch, &mut last_error);
-                    batch_bytes = 0;
-                    let _ = reply.send(r);
-                }
-                Ok(Msg::Shutdown(reply)) => {
-                    let r = self.send(&mut batch, &mut last_error);
-                    self.destination.shutdown();
-                    let _ = reply.send(r);
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.send(&mut batch, &mut last_error);
-                    batch_bytes = 0;
-                    deadline = Instant::now() + self.flush_interval;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.send(&mut batch, &mut last_error);
-                    self.destination.shutdown();
-                    return;
-                }
             }
+            let now = Instant::now();
+            if now >= deadline {
+                let _ = self.send(&mut batch, &mut last_error);
+                batch_bytes = 0;
+                deadline = now + self.flush_interval;
+                continue;
+            }
+            std::thread::park_timeout(deadline - now);
         }
+    }
+
+    /// Gives the taken observations back to the shared queue counters.
+    fn settle(&self, taken: &mut usize, taken_bytes: &mut usize) {
+        self.pending
+            .fetch_sub(std::mem::take(taken), Ordering::Relaxed);
+        self.queued_bytes
+            .fetch_sub(std::mem::take(taken_bytes), Ordering::Relaxed);
     }
 
     fn send(
         &mut self,
-        batch: &mut Vec<ObservationState>,
+        batch: &mut Vec<Box<ObservationState>>,
         last_error: &mut Option<String>,
     ) -> Result<(), ExportError> {
         if batch.is_empty() {

@@ -18,6 +18,10 @@ use langfuse_core::encoding::{encode_metadata, write_json_str, JsonStyle};
 use langfuse_core::hooks::LayerHooks;
 use langfuse_core::ids::{random_u128, random_u64};
 use langfuse_core::state::{AttrValue, ObservationState};
+
+/// How a state is kept in span extensions: boxed once at creation, so closing the span
+/// hands an 8-byte pointer to the export queue instead of copying the whole state.
+type Slot = Box<ObservationState>;
 use langfuse_core::{Level, ObservationType};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -169,6 +173,8 @@ where
         self.hooks = Some(LayerHooks {
             with_state: with_state::<S>,
             current_observation: current_observation::<S>,
+            records_every_observation: self.shared.pipeline.is_some()
+                && self.shared.sample_below.is_none(),
         });
     }
 
@@ -182,7 +188,7 @@ where
         let mut parent: Option<(u128, u64, bool, Id)> = None;
         if let Some(p) = span.parent() {
             for ancestor in p.scope() {
-                if let Some(s) = ancestor.extensions().get::<ObservationState>() {
+                if let Some(s) = ancestor.extensions().get::<Slot>() {
                     parent = Some((s.trace_id, s.span_id, s.sampled, ancestor.id()));
                     break;
                 }
@@ -202,7 +208,7 @@ where
             None => (None, None),
         });
 
-        let mut state = match (remote, &parent) {
+        let mut state: Slot = Box::new(match (remote, &parent) {
             (Some(r), _) => {
                 let sampled = self.sample(r.trace_id);
                 let mut s =
@@ -221,7 +227,7 @@ where
                 s.is_app_root = true;
                 s
             }
-        };
+        });
         state.name = Some(Cow::Borrowed(attrs.metadata().name()));
         if state.sampled {
             state.propagated = propagated;
@@ -236,13 +242,13 @@ where
                 state.end_time = Some(state.start_time);
             }
         }
-        span.extensions_mut().insert(state);
+        span.extensions_mut().insert::<Slot>(state);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut warnings = Vec::new();
-        if let Some(state) = span.extensions_mut().get_mut::<ObservationState>() {
+        if let Some(state) = span.extensions_mut().get_mut::<Slot>() {
             if state.sampled {
                 let mut visitor = FieldVisitor {
                     state,
@@ -257,7 +263,7 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(mut state) = span.extensions_mut().remove::<ObservationState>() else {
+        let Some(mut state) = span.extensions_mut().remove::<Slot>() else {
             return;
         };
         if !state.sampled {
@@ -305,7 +311,7 @@ where
         return false;
     };
     let mut ext = span.extensions_mut();
-    match ext.get_mut::<ObservationState>() {
+    match ext.get_mut::<Slot>() {
         Some(state) => {
             f(state);
             true
@@ -323,7 +329,7 @@ where
     let span = subscriber.span(current.id()?)?;
     let found = span
         .scope()
-        .find(|s| s.extensions().get::<ObservationState>().is_some())
+        .find(|s| s.extensions().get::<Slot>().is_some())
         .map(|s| s.id());
     found
 }

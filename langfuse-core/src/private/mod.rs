@@ -17,9 +17,18 @@ pub fn is_recording(span: &Span) -> bool {
     if span.is_disabled() {
         return false;
     }
-    let mut recording = false;
-    crate::hooks::with_span_state(span, |s| recording = s.sampled);
-    recording
+    span.with_subscriber(|(id, dispatch)| {
+        match dispatch.downcast_ref::<crate::hooks::LayerHooks>() {
+            Some(hooks) if hooks.records_every_observation => true,
+            Some(hooks) => {
+                let mut recording = false;
+                (hooks.with_state)(dispatch, id, &mut |s| recording = s.sampled);
+                recording
+            }
+            None => false,
+        }
+    })
+    .unwrap_or(false)
 }
 
 /// Stores the IO-encoded input of the observation.
