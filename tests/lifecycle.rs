@@ -163,5 +163,10 @@ fn a_rejecting_collector_reports_the_failure_on_flush() {
         other => panic!("expected a failed export, got {other:?}"),
     }
     assert_eq!(receiver.request_count(), 1);
+    assert_eq!(
+        handle.dropped_observations(),
+        1,
+        "a failed batch is counted as lost"
+    );
     handle.shutdown().ok();
 }

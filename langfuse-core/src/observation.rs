@@ -174,27 +174,37 @@ macro_rules! common_setters {
         }
         /// The level; `Level::Error` also marks the OpenTelemetry status as error.
         pub fn level(mut self, level: Level) -> Self {
-            self.fields.level = Some(level);
+            if self.on {
+                self.fields.level = Some(level);
+            }
             self
         }
         /// Text explaining the level (an error message).
         pub fn status_message(mut self, message: impl Into<String>) -> Self {
-            self.fields.status_message = Some(message.into());
+            if self.on {
+                self.fields.status_message = Some(message.into());
+            }
             self
         }
         /// The version of the code or prompt that produced this observation.
         pub fn version(mut self, version: impl Into<String>) -> Self {
-            self.fields.version = Some(version.into());
+            if self.on {
+                self.fields.version = Some(version.into());
+            }
             self
         }
         /// The environment of this observation (overrides the configured one).
         pub fn environment(mut self, environment: impl Into<String>) -> Self {
-            self.fields.environment = Some(environment.into());
+            if self.on {
+                self.fields.environment = Some(environment.into());
+            }
             self
         }
         /// The release of this observation (overrides the configured one).
         pub fn release(mut self, release: impl Into<String>) -> Self {
-            self.fields.release = Some(release.into());
+            if self.on {
+                self.fields.release = Some(release.into());
+            }
             self
         }
     };
@@ -204,7 +214,9 @@ macro_rules! generation_setters {
     () => {
         /// The model name (`gpt-4o`).
         pub fn model(mut self, model: impl Into<String>) -> Self {
-            self.fields.model = Some(model.into());
+            if self.on {
+                self.fields.model = Some(model.into());
+            }
             self
         }
         /// Model parameters (`{"temperature": 0.2}`), IO-encoded.
@@ -230,12 +242,16 @@ macro_rules! generation_setters {
         }
         /// When the first token arrived (time to first token).
         pub fn completion_start_time(mut self, at: SystemTime) -> Self {
-            self.fields.completion_start_time = Some(crate::time::io_encoded_timestamp(at));
+            if self.on {
+                self.fields.completion_start_time = Some(crate::time::io_encoded_timestamp(at));
+            }
             self
         }
         /// The Langfuse prompt (name and version) this generation used.
         pub fn prompt(mut self, name: impl Into<String>, version: i64) -> Self {
-            self.fields.prompt = Some((name.into(), version));
+            if self.on {
+                self.fields.prompt = Some((name.into(), version));
+            }
             self
         }
     };
@@ -278,6 +294,7 @@ impl SpanUpdate {
     /// let u = langfuse_core::observation::SpanUpdate::new().name("renamed");
     /// # let _ = u;
     /// ```
+    #[inline]
     pub fn new() -> Self {
         SpanUpdate {
             fields: Fields::default(),
@@ -292,7 +309,9 @@ impl SpanUpdate {
     /// # let _ = u;
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.fields.name = Some(name.into());
+        if self.on {
+            self.fields.name = Some(name.into());
+        }
         self
     }
 
@@ -312,6 +331,7 @@ impl GenerationUpdate {
     /// let u = langfuse_core::observation::GenerationUpdate::new().model("gpt-4o");
     /// # let _ = u;
     /// ```
+    #[inline]
     pub fn new() -> Self {
         GenerationUpdate {
             fields: Fields::default(),
@@ -326,7 +346,9 @@ impl GenerationUpdate {
     /// # let _ = u;
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.fields.name = Some(name.into());
+        if self.on {
+            self.fields.name = Some(name.into());
+        }
         self
     }
 
@@ -1061,16 +1083,23 @@ fn warn_nothing_current(what: &str) {
 ///     update_current_span(SpanUpdate::new().metadata("step1_complete", &true));
 /// });
 /// ```
+#[inline]
 pub fn update_current_span(update: SpanUpdate) {
-    let mut fields = Some(update.fields);
-    if layer_installed()
-        && !with_current_state(|s| {
-            if let Some(f) = fields.take() {
-                f.apply(s);
-            }
-        })
-    {
-        warn_nothing_current("update_current_span");
+    // Built without a Langfuse layer: nothing was recorded, nothing to look up.
+    if update.on {
+        update_current(update.fields, "update_current_span");
+    }
+}
+
+/// The lookup behind `update_current_span` and `update_current_generation`, out of line.
+fn update_current(fields: Fields, what: &str) {
+    let mut fields = Some(fields);
+    if !with_current_state(|s| {
+        if let Some(f) = fields.take() {
+            f.apply(s);
+        }
+    }) {
+        warn_nothing_current(what);
     }
 }
 
@@ -1082,16 +1111,11 @@ pub fn update_current_span(update: SpanUpdate) {
 /// use langfuse_core::observation::{generation, update_current_generation, GenerationUpdate};
 /// generation("llm").run(|_| update_current_generation(GenerationUpdate::new().model("gpt-4o")));
 /// ```
+#[inline]
 pub fn update_current_generation(update: GenerationUpdate) {
-    let mut fields = Some(update.fields);
-    if layer_installed()
-        && !with_current_state(|s| {
-            if let Some(f) = fields.take() {
-                f.apply(s);
-            }
-        })
-    {
-        warn_nothing_current("update_current_generation");
+    // Built without a Langfuse layer: nothing was recorded, nothing to look up.
+    if update.on {
+        update_current(update.fields, "update_current_generation");
     }
 }
 

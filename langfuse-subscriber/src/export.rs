@@ -164,7 +164,7 @@ pub(crate) struct Pipeline {
     flush_at: usize,
     worker_thread: std::thread::Thread,
     max_queue_bytes: usize,
-    dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
     warned_full: AtomicBool,
     shut_down: AtomicBool,
     timeout: Duration,
@@ -194,6 +194,8 @@ impl Pipeline {
         let worker_config = config.clone();
         let worker_queued = queued_bytes.clone();
         let pending = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let worker_dropped = dropped.clone();
         let worker_pending = pending.clone();
         let worker = std::thread::Builder::new()
             .name("langfuse-export".into())
@@ -213,6 +215,7 @@ impl Pipeline {
                     destination,
                     queued_bytes: worker_queued,
                     pending: worker_pending,
+                    dropped: worker_dropped,
                     flush_at: worker_config.flush_at,
                     flush_interval: worker_config.flush_interval,
                     max_request_bytes: worker_config.max_request_bytes,
@@ -242,7 +245,7 @@ impl Pipeline {
             flush_at: config.flush_at,
             worker_thread,
             max_queue_bytes: config.max_queue_bytes,
-            dropped: AtomicU64::new(0),
+            dropped,
             warned_full: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
             timeout: config.timeout,
@@ -350,6 +353,8 @@ struct Worker {
     destination: BoxedDestination,
     queued_bytes: Arc<AtomicUsize>,
     pending: Arc<AtomicUsize>,
+    /// Observations in batches the destination failed to take (counted as dropped).
+    dropped: Arc<AtomicU64>,
     flush_at: usize,
     flush_interval: Duration,
     max_request_bytes: usize,
@@ -441,6 +446,7 @@ impl Worker {
                 *last_error = None;
             }
             Err(e) => {
+                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
                 // One line per distinct failure, not one per batch.
                 if self.debug || last_error.as_deref() != Some(e.as_str()) {
                     eprintln!("langfuse: export of {n} observations failed: {e}");
@@ -589,7 +595,8 @@ impl LangfuseHandle {
         }
     }
 
-    /// How many observations were dropped because the queue was full or export had stopped.
+    /// How many observations were lost: the queue was full, export had stopped, or the
+    /// collector failed the batch they were in (after the exporter's retries).
     ///
     /// ```
     /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();

@@ -444,10 +444,16 @@ impl FieldVisitor<'_> {
         let s = &mut *self.state;
         match name {
             attr::OBSERVATION_TYPE => {
-                let text = v.text();
-                s.as_type = match ObservationType::from_wire(&text) {
+                // Parsed from the borrowed text: no allocation in the common case.
+                let parsed = match &v {
+                    Val::Str(t) => ObservationType::from_wire(t),
+                    Val::Owned(t) => ObservationType::from_wire(t),
+                    _ => None,
+                };
+                s.as_type = match parsed {
                     Some(t) => t,
                     None => {
+                        let text = v.text();
                         self.warnings
                             .push(format!("unknown observation type {text:?}; using `span`"));
                         ObservationType::Span
