@@ -325,6 +325,14 @@ impl Pipeline {
             return Ok(());
         }
         let result = self.request(Msg::Shutdown);
+        if result == Err(ExportError::Timeout) {
+            // Whatever still waits in the queue will not be sent before the process
+            // ends: count it as lost rather than lose it silently.
+            self.dropped.fetch_add(
+                self.pending.load(Ordering::Relaxed) as u64,
+                Ordering::Relaxed,
+            );
+        }
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }
