@@ -9,27 +9,10 @@ use langfuse_subscriber::observation::{
     event, generation, span, update_current_generation, update_current_span, update_current_trace,
     GenerationUpdate, SpanUpdate, TraceContext, TraceUpdate,
 };
-use langfuse_subscriber::LangfuseLayer;
 use langfuse_subscriber::{create_trace_id, get_current_observation_id, get_current_trace_id};
 use serde_json::json;
-use support::{AttrValue, CapturedSpan, Receiver};
+use support::{capture, layer_builder, AttrValue, CapturedSpan, Receiver};
 use tracing_subscriber::prelude::*;
-
-fn capture(f: impl FnOnce()) -> (Receiver, Vec<CapturedSpan>) {
-    let receiver = Receiver::start();
-    let layer = LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(receiver.base_url())
-        .console(false)
-        .build()
-        .unwrap();
-    let handle = layer.handle();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    handle.flush().unwrap();
-    let spans = receiver.spans();
-    (receiver, spans)
-}
 
 fn parent_of<'a>(spans: &'a [CapturedSpan], child: &CapturedSpan) -> Option<&'a CapturedSpan> {
     spans
@@ -681,13 +664,7 @@ fn updates_without_a_current_observation_change_nothing() {
 #[tokio::test]
 async fn async_scopes_keep_the_observation_current_across_await() {
     let receiver = Receiver::start();
-    let layer = LangfuseLayer::builder()
-        .public_key("pk")
-        .secret_key("sk")
-        .base_url(receiver.base_url())
-        .console(false)
-        .build()
-        .unwrap();
+    let layer = layer_builder(&receiver).build().unwrap();
     let handle = layer.handle();
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     span("async-parent")

@@ -9,7 +9,6 @@ mod support;
 use std::time::Duration;
 
 use langfuse_core::observe;
-use langfuse_subscriber::LangfuseLayer;
 use support::Receiver;
 use tracing_subscriber::prelude::*;
 
@@ -48,13 +47,7 @@ fn the_env_switch_turns_default_capture_off_and_explicit_arguments_win() {
     std::env::set_var("LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED", "False");
 
     let receiver = Receiver::start();
-    let layer = LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(receiver.base_url())
-        .console(false)
-        .build()
-        .unwrap();
+    let layer = support::layer_builder(&receiver).build().unwrap();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         defaults(1);

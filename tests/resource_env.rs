@@ -3,7 +3,6 @@
 
 mod support;
 
-use langfuse_subscriber::LangfuseLayer;
 use support::{AttrValue, Receiver};
 use tracing_subscriber::prelude::*;
 
@@ -18,13 +17,7 @@ fn otel_resource_conventions_apply() {
         );
     }
     let receiver = Receiver::start();
-    let layer = LangfuseLayer::builder()
-        .public_key("pk")
-        .secret_key("sk")
-        .base_url(receiver.base_url())
-        .console(false)
-        .build()
-        .unwrap();
+    let layer = support::layer_builder(&receiver).build().unwrap();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let _s = tracing::info_span!("x", langfuse.observation.type = "span").entered();

@@ -577,3 +577,25 @@ pub fn flatten_spans(req: &ExportTraceServiceRequest) -> Vec<CapturedSpan> {
     }
     out
 }
+
+/// A Langfuse layer builder pointed at `receiver`, with test keys and no console output.
+pub fn layer_builder(receiver: &Receiver) -> langfuse_subscriber::LayerBuilder {
+    langfuse_subscriber::LangfuseLayer::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(receiver.base_url())
+        .console(false)
+}
+
+/// Runs `f` under a registry with a Langfuse layer exporting to a fresh receiver,
+/// flushes, and returns the receiver with every span it got.
+pub fn capture(f: impl FnOnce()) -> (Receiver, Vec<CapturedSpan>) {
+    use tracing_subscriber::prelude::*;
+    let receiver = Receiver::start();
+    let layer = layer_builder(&receiver).build().expect("valid test config");
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+    handle.flush().expect("flush");
+    let spans = receiver.spans();
+    (receiver, spans)
+}
