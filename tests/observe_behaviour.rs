@@ -725,3 +725,92 @@ fn observed_functions_work_without_any_subscriber() {
     let shared = Arc::new(Agent { name: "x".into() });
     assert_eq!(shared.plan("ab"), 2);
 }
+
+#[observe]
+fn cache_inner(tag: &str) -> String {
+    format!("inner-{tag}")
+}
+
+#[observe]
+fn cache_outer(tag: &str, other: &tracing::Dispatch) -> String {
+    // Span ids are per subscriber: the inner call in the other subscriber gets the same
+    // id as this one. Input and output must still land on the right observation.
+    let inner = tracing::dispatcher::with_default(other, || cache_inner(tag));
+    format!("outer-{tag}-{inner}")
+}
+
+#[test]
+fn input_and_output_land_on_the_right_observation_across_subscribers_with_equal_span_ids() {
+    let receiver_b = Receiver::start();
+    let layer_b = layer(&receiver_b);
+    let handle_b = layer_b.handle();
+    let dispatch_b = tracing::Dispatch::new(tracing_subscriber::registry().with(layer_b));
+    let spans_a = capture(3, || {
+        cache_outer("x", &dispatch_b);
+        // The same id again after the first observation closed.
+        cache_outer("y", &dispatch_b);
+        cache_inner("z");
+    });
+    handle_b.flush().unwrap();
+    let spans_b = receiver_b.wait_for_spans(2, Duration::from_secs(10));
+    let by_output = |spans: &[CapturedSpan], out: &str| {
+        spans
+            .iter()
+            .find(|s| s.str_attr(OUTPUT) == Some(out))
+            .unwrap_or_else(|| panic!("no span with output {out}: {:#?}", names(spans)))
+            .clone()
+    };
+    let outer_x = by_output(&spans_a, "outer-x-inner-x");
+    assert_eq!(outer_x.name, "cache_outer");
+    assert!(outer_x
+        .str_attr(INPUT)
+        .unwrap()
+        .starts_with(r#"{"tag": "x", "other": "#));
+    let outer_y = by_output(&spans_a, "outer-y-inner-y");
+    assert!(outer_y
+        .str_attr(INPUT)
+        .unwrap()
+        .starts_with(r#"{"tag": "y""#));
+    let inner_z = by_output(&spans_a, "inner-z");
+    assert_eq!(inner_z.str_attr(INPUT), Some(r#"{"tag": "z"}"#));
+    for (tag, span) in [
+        ("x", by_output(&spans_b, "inner-x")),
+        ("y", by_output(&spans_b, "inner-y")),
+    ] {
+        assert_eq!(span.name, "cache_inner");
+        assert_eq!(
+            span.str_attr(INPUT),
+            Some(format!(r#"{{"tag": "{tag}"}}"#).as_str())
+        );
+        // A root of its own subscriber: no parent from the other one.
+        assert!(span.parent_span_id.is_none(), "{span:#?}");
+    }
+    assert_eq!(spans_b.len(), 2);
+}
+
+#[test]
+fn updates_reach_their_own_subscribers_observation_while_another_with_the_same_id_is_open() {
+    use langfuse_core::observation::{span, SpanUpdate};
+    let receiver_b = Receiver::start();
+    let layer_b = layer(&receiver_b);
+    let handle_b = layer_b.handle();
+    let dispatch_b = tracing::Dispatch::new(tracing_subscriber::registry().with(layer_b));
+    let spans_a = capture(1, || {
+        let x = span("x").start();
+        // Opened last on this thread, in the other subscriber, with the same span id.
+        let y = tracing::dispatcher::with_default(&dispatch_b, || span("y").start());
+        x.update(SpanUpdate::new().output("for x"));
+        tracing::dispatcher::with_default(&dispatch_b, || {
+            y.update(SpanUpdate::new().output("for y"));
+            y.end();
+        });
+        x.end();
+    });
+    handle_b.flush().unwrap();
+    let spans_b = receiver_b.wait_for_spans(1, Duration::from_secs(10));
+    assert_eq!(spans_a[0].name, "x");
+    assert_eq!(spans_a[0].str_attr(OUTPUT), Some("for x"));
+    assert_eq!(spans_b.len(), 1);
+    assert_eq!(spans_b[0].name, "y");
+    assert_eq!(spans_b[0].str_attr(OUTPUT), Some("for y"));
+}

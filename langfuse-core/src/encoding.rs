@@ -165,6 +165,8 @@ pub fn write_json<T: Serialize + ?Sized>(out: &mut String, value: &T, style: Jso
 /// assert_eq!(out, r#""h\u00e9\n""#);
 /// ```
 pub fn write_json_str(out: &mut String, s: &str, style: JsonStyle) {
+    // One reservation for the common case (nothing to escape).
+    out.reserve(s.len() + 2);
     out.push('"');
     write_escaped(out, s, style);
     out.push('"');
@@ -432,18 +434,45 @@ fn write_display_str<D: Display + ?Sized>(
 #[inline]
 fn write_u64(out: &mut String, v: u64) {
     if v > MAX_SAFE_INTEGER {
-        let _ = write!(out, "\"{v}\"");
+        out.push('"');
+        push_digits(out, v);
+        out.push('"');
     } else {
-        let _ = write!(out, "{v}");
+        push_digits(out, v);
     }
+}
+
+/// The decimal digits of `v`, without going through `fmt` (a hot path: inputs are
+/// often small integers).
+#[inline]
+fn push_digits(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        // `v % 10` is below 10: the cast cannot truncate.
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(core::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 #[inline]
 fn write_i64(out: &mut String, v: i64) {
-    if v.unsigned_abs() > MAX_SAFE_INTEGER {
-        let _ = write!(out, "\"{v}\"");
-    } else {
-        let _ = write!(out, "{v}");
+    let quoted = v.unsigned_abs() > MAX_SAFE_INTEGER;
+    if quoted {
+        out.push('"');
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    push_digits(out, v.unsigned_abs());
+    if quoted {
+        out.push('"');
     }
 }
 

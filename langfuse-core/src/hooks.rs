@@ -5,22 +5,36 @@
 //! `tracing-opentelemetry` exposes its `WithContext`. Everything here is a no-op when no
 //! Langfuse layer is installed, so libraries can annotate code unconditionally.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use tracing::span::Id;
 use tracing::{Dispatch, Span};
 
-use crate::state::ObservationState;
+use crate::state::{ObservationState, StateCell};
 
 /// Runs a closure on the state of one observation span; false if there is none.
 #[doc(hidden)]
 pub type WithStateFn = fn(&Dispatch, &Id, &mut dyn FnMut(&mut ObservationState)) -> bool;
 
+/// Runs a closure on the state of the current observation; false if there is none.
+#[doc(hidden)]
+pub type WithCurrentStateFn =
+    fn(&Dispatch, &LayerHooks, &mut dyn FnMut(&mut ObservationState)) -> bool;
+
 /// Function pointers a Langfuse layer exposes through `downcast_raw`.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
 pub struct LayerHooks {
+    /// Tells layers apart in the per-thread cache of [`remember_opened`] (span ids are
+    /// only unique within one subscriber).
+    pub layer_id: usize,
     /// Runs the closure on the state of observation span `id`; false if `id` is not an
     /// observation of this layer (filtered out, closed, or another subscriber's span).
     pub with_state: WithStateFn,
+    /// Runs the closure on the nearest observation at or above the current span of
+    /// this thread, with one walk of the span tree.
+    pub with_current_state: WithCurrentStateFn,
     /// The nearest observation at or above the current span of this thread.
     pub current_observation: fn(&Dispatch) -> Option<Id>,
     /// True when every enabled observation span is recorded (no sampling): callers
@@ -40,11 +54,74 @@ pub struct LayerHooks {
 pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) -> bool {
     span.with_subscriber(
         |(id, dispatch)| match dispatch.downcast_ref::<LayerHooks>() {
-            Some(hooks) => (hooks.with_state)(dispatch, id, &mut f),
+            Some(hooks) => match with_opened(hooks.layer_id, id, &mut f) {
+                Some(ran) => ran,
+                None => (hooks.with_state)(dispatch, id, &mut f),
+            },
             None => false,
         },
     )
     .unwrap_or(false)
+}
+
+/// The observation this thread opened last, as the layer left it.
+struct Opened {
+    layer_id: usize,
+    span: u64,
+    cell: Arc<StateCell>,
+}
+
+thread_local! {
+    static LAST_OPENED: RefCell<Option<Opened>> = const { RefCell::new(None) };
+}
+
+/// Called by a layer when it opens an observation: code on this thread that writes to
+/// the span it just created (the input right after creation, the output of a leaf
+/// call) then reaches the state without looking the span up in the subscriber.
+///
+/// ```
+/// use std::sync::Arc;
+/// use langfuse_core::state::{ObservationState, StateCell};
+/// let cell = Arc::new(StateCell::new(ObservationState::new(1, 2, None, true)));
+/// langfuse_core::hooks::remember_opened(1, &tracing::span::Id::from_u64(5), cell);
+/// ```
+#[doc(hidden)]
+#[inline]
+pub fn remember_opened(layer_id: usize, span: &Id, cell: Arc<StateCell>) {
+    let _ = LAST_OPENED.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = Some(Opened {
+                layer_id,
+                span: span.into_u64(),
+                cell,
+            });
+        }
+    });
+}
+
+/// Runs `f` on span `id` of layer `layer_id` if it is the observation this thread
+/// opened last and it is still open; `None` when the caller must look the span up.
+///
+/// Sound because span ids are unique among the open spans of one subscriber: an open
+/// cell remembered under (`layer_id`, `id`) belongs to that span.
+#[doc(hidden)]
+#[inline]
+pub fn with_opened(
+    layer_id: usize,
+    id: &Id,
+    f: &mut dyn FnMut(&mut ObservationState),
+) -> Option<bool> {
+    LAST_OPENED
+        .try_with(|slot| {
+            let slot = slot.try_borrow().ok()?;
+            let opened = slot.as_ref()?;
+            if opened.layer_id != layer_id || opened.span != id.into_u64() {
+                return None;
+            }
+            opened.cell.with(|s| f(s)).then_some(true)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Runs `f` on the state of the current observation of this thread (the nearest
@@ -54,14 +131,9 @@ pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) ->
 /// assert!(!langfuse_core::hooks::with_current_state(|_| {}));
 /// ```
 pub fn with_current_state(mut f: impl FnMut(&mut ObservationState)) -> bool {
-    tracing::dispatcher::get_default(|dispatch| {
-        let Some(hooks) = dispatch.downcast_ref::<LayerHooks>() else {
-            return false;
-        };
-        match (hooks.current_observation)(dispatch) {
-            Some(id) => (hooks.with_state)(dispatch, &id, &mut f),
-            None => false,
-        }
+    tracing::dispatcher::get_default(|dispatch| match dispatch.downcast_ref::<LayerHooks>() {
+        Some(hooks) => (hooks.with_current_state)(dispatch, hooks, &mut f),
+        None => false,
     })
 }
 

@@ -318,3 +318,88 @@ pub(crate) fn merge_pair(pairs: &mut Vec<(String, String)>, key: String, value: 
         pairs.push((key, value));
     }
 }
+
+/// Where the layer keeps one observation: shared between the span's extensions, the
+/// thread that opened it (see [`crate::hooks`]) and, once closed, the export queue.
+/// The code that opened an observation writes its input and output through the cell
+/// without looking the span up again, and closing moves only the cell's pointer.
+///
+/// Once closed, writes find nothing and the export side takes the state out.
+///
+/// ```
+/// use langfuse_core::state::{ObservationState, StateCell};
+/// let cell = StateCell::new(ObservationState::new(1, 2, None, true));
+/// assert!(cell.with(|s| s.input = Some("1".into())));
+/// cell.close(|_| ());
+/// assert!(!cell.with(|_| {}));
+/// let state = cell.take().unwrap();
+/// assert_eq!(state.input.as_deref(), Some("1"));
+/// ```
+#[derive(Debug)]
+pub struct StateCell(std::sync::Mutex<CellInner>);
+
+#[derive(Debug)]
+struct CellInner {
+    closed: bool,
+    state: Option<ObservationState>,
+}
+
+impl StateCell {
+    /// A cell holding an open observation.
+    pub fn new(state: ObservationState) -> Self {
+        StateCell(std::sync::Mutex::new(CellInner {
+            closed: false,
+            state: Some(state),
+        }))
+    }
+
+    #[inline]
+    fn lock(&self) -> std::sync::MutexGuard<'_, CellInner> {
+        // A panic inside an update closure poisons the lock; the state is still
+        // consistent (every update is a plain field write), so keep using it.
+        match self.0.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Runs `f` on the state if the observation is still open; returns whether it ran.
+    #[inline]
+    pub fn with(&self, f: impl FnOnce(&mut ObservationState)) -> bool {
+        let mut inner = self.lock();
+        if inner.closed {
+            return false;
+        }
+        match inner.state.as_mut() {
+            Some(state) => {
+                f(state);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes the observation: `f` sees the state one last time (to set the end time),
+    /// then writes find nothing. `None` if it was already closed.
+    #[inline]
+    pub fn close<R>(&self, f: impl FnOnce(&mut ObservationState) -> R) -> Option<R> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return None;
+        }
+        inner.closed = true;
+        inner.state.as_mut().map(f)
+    }
+
+    /// Takes the state out of a closed cell (the export side); `None` if it is still
+    /// open or was taken already.
+    #[inline]
+    pub fn take(&self) -> Option<ObservationState> {
+        let mut inner = self.lock();
+        if inner.closed {
+            inner.state.take()
+        } else {
+            None
+        }
+    }
+}

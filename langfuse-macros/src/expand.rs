@@ -675,10 +675,18 @@ impl Gen<'_> {
         let imports = self.imports();
         let fields = self.params.iter().map(|p| {
             let Param { ident, key, cfg } = p;
+            // A plain ASCII name is quoted here, at compile time; others (non-ASCII
+            // identifiers need `\uXXXX` escapes) are encoded at run time.
+            let slot = if key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                let encoded = format!("\"{key}\": ");
+                quote!(#input.encoded_key(#encoded))
+            } else {
+                quote!(#input.key(#key))
+            };
             quote! {
                 #(#cfg)*
                 {
-                    (&&&#observe::Wrap(&#ident)).__langfuse_json(#input.key(#key));
+                    (&&&#observe::Wrap(&#ident)).__langfuse_json(#slot);
                 }
             }
         });

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use langfuse_core::state::ObservationState;
+use langfuse_core::state::{ObservationState, StateCell};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
@@ -149,7 +149,8 @@ impl Destination for Tee {
 }
 
 enum Msg {
-    Span(Box<ObservationState>, usize),
+    /// A closed observation (the worker takes the state out of the cell) and its size.
+    Span(Arc<StateCell>, usize),
     Flush(SyncSender<Result<(), ExportError>>),
     Shutdown(SyncSender<Result<(), ExportError>>),
 }
@@ -260,12 +261,11 @@ impl Pipeline {
 
     /// Queues one finished observation, or drops and counts it when the byte budget is spent.
     #[inline]
-    pub(crate) fn submit(&self, state: Box<ObservationState>) {
+    pub(crate) fn submit(&self, state: Arc<StateCell>, size: usize) {
         if self.shut_down.load(Ordering::Relaxed) {
             self.drop_one("the exporter is shut down");
             return;
         }
-        let size = state.approx_size();
         let before = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
         if before + size > self.max_queue_bytes {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
@@ -385,11 +385,13 @@ impl Worker {
                     self.settle(&mut taken, &mut taken_bytes);
                 }
                 match msg {
-                    Ok(Msg::Span(state, size)) => {
+                    Ok(Msg::Span(cell, size)) => {
                         taken += 1;
                         taken_bytes += size;
                         batch_bytes += size;
-                        batch.push(state);
+                        if let Some(state) = cell.take() {
+                            batch.push(Box::new(state));
+                        }
                         if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
                             self.settle(&mut taken, &mut taken_bytes);
                             let _ = self.send(&mut batch, &mut last_error);

@@ -15,13 +15,14 @@ use std::time::SystemTime;
 use langfuse_core::attributes as attr;
 use langfuse_core::context::with_current_frame;
 use langfuse_core::encoding::{encode_metadata, write_json_str, JsonStyle};
-use langfuse_core::hooks::LayerHooks;
+use langfuse_core::hooks::{remember_opened, with_opened, LayerHooks};
 use langfuse_core::ids::{random_u128, random_u64};
-use langfuse_core::state::{AttrValue, ObservationState};
+use langfuse_core::state::{AttrValue, ObservationState, StateCell};
 
-/// How a state is kept in span extensions: boxed once at creation, so closing the span
-/// hands an 8-byte pointer to the export queue instead of copying the whole state.
-type Slot = Box<ObservationState>;
+/// How a state is kept in span extensions: boxed once at creation (closing the span
+/// hands a pointer to the export queue instead of copying the whole state), in a cell
+/// shared with the thread that opened it (see `hooks::remember_opened`).
+type Slot = Arc<StateCell>;
 use langfuse_core::{Level, ObservationType};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -171,7 +172,9 @@ where
 {
     fn on_layer(&mut self, _subscriber: &mut S) {
         self.hooks = Some(LayerHooks {
+            layer_id: self.layer_id(),
             with_state: with_state::<S>,
+            with_current_state: with_current_state::<S>,
             current_observation: current_observation::<S>,
             records_every_observation: self.shared.pipeline.is_some()
                 && self.shared.sample_below.is_none(),
@@ -188,9 +191,13 @@ where
         let mut parent: Option<(u128, u64, bool, Id)> = None;
         if let Some(p) = span.parent() {
             for ancestor in p.scope() {
-                if let Some(s) = ancestor.extensions().get::<Slot>() {
-                    parent = Some((s.trace_id, s.span_id, s.sampled, ancestor.id()));
-                    break;
+                if let Some(cell) = ancestor.extensions().get::<Slot>() {
+                    let mut found = None;
+                    cell.with(|s| found = Some((s.trace_id, s.span_id, s.sampled)));
+                    if let Some((trace_id, span_id, sampled)) = found {
+                        parent = Some((trace_id, span_id, sampled, ancestor.id()));
+                        break;
+                    }
                 }
             }
         }
@@ -208,7 +215,7 @@ where
             None => (None, None),
         });
 
-        let mut state: Slot = Box::new(match (remote, &parent) {
+        let mut state = match (remote, &parent) {
             (Some(r), _) => {
                 let sampled = self.sample(r.trace_id);
                 let mut s =
@@ -227,7 +234,7 @@ where
                 s.is_app_root = true;
                 s
             }
-        });
+        };
         state.name = Some(Cow::Borrowed(attrs.metadata().name()));
         if state.sampled {
             state.propagated = propagated;
@@ -242,38 +249,47 @@ where
                 state.end_time = Some(state.start_time);
             }
         }
-        span.extensions_mut().insert::<Slot>(state);
+        let cell: Slot = Arc::new(StateCell::new(state));
+        remember_opened(self.layer_id(), id, Arc::clone(&cell));
+        span.extensions_mut().insert::<Slot>(cell);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut warnings = Vec::new();
-        if let Some(state) = span.extensions_mut().get_mut::<Slot>() {
-            if state.sampled {
-                let mut visitor = FieldVisitor {
-                    state,
-                    warnings: Vec::new(),
-                };
-                values.record(&mut visitor);
-                warnings = visitor.warnings;
-            }
+        if let Some(cell) = span.extensions().get::<Slot>() {
+            cell.with(|state| {
+                if state.sampled {
+                    let mut visitor = FieldVisitor {
+                        state,
+                        warnings: Vec::new(),
+                    };
+                    values.record(&mut visitor);
+                    warnings = visitor.warnings;
+                }
+            });
         }
         log_warnings(warnings);
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(mut state) = span.extensions_mut().remove::<Slot>() else {
+        let Some(cell) = span.extensions_mut().remove::<Slot>() else {
             return;
         };
-        if !state.sampled {
-            return;
-        }
-        if state.end_time.is_none() {
-            state.end_time = Some(SystemTime::now());
-        }
-        if let Some(pipeline) = &self.shared.pipeline {
-            pipeline.submit(state);
+        // The end time and the size are set under the cell's lock; the state itself
+        // stays in the cell, which the export thread empties.
+        let size = cell.close(|state| {
+            if !state.sampled {
+                return None;
+            }
+            if state.end_time.is_none() {
+                state.end_time = Some(SystemTime::now());
+            }
+            Some(state.approx_size())
+        });
+        if let (Some(Some(size)), Some(pipeline)) = (size, &self.shared.pipeline) {
+            pipeline.submit(cell, size);
         }
     }
 
@@ -291,6 +307,12 @@ where
 }
 
 impl LangfuseLayer {
+    /// Tells this layer's spans from another subscriber's in per-thread caches.
+    #[inline]
+    fn layer_id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
+    }
+
     #[inline]
     fn sample(&self, trace_id: u128) -> bool {
         match self.shared.sample_below {
@@ -310,14 +332,41 @@ where
     let Some(span) = subscriber.span(id) else {
         return false;
     };
-    let mut ext = span.extensions_mut();
-    match ext.get_mut::<Slot>() {
-        Some(state) => {
-            f(state);
-            true
-        }
+    let ext = span.extensions();
+    match ext.get::<Slot>() {
+        Some(cell) => cell.with(f),
         None => false,
     }
+}
+
+fn with_current_state<S>(
+    dispatch: &Dispatch,
+    hooks: &LayerHooks,
+    f: &mut dyn FnMut(&mut ObservationState),
+) -> bool
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return false;
+    };
+    let current = subscriber.current_span();
+    let Some(id) = current.id() else { return false };
+    // The common case: the current span is the observation this thread opened last.
+    if let Some(ran) = with_opened(hooks.layer_id, id, f) {
+        return ran;
+    }
+    let Some(span) = subscriber.span(id) else {
+        return false;
+    };
+    for s in span.scope() {
+        if let Some(cell) = s.extensions().get::<Slot>() {
+            if cell.with(&mut *f) {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 fn current_observation<S>(dispatch: &Dispatch) -> Option<Id>
@@ -329,7 +378,7 @@ where
     let span = subscriber.span(current.id()?)?;
     let found = span
         .scope()
-        .find(|s| s.extensions().get::<Slot>().is_some())
+        .find(|s| s.extensions().get::<Slot>().is_some_and(|c| c.with(|_| {})))
         .map(|s| s.id());
     found
 }

@@ -148,6 +148,25 @@ impl InputObject {
         &mut self.buf
     }
 
+    /// Like [`InputObject::key`] for a key the macro encoded at compile time:
+    /// `encoded` is the quoted key followed by the key separator (`"query": `).
+    ///
+    /// ```
+    /// use langfuse_core::__private::observe::InputObject;
+    /// let mut input = InputObject::new();
+    /// input.encoded_key("\"a\": ").push('1');
+    /// input.encoded_key("\"b\": ").push('2');
+    /// assert_eq!(input.into_string(), r#"{"a": 1, "b": 2}"#);
+    /// ```
+    #[inline]
+    pub fn encoded_key(&mut self, encoded: &str) -> &mut String {
+        if self.buf.len() > 1 {
+            self.buf.push_str(JsonStyle::Io.separators().0);
+        }
+        self.buf.push_str(encoded);
+        &mut self.buf
+    }
+
     /// The finished object text.
     #[inline]
     pub fn into_string(mut self) -> String {
