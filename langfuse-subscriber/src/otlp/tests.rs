@@ -446,3 +446,113 @@ fn debug_output_holds_no_secret() {
     assert!(!debug.contains("Basic"), "{debug}");
     assert!(debug.contains("/api/public/otel/v1/traces"), "{debug}");
 }
+
+/// The throughput benchmark's child observation: a generation with input, output and
+/// model, random ids (they do not compress).
+fn benchmark_like(n: u64) -> ObservationState {
+    let mut st = ObservationState::new(
+        fastrand::u128(..),
+        fastrand::u64(..),
+        Some(fastrand::u64(..)),
+        true,
+    );
+    st.name = Some(Cow::Borrowed("observed_child"));
+    st.as_type = ObservationType::Generation;
+    st.input = Some(format!(
+        "{{\"query\":\"Summarise the attached report in 3 lines\",\"n\":{n}}}"
+    ));
+    st.output = Some(format!("\"Summarise the attached report in 3 lines {n}\""));
+    st.generation_mut().model = Some("gpt-4o".into());
+    st.end_time = Some(SystemTime::now());
+    st
+}
+
+/// Wire bytes and export-thread CPU per span: the SDK path (what opentelemetry-otlp did,
+/// gzip level 6) against the direct encoder at gzip levels 1 and 6.
+/// `cargo test --profile bench -p langfuse-subscriber --lib measure_ -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_encode_and_gzip_per_span() {
+    use std::io::Write as _;
+    use std::time::Instant;
+    const BATCH: usize = 512;
+    const BATCHES: usize = 200;
+    let (config, resource) = (config(), crate::export::resource(&config()));
+    let batches: Vec<Vec<ObservationState>> = (0..BATCHES)
+        .map(|b| {
+            (0..BATCH)
+                .map(|i| benchmark_like((b * BATCH + i) as u64))
+                .collect()
+        })
+        .collect();
+    let spans = (BATCH * BATCHES) as f64;
+    let report = |what: &str, started: Instant, bytes: usize| {
+        let ns = started.elapsed().as_nanos() as f64 / spans;
+        println!(
+            "{what:<40} {ns:>8.0} ns/span {:>7.1} wire bytes/span",
+            bytes as f64 / spans
+        );
+    };
+
+    for round in 0..2 {
+        println!("round {round}");
+        let converter = Converter::new(&config);
+        let sdk_resource = ResourceAttributesWithSchema::from(&resource);
+        let started = Instant::now();
+        let mut bytes = 0;
+        for batch in &batches {
+            let batch: Vec<Box<ObservationState>> = batch.iter().cloned().map(Box::new).collect();
+            let spans = batch.into_iter().map(|s| converter.convert(s)).collect();
+            let req = ExportTraceServiceRequest {
+                resource_spans: group_spans_by_resource_and_scope(spans, &sdk_resource),
+            };
+            let body = req.encode_to_vec();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(&body).expect("gzip");
+            bytes += gz.finish().expect("gzip").len();
+        }
+        report("SDK path, gzip 6 (clone included)", started, bytes);
+
+        let started = Instant::now();
+        for batch in &batches {
+            let batch: Vec<Box<ObservationState>> = batch.iter().cloned().map(Box::new).collect();
+            drop(batch);
+        }
+        report("clone of the states alone", started, 0);
+
+        for level in [1, 6] {
+            let defaults = Defaults {
+                environment: config.environment.clone(),
+                release: config.release.clone(),
+            };
+            let mut encoder =
+                RequestEncoder::new(&resource, config.public_key.as_deref(), defaults);
+            let mut gzip = Gzip::new(flate2::Compression::new(level));
+            let started = Instant::now();
+            let (mut bytes, mut raw) = (0, 0);
+            for batch in &batches {
+                let batch: Vec<Box<ObservationState>> =
+                    batch.iter().cloned().map(Box::new).collect();
+                encoder.encode_spans(&batch);
+                drop(batch);
+                let pieces = encoder.request(0..encoder.spans.len());
+                raw += pieces.iter().map(|p| p.len()).sum::<usize>();
+                bytes += gzip.compress(&pieces).expect("gzip").len();
+            }
+            report(
+                &format!("direct, gzip {level} (clone included)"),
+                started,
+                bytes,
+            );
+            println!("{:<40} {:>24.1} raw bytes/span", "", raw as f64 / spans);
+        }
+        let defaults = Defaults::default();
+        let mut encoder = RequestEncoder::new(&resource, None, defaults);
+        let started = Instant::now();
+        for batch in &batches {
+            let batch: Vec<Box<ObservationState>> = batch.iter().cloned().map(Box::new).collect();
+            encoder.encode_spans(&batch);
+        }
+        report("direct, encode only (clone included)", started, 0);
+    }
+}
