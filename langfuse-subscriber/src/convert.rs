@@ -54,6 +54,7 @@ impl AttrSink for KeyValues {
         };
         let value = match value {
             AttrRef::Str(s) => Value::from(s.to_owned()),
+            AttrRef::StaticStr(s) => Value::from(s),
             AttrRef::Bool(b) => Value::Bool(b),
             AttrRef::I64(i) => Value::I64(i),
             AttrRef::F64(f) => Value::F64(f),

@@ -124,7 +124,7 @@ fn any_string_len(s: &str) -> usize {
 
 fn any_value_len(value: AttrRef<'_>) -> usize {
     match value {
-        AttrRef::Str(s) => any_string_len(s),
+        AttrRef::Str(s) | AttrRef::StaticStr(s) => any_string_len(s),
         AttrRef::Bool(_) => 2,
         AttrRef::I64(i) => 1 + pb::varint_len(i as u64),
         AttrRef::F64(_) => 9,
@@ -139,7 +139,7 @@ fn array_len(list: StrList<'_>) -> usize {
 
 fn put_any_value(buf: &mut Vec<u8>, value: AttrRef<'_>) {
     match value {
-        AttrRef::Str(s) => pb::bytes(buf, ANY_STRING, s.as_bytes()),
+        AttrRef::Str(s) | AttrRef::StaticStr(s) => pb::bytes(buf, ANY_STRING, s.as_bytes()),
         AttrRef::Bool(b) => {
             pb::tag(buf, ANY_BOOL, pb::VARINT);
             buf.push(u8::from(b));

@@ -36,6 +36,8 @@ impl AttrKey<'_> {
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum AttrRef<'a> {
     Str(&'a str),
+    /// A string known at compile time (spares `convert.rs` a copy).
+    StaticStr(&'static str),
     Bool(bool),
     I64(i64),
     F64(f64),
@@ -106,7 +108,10 @@ pub(crate) fn walk(st: &ObservationState, defaults: &Defaults, sink: &mut impl A
     let trace = st.trace.as_deref();
     let generation_like = st.as_type.is_generation_like();
 
-    out.put(Static(attr::OBSERVATION_TYPE), Str(st.as_type.as_str()));
+    out.put(
+        Static(attr::OBSERVATION_TYPE),
+        AttrRef::StaticStr(st.as_type.as_str()),
+    );
     // Environment: a propagated one wins, then the observation's, then the client's.
     let environment = prop
         .and_then(|p| p.environment.as_deref())
@@ -162,7 +167,10 @@ pub(crate) fn walk(st: &ObservationState, defaults: &Defaults, sink: &mut impl A
         version.or(prop.and_then(|p| p.version.as_deref())),
     );
     if let Some(level) = st.level {
-        out.put(Static(attr::OBSERVATION_LEVEL), Str(level.as_str()));
+        out.put(
+            Static(attr::OBSERVATION_LEVEL),
+            AttrRef::StaticStr(level.as_str()),
+        );
     }
     out.str(
         attr::OBSERVATION_STATUS_MESSAGE,
