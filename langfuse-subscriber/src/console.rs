@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use langfuse_core::state::ObservationState;
 use langfuse_core::Level;
 
-use crate::export::Destination;
+use crate::export::{Destination, Undelivered};
 
 /// Collects observations per trace and prints a trace when its local root ends.
 #[derive(Debug, Default)]
@@ -31,7 +31,7 @@ impl ConsoleDestination {
 }
 
 impl Destination for ConsoleDestination {
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), String> {
+    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered> {
         let mut complete = Vec::new();
         for st in batch {
             let trace_id = st.trace_id;

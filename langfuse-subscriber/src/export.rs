@@ -10,7 +10,6 @@
 // Finished observations stay boxed: they move between threads as pointers.
 #![allow(clippy::vec_box)]
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
@@ -18,14 +17,14 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use langfuse_core::state::{ObservationState, StateCell};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
-use crate::config::{Compression, ConfigError, LangfuseConfig};
+use crate::config::{ConfigError, LangfuseConfig};
 use crate::console::ConsoleDestination;
 use crate::convert::Converter;
+use crate::otlp::OtlpDestination;
 
 /// Why a flush or shutdown did not complete.
 ///
@@ -56,10 +55,18 @@ impl fmt::Display for ExportError {
 
 impl std::error::Error for ExportError {}
 
+/// What a destination could not deliver of one batch: how many observations, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Undelivered {
+    pub(crate) lost: usize,
+    pub(crate) reason: String,
+}
+
 /// Where finished observations go; runs on the worker thread only.
 pub(crate) trait Destination: Send + fmt::Debug {
-    /// Sends one batch; returns a reason on failure.
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), String>;
+    /// Sends one batch; on failure, says how much of it was lost (a destination that
+    /// sends a batch in parts may lose only some).
+    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered>;
     /// Called after the last export.
     fn shutdown(&mut self) {}
     /// The exporter-backed destination, to give it the scope and resource.
@@ -70,7 +77,7 @@ pub(crate) trait Destination: Send + fmt::Debug {
 
 pub(crate) type BoxedDestination = Box<dyn Destination>;
 
-/// Any OpenTelemetry `SpanExporter` (the OTLP one for Langfuse, or a user's).
+/// Any OpenTelemetry `SpanExporter` (a user's; Langfuse itself goes through `otlp.rs`).
 pub(crate) struct ExporterDestination<E> {
     exporter: E,
     converter: Option<Converter>,
@@ -104,10 +111,14 @@ impl<E: SpanExporter> ConfigureDestination for ExporterDestination<E> {
 }
 
 impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), String> {
+    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered> {
         let converter = self.converter.get_or_insert_with(Converter::default);
+        let lost = batch.len();
         let spans: Vec<SpanData> = batch.into_iter().map(|s| converter.convert(s)).collect();
-        futures_executor::block_on(self.exporter.export(spans)).map_err(|e| e.to_string())
+        futures_executor::block_on(self.exporter.export(spans)).map_err(|e| Undelivered {
+            lost,
+            reason: e.to_string(),
+        })
     }
 
     fn shutdown(&mut self) {
@@ -124,8 +135,8 @@ impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
 struct Tee(Vec<BoxedDestination>);
 
 impl Destination for Tee {
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), String> {
-        let mut result = Ok(());
+    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered> {
+        let mut result: Result<(), Undelivered> = Ok(());
         let n = self.0.len();
         let mut batch = Some(batch);
         for (i, d) in self.0.iter_mut().enumerate() {
@@ -136,7 +147,9 @@ impl Destination for Tee {
                 batch.clone().unwrap_or_default()
             };
             if let Err(e) = d.export(part) {
-                result = Err(e);
+                // Lost is what the worst destination lost.
+                let lost = result.as_ref().err().map_or(0, |r| r.lost).max(e.lost);
+                result = Err(Undelivered { lost, ..e });
             }
         }
         result
@@ -447,24 +460,24 @@ impl Worker {
         }
         let spans = std::mem::take(batch);
         let n = spans.len();
-        let result = self.destination.export(spans);
-        match &result {
+        match self.destination.export(spans) {
             Ok(()) => {
                 if self.debug {
                     eprintln!("langfuse: exported {n} observations");
                 }
                 *last_error = None;
+                Ok(())
             }
-            Err(e) => {
-                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            Err(Undelivered { lost, reason }) => {
+                self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
                 // One line per distinct failure, not one per batch.
-                if self.debug || last_error.as_deref() != Some(e.as_str()) {
-                    eprintln!("langfuse: export of {n} observations failed: {e}");
+                if self.debug || last_error.as_deref() != Some(reason.as_str()) {
+                    eprintln!("langfuse: export of {lost} of {n} observations failed: {reason}");
                 }
-                *last_error = Some(e.clone());
+                *last_error = Some(reason.clone());
+                Err(ExportError::Failed(reason))
             }
         }
-        result.map_err(ExportError::Failed)
     }
 }
 
@@ -472,7 +485,6 @@ fn build_destination(
     config: &LangfuseConfig,
     custom: Option<BoxedDestination>,
 ) -> Result<BoxedDestination, ConfigError> {
-    let converter = Converter::new(config);
     let resource = resource(config);
     let mut parts: Vec<BoxedDestination> = Vec::new();
     if config.console_enabled() {
@@ -483,11 +495,11 @@ fn build_destination(
     if let Some(mut custom) = custom {
         // Custom exporters get the same scope and resource as the OTLP one.
         if let Some(c) = custom.configurable() {
-            c.configure(converter.clone(), &resource);
+            c.configure(Converter::new(config), &resource);
         }
         parts.push(custom);
     } else if config.has_credentials() {
-        parts.push(Box::new(otlp_destination(config, converter, &resource)?));
+        parts.push(Box::new(otlp_destination(config, &resource)?));
     }
     Ok(match parts.len() {
         1 => parts.pop().unwrap_or_else(|| Box::new(Tee(Vec::new()))),
@@ -495,7 +507,7 @@ fn build_destination(
     })
 }
 
-fn resource(config: &LangfuseConfig) -> Resource {
+pub(crate) fn resource(config: &LangfuseConfig) -> Resource {
     use opentelemetry::KeyValue;
     let mut attrs = Vec::new();
     if let Some(env) = &config.environment {
@@ -515,45 +527,9 @@ fn resource(config: &LangfuseConfig) -> Resource {
 
 fn otlp_destination(
     config: &LangfuseConfig,
-    converter: Converter,
     resource: &Resource,
-) -> Result<ExporterDestination<opentelemetry_otlp::SpanExporter>, ConfigError> {
-    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-    let public_key = config.public_key.clone().unwrap_or_default();
-    let secret_key = config.secret_key.as_deref().unwrap_or_default();
-    let auth =
-        base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
-    let mut headers = HashMap::new();
-    headers.insert("authorization".to_owned(), format!("Basic {auth}"));
-    headers.insert("x-langfuse-sdk-name".to_owned(), "rust".to_owned());
-    headers.insert(
-        "x-langfuse-sdk-version".to_owned(),
-        env!("CARGO_PKG_VERSION").to_owned(),
-    );
-    headers.insert("x-langfuse-public-key".to_owned(), public_key);
-    headers.insert("x-langfuse-ingestion-version".to_owned(), "4".to_owned());
-    for (k, v) in &config.additional_headers {
-        headers.insert(k.to_ascii_lowercase(), v.clone());
-    }
-    let mut builder = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-        .with_endpoint(config.endpoint())
-        .with_timeout(config.timeout)
-        .with_headers(headers)
-        .with_max_request_body_size(config.max_request_bytes);
-    if config.compression == Compression::Gzip {
-        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
-    }
-    let exporter = builder
-        // The message names the setting, never the headers (they hold the secret key).
-        .build()
-        .map_err(|e| {
-            ConfigError::other("exporter", format!("cannot build the OTLP exporter: {e}"))
-        })?;
-    let mut d = ExporterDestination::new(exporter);
-    d.configure(converter, resource);
-    Ok(d)
+) -> Result<OtlpDestination, ConfigError> {
+    OtlpDestination::new(config, resource)
 }
 
 /// Flushes and shuts down one layer's export. Cheap to clone; all clones share the

@@ -26,6 +26,8 @@ mod console;
 mod convert;
 mod export;
 mod layer;
+mod otlp;
+mod span_attributes;
 
 pub use builder::LayerBuilder;
 pub use config::{
