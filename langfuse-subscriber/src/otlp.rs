@@ -631,9 +631,12 @@ pub(crate) struct OtlpDestination {
 
 impl fmt::Debug for OtlpDestination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // No headers: they hold the secret key.
+        // No headers (they hold the secret key), no user info of the URL.
+        let mut endpoint = self.transport.endpoint.clone();
+        let _ = endpoint.set_username("");
+        let _ = endpoint.set_password(None);
         f.debug_struct("OtlpDestination")
-            .field("endpoint", &self.transport.endpoint.as_str())
+            .field("endpoint", &endpoint.as_str())
             .field("gzip", &self.gzip.is_some())
             .field("timeout", &self.transport.timeout)
             .field("max_request_bytes", &self.max_request_bytes)

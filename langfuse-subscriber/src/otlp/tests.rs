@@ -445,6 +445,18 @@ fn debug_output_holds_no_secret() {
     assert!(!debug.contains("extra-secret"), "{debug}");
     assert!(!debug.contains("Basic"), "{debug}");
     assert!(debug.contains("/api/public/otel/v1/traces"), "{debug}");
+
+    let config = LangfuseConfig::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-secret")
+        .base_url("https://user:url-secret@langfuse.example.com")
+        .build()
+        .expect("valid config");
+    let destination =
+        OtlpDestination::new(&config, &crate::export::resource(&config)).expect("destination");
+    let debug = format!("{destination:?}");
+    assert!(!debug.contains("url-secret"), "{debug}");
+    assert!(debug.contains("langfuse.example.com"), "{debug}");
 }
 
 /// The throughput benchmark's child observation: a generation with input, output and
