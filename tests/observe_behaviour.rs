@@ -416,6 +416,75 @@ fn nested_sync_calls_are_children() {
     assert_eq!(run.str_attr(OUTPUT), Some("bot: 4"));
 }
 
+/// Recursion 40 deep: more open observations than the layer remembers per thread
+/// (32), so the outer levels are found by looking the spans up.
+#[observe(name = "level")]
+fn level(depth: u32) -> u32 {
+    if depth == 0 {
+        0
+    } else {
+        level(depth - 1) + 1
+    }
+}
+
+#[test]
+fn deep_recursion_keeps_every_parent_and_value() {
+    let spans = capture(41, || {
+        assert_eq!(level(40), 40);
+    });
+    let by_depth = |d: u32| {
+        let input = format!(r#"{{"depth": {d}}}"#);
+        spans
+            .iter()
+            .find(|s| s.str_attr(INPUT) == Some(input.as_str()))
+            .unwrap_or_else(|| panic!("no level with depth {d}"))
+    };
+    assert_eq!(by_depth(40).parent_span_id, None);
+    for d in 0..40 {
+        let child = by_depth(d);
+        assert_child(child, by_depth(d + 1));
+        assert_eq!(child.str_attr(OUTPUT), Some(d.to_string().as_str()));
+    }
+}
+
+/// An observation opened on one thread and closed on another leaves a stale entry in
+/// the opening thread's cache; spans created later on that thread (which may reuse its
+/// id) must still get their own parent and values.
+#[test]
+fn observation_closed_on_another_thread_does_not_confuse_later_spans() {
+    use langfuse_core::observation::{span, SpanUpdate};
+    let spans = capture(52, || {
+        let moved = span("moved").start();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                moved.update(SpanUpdate::new().output(&"closed elsewhere"));
+                moved.end();
+            });
+        });
+        // The moved span is closed now; its id is free for reuse on this thread.
+        span("root").run(|_| {
+            for i in 0..50u32 {
+                assert_eq!(add(i, 1), i + 1);
+            }
+        });
+    });
+    let root = named(&spans, "root");
+    let adds: Vec<_> = spans.iter().filter(|s| s.name == "add").collect();
+    assert_eq!(adds.len(), 50);
+    let mut inputs: Vec<_> = adds.iter().map(|s| s.str_attr(INPUT).unwrap()).collect();
+    inputs.sort();
+    inputs.dedup();
+    assert_eq!(inputs.len(), 50, "every call has its own input");
+    for a in &adds {
+        assert_child(a, root);
+    }
+    assert_eq!(
+        named(&spans, "moved").str_attr(OUTPUT),
+        Some("closed elsewhere")
+    );
+    assert_eq!(named(&spans, "moved").parent_span_id, None);
+}
+
 #[test]
 fn async_calls_nest_across_await_spawn_and_spawn_blocking() {
     let spans = capture_async(5, || async {

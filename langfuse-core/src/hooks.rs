@@ -6,6 +6,7 @@
 //! Langfuse layer is installed, so libraries can annotate code unconditionally.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tracing::span::Id;
@@ -64,20 +65,28 @@ pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) ->
     .unwrap_or(false)
 }
 
-/// The observation this thread opened last, as the layer left it.
+/// An observation this thread opened and has not seen close, as the layer left it.
 struct Opened {
     layer_id: usize,
     span: u64,
     cell: Arc<StateCell>,
 }
 
+/// How many open observations a thread remembers; deeper nesting (or observations
+/// closed on another thread, which this thread cannot forget) falls back to lookups.
+const MAX_OPENED: usize = 32;
+
 thread_local! {
-    static LAST_OPENED: RefCell<Option<Opened>> = const { RefCell::new(None) };
+    /// The observations this thread opened and has not closed, innermost last: a
+    /// new child's parent, the input `#[observe]` writes right after creating its span
+    /// and a leaf call's output are all found here without a subscriber lookup.
+    static OPENED: RefCell<Vec<Opened>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Called by a layer when it opens an observation: code on this thread that writes to
 /// the span it just created (the input right after creation, the output of a leaf
-/// call) then reaches the state without looking the span up in the subscriber.
+/// call) or creates children of it then reaches the state without looking the span up
+/// in the subscriber.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -88,9 +97,16 @@ thread_local! {
 #[doc(hidden)]
 #[inline]
 pub fn remember_opened(layer_id: usize, span: &Id, cell: Arc<StateCell>) {
-    let _ = LAST_OPENED.try_with(|slot| {
-        if let Ok(mut slot) = slot.try_borrow_mut() {
-            *slot = Some(Opened {
+    let _ = OPENED.try_with(|opened| {
+        if let Ok(mut opened) = opened.try_borrow_mut() {
+            if opened.len() >= MAX_OPENED {
+                // Entries of spans closed elsewhere first, then the outermost.
+                opened.retain(|o| !o.cell.is_closed());
+                if opened.len() >= MAX_OPENED {
+                    opened.remove(0);
+                }
+            }
+            opened.push(Opened {
                 layer_id,
                 span: span.into_u64(),
                 cell,
@@ -99,8 +115,35 @@ pub fn remember_opened(layer_id: usize, span: &Id, cell: Arc<StateCell>) {
     });
 }
 
-/// Runs `f` on span `id` of layer `layer_id` if it is the observation this thread
-/// opened last and it is still open; `None` when the caller must look the span up.
+/// Called by a layer when it closes an observation: drops this thread's reference to
+/// its cell, if this thread opened it.
+///
+/// ```
+/// langfuse_core::hooks::forget_opened(1, &tracing::span::Id::from_u64(5));
+/// ```
+#[doc(hidden)]
+#[inline]
+pub fn forget_opened(layer_id: usize, span: &Id) {
+    let span = span.into_u64();
+    let _ = OPENED.try_with(|opened| {
+        if let Ok(mut opened) = opened.try_borrow_mut() {
+            if let Some(i) = opened
+                .iter()
+                .rposition(|o| o.span == span && o.layer_id == layer_id)
+            {
+                // Usually the innermost: a pop, no shifting.
+                if i + 1 == opened.len() {
+                    opened.pop();
+                } else {
+                    opened.remove(i);
+                }
+            }
+        }
+    });
+}
+
+/// Runs `f` on span `id` of layer `layer_id` if this thread opened it and it is still
+/// open; `None` when the caller must look the span up.
 ///
 /// Sound because span ids are unique among the open spans of one subscriber: an open
 /// cell remembered under (`layer_id`, `id`) belongs to that span.
@@ -111,14 +154,15 @@ pub fn with_opened(
     id: &Id,
     f: &mut dyn FnMut(&mut ObservationState),
 ) -> Option<bool> {
-    LAST_OPENED
-        .try_with(|slot| {
-            let slot = slot.try_borrow().ok()?;
-            let opened = slot.as_ref()?;
-            if opened.layer_id != layer_id || opened.span != id.into_u64() {
-                return None;
-            }
-            opened.cell.with(|s| f(s)).then_some(true)
+    let span = id.into_u64();
+    OPENED
+        .try_with(|opened| {
+            let opened = opened.try_borrow().ok()?;
+            let found = opened
+                .iter()
+                .rev()
+                .find(|o| o.span == span && o.layer_id == layer_id)?;
+            found.cell.with(|s| f(s)).then_some(true)
         })
         .ok()
         .flatten()
@@ -149,11 +193,32 @@ pub fn current_observation_span_id() -> Option<Id> {
     })
 }
 
-/// True when the current dispatcher has a Langfuse layer.
+/// True once a Langfuse layer has been attached to a subscriber in this process.
+///
+/// Builders and updates encode their values only then, so a library annotated with
+/// `#[observe]` costs an app without Langfuse one relaxed load per update. Deliberately
+/// not "the current dispatcher has a Langfuse layer": an observation handle moved to a
+/// thread whose default subscriber is another one must still carry its updates.
 ///
 /// ```
 /// assert!(!langfuse_core::hooks::layer_installed());
 /// ```
+#[inline]
 pub fn layer_installed() -> bool {
-    tracing::dispatcher::get_default(|d| d.downcast_ref::<LayerHooks>().is_some())
+    LAYER_ATTACHED.load(Ordering::Relaxed)
+}
+
+/// Set once any Langfuse layer is attached to a subscriber; never cleared.
+static LAYER_ATTACHED: AtomicBool = AtomicBool::new(false);
+
+/// Called by a layer when it is attached to a subscriber (`Layer::on_layer`), before
+/// any span can reach it.
+///
+/// ```
+/// langfuse_core::hooks::note_layer_attached();
+/// assert!(langfuse_core::hooks::layer_installed());
+/// ```
+#[doc(hidden)]
+pub fn note_layer_attached() {
+    LAYER_ATTACHED.store(true, Ordering::Relaxed);
 }

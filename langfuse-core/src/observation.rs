@@ -137,79 +137,84 @@ impl Fields {
     }
 }
 
-/// Setters every update and builder has. Values are encoded only when `self.on` (a
-/// Langfuse layer is installed), so unobserved code pays nothing.
+/// Setters every update and builder has. Values are encoded only when `fields_mut()` is
+/// `Some` (a Langfuse layer is installed), so unobserved code pays nothing.
 macro_rules! common_setters {
     () => {
         /// The input (IO encoding: strings as they are, other values as JSON).
+        #[inline]
         pub fn input<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-            if self.on {
-                self.fields.input = Some(encode_io(value));
+            if let Some(f) = self.fields_mut() {
+                f.input = Some(encode_io(value));
             }
             self
         }
         /// The output (IO encoding).
+        #[inline]
         pub fn output<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-            if self.on {
-                self.fields.output = Some(encode_io(value));
+            if let Some(f) = self.fields_mut() {
+                f.output = Some(encode_io(value));
             }
             self
         }
         /// One metadata key; a later value for the same key wins, other keys stay.
+        #[inline]
         pub fn metadata<T: Serialize + ?Sized>(
             mut self,
             key: impl Into<String>,
             value: &T,
         ) -> Self {
-            if self.on {
-                merge_pair(
-                    &mut self.fields.metadata,
-                    key.into(),
-                    encode_metadata(value),
-                );
+            if let Some(f) = self.fields_mut() {
+                merge_pair(&mut f.metadata, key.into(), encode_metadata(value));
             }
             self
         }
         /// Metadata from an object (each top-level key separately, merged per key), or
         /// any other value as the observation's single metadata value.
+        #[inline]
         pub fn metadata_object<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-            if self.on {
-                self.fields.add_metadata_value(value);
+            if let Some(f) = self.fields_mut() {
+                f.add_metadata_value(value);
             }
             self
         }
         /// The level; `Level::Error` also marks the OpenTelemetry status as error.
+        #[inline]
         pub fn level(mut self, level: Level) -> Self {
-            if self.on {
-                self.fields.level = Some(level);
+            if let Some(f) = self.fields_mut() {
+                f.level = Some(level);
             }
             self
         }
         /// Text explaining the level (an error message).
+        #[inline]
         pub fn status_message(mut self, message: impl Into<String>) -> Self {
-            if self.on {
-                self.fields.status_message = Some(message.into());
+            if let Some(f) = self.fields_mut() {
+                f.status_message = Some(message.into());
             }
             self
         }
         /// The version of the code or prompt that produced this observation.
+        #[inline]
         pub fn version(mut self, version: impl Into<String>) -> Self {
-            if self.on {
-                self.fields.version = Some(version.into());
+            if let Some(f) = self.fields_mut() {
+                f.version = Some(version.into());
             }
             self
         }
         /// The environment of this observation (overrides the configured one).
+        #[inline]
         pub fn environment(mut self, environment: impl Into<String>) -> Self {
-            if self.on {
-                self.fields.environment = Some(environment.into());
+            if let Some(f) = self.fields_mut() {
+                f.environment = Some(environment.into());
             }
             self
         }
         /// The release of this observation (overrides the configured one).
+        #[inline]
         pub fn release(mut self, release: impl Into<String>) -> Self {
-            if self.on {
-                self.fields.release = Some(release.into());
+            if let Some(f) = self.fields_mut() {
+                f.release = Some(release.into());
             }
             self
         }
@@ -219,44 +224,50 @@ macro_rules! common_setters {
 macro_rules! generation_setters {
     () => {
         /// The model name (`gpt-4o`).
+        #[inline]
         pub fn model(mut self, model: impl Into<String>) -> Self {
-            if self.on {
-                self.fields.model = Some(model.into());
+            if let Some(f) = self.fields_mut() {
+                f.model = Some(model.into());
             }
             self
         }
         /// Model parameters (`{"temperature": 0.2}`), IO-encoded.
+        #[inline]
         pub fn model_parameters<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-            if self.on {
-                self.fields.model_parameters = Some(encode_io(value));
+            if let Some(f) = self.fields_mut() {
+                f.model_parameters = Some(encode_io(value));
             }
             self
         }
         /// Token usage (`{"input": 10, "output": 50}`), IO-encoded.
+        #[inline]
         pub fn usage_details<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-            if self.on {
-                self.fields.usage_details = Some(encode_io(value));
+            if let Some(f) = self.fields_mut() {
+                f.usage_details = Some(encode_io(value));
             }
             self
         }
         /// Cost in USD (`{"input": 0.0001, "total": 0.0021}`), IO-encoded.
+        #[inline]
         pub fn cost_details<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-            if self.on {
-                self.fields.cost_details = Some(encode_io(value));
+            if let Some(f) = self.fields_mut() {
+                f.cost_details = Some(encode_io(value));
             }
             self
         }
         /// When the first token arrived (time to first token).
+        #[inline]
         pub fn completion_start_time(mut self, at: SystemTime) -> Self {
-            if self.on {
-                self.fields.completion_start_time = Some(crate::time::io_encoded_timestamp(at));
+            if let Some(f) = self.fields_mut() {
+                f.completion_start_time = Some(crate::time::io_encoded_timestamp(at));
             }
             self
         }
         /// The Langfuse prompt (name and version) this generation used.
+        #[inline]
         pub fn prompt(mut self, name: impl Into<String>, version: i64) -> Self {
-            if self.on {
-                self.fields.prompt = Some((name.into(), version));
+            if let Some(f) = self.fields_mut() {
+                f.prompt = Some((name.into(), version));
             }
             self
         }
@@ -273,8 +284,9 @@ macro_rules! generation_setters {
 /// ```
 #[derive(Clone, Debug)]
 pub struct SpanUpdate {
-    fields: Fields,
-    on: bool,
+    /// `None` without a Langfuse layer: the update is then one pointer wide and every
+    /// setter a branch (boxed: `Fields` is ~400 bytes, moved by each setter otherwise).
+    fields: Option<Box<Fields>>,
 }
 
 /// An update of a generation-like observation: every field, model and usage included.
@@ -289,8 +301,9 @@ pub struct SpanUpdate {
 /// ```
 #[derive(Clone, Debug)]
 pub struct GenerationUpdate {
-    fields: Fields,
-    on: bool,
+    /// `None` without a Langfuse layer: the update is then one pointer wide and every
+    /// setter a branch (boxed: `Fields` is ~400 bytes, moved by each setter otherwise).
+    fields: Option<Box<Fields>>,
 }
 
 impl SpanUpdate {
@@ -303,9 +316,13 @@ impl SpanUpdate {
     #[inline]
     pub fn new() -> Self {
         SpanUpdate {
-            fields: Fields::default(),
-            on: layer_installed(),
+            fields: layer_installed().then(Box::default),
         }
+    }
+
+    #[inline]
+    fn fields_mut(&mut self) -> Option<&mut Fields> {
+        self.fields.as_deref_mut()
     }
 
     /// Renames the observation.
@@ -314,9 +331,10 @@ impl SpanUpdate {
     /// let u = langfuse_core::observation::SpanUpdate::new().name("step-2");
     /// # let _ = u;
     /// ```
+    #[inline]
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        if self.on {
-            self.fields.name = Some(name.into());
+        if let Some(f) = self.fields_mut() {
+            f.name = Some(name.into());
         }
         self
     }
@@ -340,9 +358,13 @@ impl GenerationUpdate {
     #[inline]
     pub fn new() -> Self {
         GenerationUpdate {
-            fields: Fields::default(),
-            on: layer_installed(),
+            fields: layer_installed().then(Box::default),
         }
+    }
+
+    #[inline]
+    fn fields_mut(&mut self) -> Option<&mut Fields> {
+        self.fields.as_deref_mut()
     }
 
     /// Renames the observation.
@@ -351,9 +373,10 @@ impl GenerationUpdate {
     /// let u = langfuse_core::observation::GenerationUpdate::new().name("llm-2");
     /// # let _ = u;
     /// ```
+    #[inline]
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        if self.on {
-            self.fields.name = Some(name.into());
+        if let Some(f) = self.fields_mut() {
+            f.name = Some(name.into());
         }
         self
     }
@@ -370,10 +393,7 @@ impl Default for GenerationUpdate {
 
 impl From<SpanUpdate> for GenerationUpdate {
     fn from(u: SpanUpdate) -> Self {
-        GenerationUpdate {
-            fields: u.fields,
-            on: u.on,
-        }
+        GenerationUpdate { fields: u.fields }
     }
 }
 
@@ -509,6 +529,11 @@ pub fn span_of_type(
 }
 
 impl<K> ObservationBuilder<K> {
+    #[inline]
+    fn fields_mut(&mut self) -> Option<&mut Fields> {
+        self.on.then_some(&mut self.fields)
+    }
+
     common_setters!();
 
     /// Joins an existing trace (for example one whose id came from another system)
@@ -853,7 +878,10 @@ impl Observation<SpanLike> {
     /// obs.update(SpanUpdate::new().output(&serde_json::json!({"result": "final_data"})));
     /// ```
     pub fn update(&self, update: SpanUpdate) -> &Self {
-        self.apply(update.fields)
+        match update.fields {
+            Some(fields) => self.apply(*fields),
+            None => self,
+        }
     }
 }
 
@@ -866,7 +894,10 @@ impl Observation<GenerationLike> {
     /// g.update(GenerationUpdate::new().output(&"Paris").cost_details(&serde_json::json!({"total": 0.002})));
     /// ```
     pub fn update(&self, update: impl Into<GenerationUpdate>) -> &Self {
-        self.apply(update.into().fields)
+        match update.into().fields {
+            Some(fields) => self.apply(*fields),
+            None => self,
+        }
     }
 }
 
@@ -1092,13 +1123,13 @@ fn warn_nothing_current(what: &str) {
 #[inline]
 pub fn update_current_span(update: SpanUpdate) {
     // Built without a Langfuse layer: nothing was recorded, nothing to look up.
-    if update.on {
-        update_current(update.fields, "update_current_span");
+    if let Some(fields) = update.fields {
+        update_current(fields, "update_current_span");
     }
 }
 
 /// The lookup behind `update_current_span` and `update_current_generation`, out of line.
-fn update_current(mut fields: Fields, what: &str) {
+fn update_current(mut fields: Box<Fields>, what: &str) {
     if !with_current_state(|s| fields.apply_to(s)) {
         warn_nothing_current(what);
     }
@@ -1115,8 +1146,8 @@ fn update_current(mut fields: Fields, what: &str) {
 #[inline]
 pub fn update_current_generation(update: GenerationUpdate) {
     // Built without a Langfuse layer: nothing was recorded, nothing to look up.
-    if update.on {
-        update_current(update.fields, "update_current_generation");
+    if let Some(fields) = update.fields {
+        update_current(fields, "update_current_generation");
     }
 }
 

@@ -131,8 +131,9 @@ pub struct ObservationState {
     pub metadata: Vec<(String, String)>,
     /// Metadata given as a non-object value (`langfuse.observation.metadata`).
     pub metadata_value: Option<String>,
-    /// Generation-only fields (boxed: most observations have none).
-    pub generation: Option<Box<GenerationFields>>,
+    /// Generation-only fields. Inline rather than boxed: the box was one more block
+    /// allocated on the calling thread and freed on the export thread per generation.
+    pub generation: Option<GenerationFields>,
     /// Trace-level fields set on this observation.
     pub trace: Option<Box<TraceFields>>,
     /// Attributes propagated by `propagate_attributes` scopes.
@@ -152,6 +153,7 @@ impl ObservationState {
     /// let s = langfuse_core::state::ObservationState::new(7, 8, Some(9), true);
     /// assert_eq!((s.trace_id, s.span_id, s.parent_span_id), (7, 8, Some(9)));
     /// ```
+    #[inline]
     pub fn new(trace_id: u128, span_id: u64, parent_span_id: Option<u64>, sampled: bool) -> Self {
         ObservationState {
             trace_id,
@@ -287,8 +289,7 @@ impl ObservationState {
             n += block(name.capacity());
         }
         if let Some(g) = &self.generation {
-            n += block(std::mem::size_of::<GenerationFields>())
-                + o(&g.model)
+            n += o(&g.model)
                 + o(&g.model_parameters)
                 + o(&g.usage_details)
                 + o(&g.cost_details)
@@ -345,7 +346,35 @@ struct CellInner {
 }
 
 impl StateCell {
+    /// The state of a cell nobody else holds yet (no locking): lets the layer fill a
+    /// new observation in place instead of moving the whole state into the cell.
+    ///
+    /// ```
+    /// use langfuse_core::state::{ObservationState, StateCell};
+    /// let mut cell = StateCell::new(ObservationState::new(1, 2, None, true));
+    /// cell.get_mut().unwrap().input = Some("1".into());
+    /// assert!(cell.with(|s| assert_eq!(s.input.as_deref(), Some("1"))));
+    /// ```
+    #[inline]
+    pub fn get_mut(&mut self) -> Option<&mut ObservationState> {
+        let inner = match self.0.get_mut() {
+            Ok(inner) => inner,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if inner.closed {
+            None
+        } else {
+            inner.state.as_mut()
+        }
+    }
+
     /// A cell holding an open observation.
+    ///
+    /// ```
+    /// let cell = langfuse_core::state::StateCell::new(langfuse_core::state::ObservationState::new(1, 2, None, true));
+    /// assert!(cell.with(|_| {}));
+    /// ```
+    #[inline]
     pub fn new(state: ObservationState) -> Self {
         StateCell(std::sync::Mutex::new(CellInner {
             closed: false,
@@ -389,6 +418,16 @@ impl StateCell {
         }
         inner.closed = true;
         inner.state.as_mut().map(f)
+    }
+
+    /// True once the observation was closed.
+    ///
+    /// ```
+    /// let cell = langfuse_core::state::StateCell::new(langfuse_core::state::ObservationState::new(1, 2, None, true));
+    /// assert!(!cell.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     /// Takes the state out of a closed cell (the export side); `None` if it is still

@@ -15,7 +15,9 @@ use std::time::SystemTime;
 use langfuse_core::attributes as attr;
 use langfuse_core::context::with_current_frame;
 use langfuse_core::encoding::{encode_metadata, write_json_str, JsonStyle};
-use langfuse_core::hooks::{remember_opened, with_opened, LayerHooks};
+use langfuse_core::hooks::{
+    forget_opened, note_layer_attached, remember_opened, with_opened, LayerHooks,
+};
 use langfuse_core::ids::{random_u128, random_u64};
 use langfuse_core::state::{AttrValue, ObservationState, StateCell};
 
@@ -171,6 +173,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_layer(&mut self, _subscriber: &mut S) {
+        note_layer_attached();
         self.hooks = Some(LayerHooks {
             layer_id: self.layer_id(),
             with_state: with_state::<S>,
@@ -187,19 +190,28 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
 
-        // The nearest observation above this span in the `tracing` tree.
+        // The nearest observation above this span in the `tracing` tree: one lookup
+        // per ancestor; an ancestor this thread opened is read without locking its
+        // extensions.
+        let layer_id = self.layer_id();
         let mut parent: Option<(u128, u64, bool, Id)> = None;
-        if let Some(p) = span.parent() {
-            for ancestor in p.scope() {
+        let mut next = span.parent();
+        while let Some(ancestor) = next {
+            let mut found = None;
+            let mut read = |s: &mut ObservationState| {
+                found = Some((s.trace_id, s.span_id, s.sampled));
+            };
+            let ancestor_id = ancestor.id();
+            if with_opened(layer_id, &ancestor_id, &mut read).is_none() {
                 if let Some(cell) = ancestor.extensions().get::<Slot>() {
-                    let mut found = None;
-                    cell.with(|s| found = Some((s.trace_id, s.span_id, s.sampled)));
-                    if let Some((trace_id, span_id, sampled)) = found {
-                        parent = Some((trace_id, span_id, sampled, ancestor.id()));
-                        break;
-                    }
+                    cell.with(read);
                 }
             }
+            if let Some((trace_id, span_id, sampled)) = found {
+                parent = Some((trace_id, span_id, sampled, ancestor_id));
+                break;
+            }
+            next = ancestor.parent();
         }
 
         let (remote, propagated) = with_current_frame(|frame| match frame {
@@ -215,43 +227,51 @@ where
             None => (None, None),
         });
 
-        let mut state = match (remote, &parent) {
-            (Some(r), _) => {
-                let sampled = self.sample(r.trace_id);
-                let mut s =
-                    ObservationState::new(r.trace_id, random_u64(), Some(r.span_id), sampled);
-                s.as_root = r.as_root;
-                s.is_app_root = true;
-                s
-            }
+        let (trace_id, parent_span_id, sampled, app_root, as_root) = match (remote, &parent) {
+            (Some(r), _) => (
+                r.trace_id,
+                Some(r.span_id),
+                self.sample(r.trace_id),
+                true,
+                r.as_root,
+            ),
             (None, Some((trace_id, span_id, sampled, _))) => {
-                ObservationState::new(*trace_id, random_u64(), Some(*span_id), *sampled)
+                (*trace_id, Some(*span_id), *sampled, false, false)
             }
             (None, None) => {
                 let trace_id = random_u128();
-                let mut s =
-                    ObservationState::new(trace_id, random_u64(), None, self.sample(trace_id));
-                s.is_app_root = true;
-                s
+                (trace_id, None, self.sample(trace_id), true, false)
             }
         };
-        state.name = Some(Cow::Borrowed(attrs.metadata().name()));
-        if state.sampled {
-            state.propagated = propagated;
-            let mut visitor = FieldVisitor {
-                state: &mut state,
-                warnings: Vec::new(),
-            };
-            attrs.record(&mut visitor);
-            let warnings = visitor.warnings;
-            log_warnings(warnings);
-            if state.as_type == ObservationType::Event {
-                state.end_time = Some(state.start_time);
+        // Built in its final place: the state is a few hundred bytes, and each move
+        // of it is a copy.
+        let mut cell: Slot = Arc::new(StateCell::new(ObservationState::new(
+            trace_id,
+            random_u64(),
+            parent_span_id,
+            sampled,
+        )));
+        let mut warnings = Vec::new();
+        if let Some(state) = Arc::get_mut(&mut cell).and_then(StateCell::get_mut) {
+            state.is_app_root = app_root;
+            state.as_root = as_root;
+            state.name = Some(Cow::Borrowed(attrs.metadata().name()));
+            if state.sampled {
+                state.propagated = propagated;
+                let mut visitor = FieldVisitor {
+                    state,
+                    warnings: Vec::new(),
+                };
+                attrs.record(&mut visitor);
+                warnings = visitor.warnings;
+                if state.as_type == ObservationType::Event {
+                    state.end_time = Some(state.start_time);
+                }
             }
         }
-        let cell: Slot = Arc::new(StateCell::new(state));
-        remember_opened(self.layer_id(), id, Arc::clone(&cell));
+        remember_opened(layer_id, id, Arc::clone(&cell));
         span.extensions_mut().insert::<Slot>(cell);
+        log_warnings(warnings);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -277,6 +297,7 @@ where
         let Some(cell) = span.extensions_mut().remove::<Slot>() else {
             return;
         };
+        forget_opened(self.layer_id(), &id);
         // The end time and the size are set under the cell's lock; the state itself
         // stays in the cell, which the export thread empties.
         let size = cell.close(|state| {

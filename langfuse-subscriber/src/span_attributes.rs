@@ -183,7 +183,7 @@ pub(crate) fn walk(st: &ObservationState, defaults: &Defaults, sink: &mut impl A
     }
     out.str(attr::OBSERVATION_METADATA, st.metadata_value.as_deref());
 
-    let generation = st.generation.as_deref().filter(|_| generation_like);
+    let generation = st.generation.as_ref().filter(|_| generation_like);
     if let Some(g) = generation {
         out.str(attr::OBSERVATION_MODEL, g.model.as_deref());
         out.str(

@@ -68,15 +68,15 @@ fn propagated() -> Arc<PropagatedAttributes> {
     })
 }
 
-fn generation() -> Box<GenerationFields> {
-    Box::new(GenerationFields {
+fn generation() -> GenerationFields {
+    GenerationFields {
         model: Some("gpt-4o".into()),
         model_parameters: Some("{\"temperature\":0}".into()),
         usage_details: Some("{\"input\":3}".into()),
         cost_details: Some("{\"total\":0.1}".into()),
         completion_start_time: Some("\"2024-01-01T00:00:00Z\"".into()),
         prompt: Some(("own-prompt".into(), 7)),
-    })
+    }
 }
 
 /// One state per case: each attribute kind, each precedence rule, each span field.
@@ -142,10 +142,10 @@ fn cases() -> Vec<ObservationState> {
     // An embedding without its own prompt takes the propagated one.
     let mut st = state(4, Some(2));
     st.as_type = ObservationType::Embedding;
-    st.generation = Some(Box::new(GenerationFields {
+    st.generation = Some(GenerationFields {
         model: Some("text-embedding-3".into()),
         ..Default::default()
-    }));
+    });
     st.propagated = Some(propagated());
     all.push(st);
 
@@ -153,10 +153,10 @@ fn cases() -> Vec<ObservationState> {
     // propagated scope.
     let mut st = state(5, Some(2));
     st.as_type = ObservationType::Generation;
-    st.generation = Some(Box::new(GenerationFields {
+    st.generation = Some(GenerationFields {
         prompt: Some((String::new(), 1)),
         ..Default::default()
-    }));
+    });
     st.trace = Some(Box::new(TraceFields {
         session_id: Some("s".into()),
         tags: strings(&["t", "t"]),
