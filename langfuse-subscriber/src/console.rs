@@ -17,7 +17,7 @@ use crate::export::{Destination, Undelivered};
 /// Collects observations per trace and prints a trace when its local root ends.
 #[derive(Debug, Default)]
 pub(crate) struct ConsoleDestination {
-    pending: HashMap<u128, Vec<Box<ObservationState>>>,
+    pending: HashMap<u128, Vec<ObservationState>>,
     environment: Option<String>,
 }
 
@@ -31,7 +31,7 @@ impl ConsoleDestination {
 }
 
 impl Destination for ConsoleDestination {
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered> {
         let mut complete = Vec::new();
         for st in batch {
             let trace_id = st.trace_id;
@@ -73,7 +73,7 @@ fn print(out: &str) {
 pub(crate) fn render_trace(
     out: &mut String,
     trace_id: u128,
-    mut spans: Vec<Box<ObservationState>>,
+    mut spans: Vec<ObservationState>,
     environment: Option<&str>,
 ) {
     spans.sort_by_key(|s| s.start_time);
@@ -107,13 +107,7 @@ pub(crate) fn render_trace(
     }
 }
 
-fn render_node(
-    out: &mut String,
-    spans: &[Box<ObservationState>],
-    i: usize,
-    prefix: &str,
-    last: bool,
-) {
+fn render_node(out: &mut String, spans: &[ObservationState], i: usize, prefix: &str, last: bool) {
     let st = &spans[i];
     let _ = write!(
         out,
@@ -203,9 +197,9 @@ mod tests {
         t: ObservationType,
         start_ms: u64,
         end_ms: u64,
-    ) -> Box<ObservationState> {
+    ) -> ObservationState {
         let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let mut s = Box::new(ObservationState::new(0xabc, id, parent, true));
+        let mut s = ObservationState::new(0xabc, id, parent, true);
         s.name = Some(name.into());
         s.as_type = t;
         s.start_time = base + Duration::from_millis(start_ms);

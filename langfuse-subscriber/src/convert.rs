@@ -79,7 +79,7 @@ impl Converter {
         }
     }
 
-    pub(crate) fn convert(&self, st: Box<ObservationState>) -> SpanData {
+    pub(crate) fn convert(&self, st: ObservationState) -> SpanData {
         let mut attrs = KeyValues(Vec::with_capacity(8 + st.metadata.len() + st.extra.len()));
         attributes::walk(&st, &self.defaults, &mut attrs);
         let status = match attributes::error_message(&st) {
@@ -87,7 +87,6 @@ impl Converter {
             None => Status::Unset,
         };
         let end_time = attributes::end_time(&st);
-        let st = *st;
         let name: Cow<'static, str> = st.name.unwrap_or(Cow::Borrowed("observation"));
         SpanData {
             span_context: SpanContext::new(

@@ -66,7 +66,7 @@ pub(crate) struct Undelivered {
 pub(crate) trait Destination: Send + fmt::Debug {
     /// Sends one batch; on failure, says how much of it was lost (a destination that
     /// sends a batch in parts may lose only some).
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered>;
+    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered>;
     /// Called after the last export.
     fn shutdown(&mut self) {}
     /// The exporter-backed destination, to give it the scope and resource.
@@ -111,7 +111,7 @@ impl<E: SpanExporter> ConfigureDestination for ExporterDestination<E> {
 }
 
 impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered> {
         let converter = self.converter.get_or_insert_with(Converter::default);
         let lost = batch.len();
         let spans: Vec<SpanData> = batch.into_iter().map(|s| converter.convert(s)).collect();
@@ -135,7 +135,7 @@ impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
 struct Tee(Vec<BoxedDestination>);
 
 impl Destination for Tee {
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered> {
         let mut result: Result<(), Undelivered> = Ok(());
         let n = self.0.len();
         let mut batch = Some(batch);
@@ -384,7 +384,7 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut batch: Vec<Box<ObservationState>> = Vec::new();
+        let mut batch: Vec<ObservationState> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut deadline = Instant::now() + self.flush_interval;
         let mut last_error: Option<String> = None;
@@ -403,7 +403,7 @@ impl Worker {
                         taken_bytes += size;
                         batch_bytes += size;
                         if let Some(state) = cell.take() {
-                            batch.push(Box::new(state));
+                            batch.push(state);
                         }
                         if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
                             self.settle(&mut taken, &mut taken_bytes);
@@ -452,7 +452,7 @@ impl Worker {
 
     fn send(
         &mut self,
-        batch: &mut Vec<Box<ObservationState>>,
+        batch: &mut Vec<ObservationState>,
         last_error: &mut Option<String>,
     ) -> Result<(), ExportError> {
         if batch.is_empty() {

@@ -292,7 +292,7 @@ impl RequestEncoder {
     }
 
     /// Encodes every observation of the batch (into `spans` / `span_ends`).
-    fn encode_spans(&mut self, batch: &[Box<ObservationState>]) {
+    fn encode_spans(&mut self, batch: &[ObservationState]) {
         self.spans.clear();
         self.span_ends.clear();
         for st in batch {
@@ -674,7 +674,7 @@ impl OtlpDestination {
 }
 
 impl Destination for OtlpDestination {
-    fn export(&mut self, batch: Vec<Box<ObservationState>>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered> {
         self.encoder.encode_spans(&batch);
         // The states are encoded: free them before the network wait.
         drop(batch);

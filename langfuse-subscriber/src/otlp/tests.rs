@@ -228,7 +228,7 @@ fn sdk_request(
     let converter = Converter::new(config);
     let spans = states
         .iter()
-        .map(|st| converter.convert(Box::new(st.clone())))
+        .map(|st| converter.convert(st.clone()))
         .collect();
     let resource = ResourceAttributesWithSchema::from(resource);
     ExportTraceServiceRequest {
@@ -247,7 +247,7 @@ fn direct_body(
         release: config.release.clone(),
     };
     let mut encoder = RequestEncoder::new(resource, config.public_key.as_deref(), defaults);
-    let batch: Vec<Box<ObservationState>> = states.iter().cloned().map(Box::new).collect();
+    let batch: Vec<ObservationState> = states.to_vec();
     encoder.encode_spans(&batch);
     let all = 0..encoder.spans.len();
     encoder.request(all).concat()
@@ -397,12 +397,12 @@ fn batches_over_the_request_limit_go_in_parts_and_oversized_spans_apart() {
     let (config, resource) = (config(), resource());
     let defaults = Defaults::default();
     let mut encoder = RequestEncoder::new(&resource, config.public_key.as_deref(), defaults);
-    let mut batch: Vec<Box<ObservationState>> = Vec::new();
+    let mut batch: Vec<ObservationState> = Vec::new();
     for i in 0..20u64 {
         let mut st = state(i + 1, None);
         let size = if i == 7 { 5_000 } else { 300 };
         st.input = Some("x".repeat(size));
-        batch.push(Box::new(st));
+        batch.push(st);
     }
     encoder.encode_spans(&batch);
     let max = 2_000;
@@ -502,30 +502,26 @@ fn measure_encode_and_gzip_per_span() {
         release: config.release.clone(),
     };
     // Runs `export` on every batch, 5 times; prints the best time and the bytes.
-    let measure =
-        |what: &str, export: &mut dyn FnMut(Vec<Box<ObservationState>>) -> (usize, usize)| {
-            let mut best = f64::MAX;
-            let (mut wire, mut raw) = (0, 0);
-            for _ in 0..5 {
-                let batches: Vec<Vec<Box<ObservationState>>> = states
-                    .iter()
-                    .map(|b| b.iter().cloned().map(Box::new).collect())
-                    .collect();
-                (wire, raw) = (0, 0);
-                let started = Instant::now();
-                for batch in batches {
-                    let (w, r) = export(batch);
-                    wire += w;
-                    raw += r;
-                }
-                best = best.min(started.elapsed().as_nanos() as f64 / spans);
+    let measure = |what: &str, export: &mut dyn FnMut(Vec<ObservationState>) -> (usize, usize)| {
+        let mut best = f64::MAX;
+        let (mut wire, mut raw) = (0, 0);
+        for _ in 0..5 {
+            let batches: Vec<Vec<ObservationState>> = states.iter().map(|b| b.to_vec()).collect();
+            (wire, raw) = (0, 0);
+            let started = Instant::now();
+            for batch in batches {
+                let (w, r) = export(batch);
+                wire += w;
+                raw += r;
             }
-            println!(
+            best = best.min(started.elapsed().as_nanos() as f64 / spans);
+        }
+        println!(
             "{what:<28} {best:>6.0} ns/span  {:>6.1} wire bytes/span  {:>6.1} protobuf bytes/span",
             wire as f64 / spans,
             raw as f64 / spans
         );
-        };
+    };
 
     let converter = Converter::new(&config);
     let sdk_resource = ResourceAttributesWithSchema::from(&resource);
