@@ -138,7 +138,7 @@ impl Fields {
 }
 
 /// Setters every update and builder has. Values are encoded only when `fields_mut()` is
-/// `Some` (a Langfuse layer is installed), so unobserved code pays nothing.
+/// `Some` (a Langfuse layer exists in this process), so unobserved code pays nothing.
 macro_rules! common_setters {
     () => {
         /// The input (IO encoding: strings as they are, other values as JSON).
@@ -307,7 +307,7 @@ pub struct GenerationUpdate {
 }
 
 impl SpanUpdate {
-    /// An empty update. Values are only encoded when a Langfuse layer is installed.
+    /// An empty update. Values are only encoded once a Langfuse layer exists in this process.
     ///
     /// ```
     /// let u = langfuse_core::observation::SpanUpdate::new().name("renamed");
