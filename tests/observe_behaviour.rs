@@ -485,6 +485,45 @@ fn observation_closed_on_another_thread_does_not_confuse_later_spans() {
     assert_eq!(named(&spans, "moved").parent_span_id, None);
 }
 
+/// Counts the warnings the Langfuse API logs.
+struct CountWarnings(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountWarnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() == tracing::Level::WARN && meta.target() == "langfuse" {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// With a Langfuse layer somewhere in the process, `update_current_*` on a thread whose
+/// subscriber has none stays silent; with the layer current and nothing open it warns
+/// once per call.
+#[test]
+fn update_current_warns_only_under_a_langfuse_subscriber() {
+    use langfuse_core::observation::{update_current_span, SpanUpdate};
+    let receiver = Receiver::start();
+    let layer = layer(&receiver);
+    let handle = layer.handle();
+    let warnings = Arc::new(AtomicUsize::new(0));
+    let with_langfuse = tracing_subscriber::registry()
+        .with(layer)
+        .with(CountWarnings(warnings.clone()));
+    let without = tracing_subscriber::registry().with(CountWarnings(warnings.clone()));
+
+    tracing::subscriber::with_default(without, || {
+        update_current_span(SpanUpdate::new().output(&"lost"));
+    });
+    assert_eq!(warnings.load(Ordering::SeqCst), 0);
+
+    tracing::subscriber::with_default(with_langfuse, || {
+        update_current_span(SpanUpdate::new().output(&"lost"));
+    });
+    assert_eq!(warnings.load(Ordering::SeqCst), 1);
+    handle.shutdown().unwrap();
+}
+
 #[test]
 fn async_calls_nest_across_await_spawn_and_spawn_blocking() {
     let spans = capture_async(5, || async {

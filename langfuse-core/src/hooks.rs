@@ -208,6 +208,16 @@ pub fn layer_installed() -> bool {
     LAYER_ATTACHED.load(Ordering::Relaxed)
 }
 
+/// True when the current thread's subscriber has a Langfuse layer (a dispatcher
+/// lookup; for cold paths).
+///
+/// ```
+/// assert!(!langfuse_core::hooks::current_dispatcher_has_layer());
+/// ```
+pub fn current_dispatcher_has_layer() -> bool {
+    tracing::dispatcher::get_default(|d| d.downcast_ref::<LayerHooks>().is_some())
+}
+
 /// Set once any Langfuse layer is attached to a subscriber; never cleared.
 static LAYER_ATTACHED: AtomicBool = AtomicBool::new(false);
 

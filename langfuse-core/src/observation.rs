@@ -31,7 +31,8 @@ use tracing::{Instrument, Span};
 use crate::context::{current_frame, in_frame, Frame, RemoteParent};
 use crate::encoding::{encode_io, encode_metadata};
 use crate::hooks::{
-    current_observation_span_id, layer_installed, with_current_state, with_span_state,
+    current_dispatcher_has_layer, current_observation_span_id, layer_installed, with_current_state,
+    with_span_state,
 };
 use crate::ids::{random_u64, InvalidId, ObservationId, TraceId};
 use crate::state::{merge_pair, ObservationState};
@@ -1107,8 +1108,14 @@ impl TraceUpdate {
     }
 }
 
+/// Warns when a Langfuse layer is the current subscriber but no observation is
+/// current. Silent under a subscriber without one (another thread's default, a test's
+/// scoped subscriber): nothing there could have been current.
+#[cold]
 fn warn_nothing_current(what: &str) {
-    tracing::warn!(target: "langfuse", "{what}: no observation is current; nothing was updated");
+    if current_dispatcher_has_layer() {
+        tracing::warn!(target: "langfuse", "{what}: no observation is current; nothing was updated");
+    }
 }
 
 /// Updates whatever observation is current (the docs' `update_current_span`).
