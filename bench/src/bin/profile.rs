@@ -8,7 +8,8 @@
 //!
 //! Scenarios: `plain`, `floor`, `bare-nosub` (`#[observe]` without the model update, no
 //! subscriber), `observe-nosub`, `observe-noop` (`#[observe]` + `LangfuseLayer` +
-//! discarding exporter), `manual-noop`, `instrument-noop` (`#[tracing::instrument]` +
+//! discarding exporter), `observe-otlp` (the same, OTLP to an in-process loopback
+//! receiver), `manual-noop`, `instrument-noop` (`#[tracing::instrument]` +
 //! `tracing-opentelemetry`, discarding exporter), `fastrace-noop`.
 //!
 //! The pipeline is flushed and shut down before exit, so the export thread's work for
@@ -70,6 +71,25 @@ fn main() {
             handle.shutdown().expect("shutdown");
             eprintln!("exported {} spans", exporter.spans());
         }
+        "observe-otlp" => {
+            let receiver = langfuse_bench::receiver::Receiver::start();
+            let (dispatch, handle) =
+                pipelines::langfuse_dispatch(pipelines::langfuse_layer(&receiver.base_url()));
+            tracing::dispatcher::set_global_default(dispatch).expect("subscriber");
+            in_roots(&|i| {
+                black_box(langfuse_bench::observed(black_box(q), N + i));
+            });
+            // Under valgrind one flush may outlast the export timeout: flush until the
+            // receiver has every span (bounded), so the profile holds all the export work.
+            let expected = calls + calls.div_ceil(100);
+            for _ in 0..100 {
+                if handle.flush().is_ok() && receiver.counts().spans >= expected {
+                    break;
+                }
+            }
+            handle.shutdown().expect("shutdown");
+            eprintln!("received {} spans", receiver.counts().spans);
+        }
         "instrument-noop" => {
             let exporter = NoopExporter::default();
             let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
@@ -112,7 +132,7 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: profile SCENARIO [CALLS]\nscenarios: plain floor bare-nosub observe-nosub \
-         observe-noop manual-noop instrument-noop fastrace-noop"
+         observe-noop observe-otlp manual-noop instrument-noop fastrace-noop"
     );
     std::process::exit(2)
 }
