@@ -485,6 +485,67 @@ fn observation_closed_on_another_thread_does_not_confuse_later_spans() {
     assert_eq!(named(&spans, "moved").parent_span_id, None);
 }
 
+/// The layer keeps its own copy of each thread's entered-span stack (to find the
+/// current observation without a subscriber lookup); it must agree with `tracing`'s
+/// rules: a span entered again while entered is not the current span, exits pop the
+/// innermost enter of that span, and an explicit parent wins over the current span.
+#[test]
+fn current_observation_follows_tracing_enter_rules() {
+    use langfuse_core::observation::{update_current_span, SpanUpdate};
+    let spans = capture(5, || {
+        let a = tracing::info_span!("a", langfuse.observation.type = "span");
+        let b = tracing::info_span!(parent: &a, "b", langfuse.observation.type = "span");
+        {
+            let _a = a.enter();
+            let _b = b.enter();
+            // Entering `a` again does not make it current: `b` still is.
+            let _a_again = a.enter();
+            update_current_span(SpanUpdate::new().output(&"to b"));
+            // A child created here (contextual parent) hangs under `b`.
+            let c = tracing::info_span!("c", langfuse.observation.type = "span");
+            drop(c);
+            // An explicit parent wins over the current span.
+            let d = tracing::info_span!(parent: &a, "d", langfuse.observation.type = "span");
+            drop(d);
+        }
+        {
+            // After every exit, `a` alone is current; a plain span on top of it
+            // passes updates through to `a`.
+            let _a = a.enter();
+            let plain = tracing::info_span!("plain");
+            let _plain = plain.enter();
+            update_current_span(SpanUpdate::new().output(&"to a"));
+            // Entered on another thread, `b` is that thread's current observation.
+            std::thread::scope(|scope| {
+                let b = b.clone();
+                let dispatch = tracing::dispatcher::get_default(Clone::clone);
+                scope.spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        let _b = b.enter();
+                        update_current_span(SpanUpdate::new().metadata("thread", &"other"));
+                        let e = tracing::info_span!("e", langfuse.observation.type = "span");
+                        drop(e);
+                    });
+                });
+            });
+        }
+        drop(b);
+        drop(a);
+    });
+    let (a, b) = (named(&spans, "a"), named(&spans, "b"));
+    assert_eq!(a.parent_span_id, None);
+    assert_child(b, a);
+    assert_child(named(&spans, "c"), b);
+    assert_child(named(&spans, "d"), a);
+    assert_child(named(&spans, "e"), b);
+    assert_eq!(b.str_attr(OUTPUT), Some("to b"));
+    assert_eq!(a.str_attr(OUTPUT), Some("to a"));
+    assert_eq!(
+        b.str_attr("langfuse.observation.metadata.thread"),
+        Some("\"other\"")
+    );
+}
+
 /// Counts the warnings the Langfuse API logs.
 struct CountWarnings(Arc<AtomicUsize>);
 

@@ -115,31 +115,41 @@ pub fn remember_opened(layer_id: usize, span: &Id, cell: Arc<StateCell>) {
     });
 }
 
-/// Called by a layer when it closes an observation: drops this thread's reference to
-/// its cell, if this thread opened it.
+/// Called by a layer when it closes an observation: takes this thread's reference to
+/// its cell if this thread opened it and it is still open, so the layer need not look
+/// the span up to find its state.
 ///
 /// ```
-/// langfuse_core::hooks::forget_opened(1, &tracing::span::Id::from_u64(5));
+/// use std::sync::Arc;
+/// use langfuse_core::hooks::{remember_opened, take_opened};
+/// use langfuse_core::state::{ObservationState, StateCell};
+/// let id = tracing::span::Id::from_u64(5);
+/// remember_opened(1, &id, Arc::new(StateCell::new(ObservationState::new(1, 2, None, true))));
+/// assert!(take_opened(1, &id).is_some());
+/// assert!(take_opened(1, &id).is_none());
 /// ```
 #[doc(hidden)]
 #[inline]
-pub fn forget_opened(layer_id: usize, span: &Id) {
+pub fn take_opened(layer_id: usize, span: &Id) -> Option<Arc<StateCell>> {
     let span = span.into_u64();
-    let _ = OPENED.try_with(|opened| {
-        if let Ok(mut opened) = opened.try_borrow_mut() {
-            if let Some(i) = opened
+    OPENED
+        .try_with(|opened| {
+            let mut opened = opened.try_borrow_mut().ok()?;
+            let i = opened
                 .iter()
-                .rposition(|o| o.span == span && o.layer_id == layer_id)
-            {
-                // Usually the innermost: a pop, no shifting.
-                if i + 1 == opened.len() {
-                    opened.pop();
-                } else {
-                    opened.remove(i);
-                }
-            }
-        }
-    });
+                .rposition(|o| o.span == span && o.layer_id == layer_id)?;
+            // Usually the innermost: a pop, no shifting.
+            let entry = if i + 1 == opened.len() {
+                opened.pop()?
+            } else {
+                opened.remove(i)
+            };
+            // A closed cell is a span closed on another thread whose id was reused:
+            // not this span's state.
+            (!entry.cell.is_closed()).then_some(entry.cell)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Runs `f` on span `id` of layer `layer_id` if this thread opened it and it is still
@@ -163,6 +173,97 @@ pub fn with_opened(
                 .rev()
                 .find(|o| o.span == span && o.layer_id == layer_id)?;
             found.cell.with(|s| f(s)).then_some(true)
+        })
+        .ok()
+        .flatten()
+}
+
+/// One `enter` of a span, as a layer saw it.
+struct Entered {
+    layer_id: usize,
+    span: u64,
+    /// Entered again while already entered: not the current span (as in `tracing`'s
+    /// `Registry`, whose stack this mirrors).
+    duplicate: bool,
+}
+
+thread_local! {
+    /// The spans each layer saw this thread enter and not yet exit, innermost last: the
+    /// current span without asking the subscriber, which costs a span lookup.
+    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Called by a layer from `on_enter`.
+///
+/// ```
+/// use langfuse_core::hooks::{current_entered, note_entered, note_exited};
+/// let id = tracing::span::Id::from_u64(9);
+/// note_entered(3, &id);
+/// assert_eq!(current_entered(3), Some(id.clone()));
+/// note_exited(3, &id);
+/// assert_eq!(current_entered(3), None);
+/// ```
+#[doc(hidden)]
+#[inline]
+pub fn note_entered(layer_id: usize, span: &Id) {
+    let span = span.into_u64();
+    let _ = ENTERED.try_with(|entered| {
+        if let Ok(mut entered) = entered.try_borrow_mut() {
+            let duplicate = entered
+                .iter()
+                .any(|e| e.span == span && e.layer_id == layer_id);
+            entered.push(Entered {
+                layer_id,
+                span,
+                duplicate,
+            });
+        }
+    });
+}
+
+/// Called by a layer from `on_exit`: forgets the innermost enter of `span`.
+///
+/// ```
+/// langfuse_core::hooks::note_exited(3, &tracing::span::Id::from_u64(9));
+/// ```
+#[doc(hidden)]
+#[inline]
+pub fn note_exited(layer_id: usize, span: &Id) {
+    let span = span.into_u64();
+    let _ = ENTERED.try_with(|entered| {
+        if let Ok(mut entered) = entered.try_borrow_mut() {
+            if let Some(i) = entered
+                .iter()
+                .rposition(|e| e.span == span && e.layer_id == layer_id)
+            {
+                if i + 1 == entered.len() {
+                    entered.pop();
+                } else {
+                    entered.remove(i);
+                }
+            }
+        }
+    });
+}
+
+/// The span layer `layer_id` last saw this thread enter and not exit (its current
+/// span), if any.
+///
+/// ```
+/// assert_eq!(langfuse_core::hooks::current_entered(4), None);
+/// ```
+#[doc(hidden)]
+#[inline]
+pub fn current_entered(layer_id: usize) -> Option<Id> {
+    ENTERED
+        .try_with(|entered| {
+            let entered = entered.try_borrow().ok()?;
+            entered
+                .iter()
+                .rev()
+                .find(|e| e.layer_id == layer_id && !e.duplicate)
+                .and_then(|e| std::num::NonZeroU64::new(e.span))
+                .map(Id::from_non_zero_u64)
         })
         .ok()
         .flatten()

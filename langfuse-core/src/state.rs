@@ -430,8 +430,28 @@ impl StateCell {
         self.lock().closed
     }
 
-    /// Takes the state out of a closed cell (the export side); `None` if it is still
-    /// open or was taken already.
+    /// Closes the observation and takes its state out in one step (the layer, when the
+    /// span closes); `None` if it was already closed.
+    ///
+    /// ```
+    /// use langfuse_core::state::{ObservationState, StateCell};
+    /// let cell = StateCell::new(ObservationState::new(1, 2, None, true));
+    /// assert_eq!(cell.close_and_take().map(|s| s.span_id), Some(2));
+    /// assert!(cell.close_and_take().is_none());
+    /// assert!(!cell.with(|_| {}));
+    /// ```
+    #[inline]
+    pub fn close_and_take(&self) -> Option<ObservationState> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return None;
+        }
+        inner.closed = true;
+        inner.state.take()
+    }
+
+    /// Takes the state out of a closed cell; `None` if it is still open or was taken
+    /// already.
     #[inline]
     pub fn take(&self) -> Option<ObservationState> {
         let mut inner = self.lock();

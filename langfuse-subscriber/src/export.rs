@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use langfuse_core::state::{ObservationState, StateCell};
+use langfuse_core::state::ObservationState;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
@@ -161,9 +161,12 @@ impl Destination for Tee {
     }
 }
 
+// States travel by value: boxing them would be one more allocation freed on the
+// export thread per observation.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
-    /// A closed observation (the worker takes the state out of the cell) and its size.
-    Span(Arc<StateCell>, usize),
+    /// A closed observation and its size.
+    Span(ObservationState, usize),
     Flush(SyncSender<Result<(), ExportError>>),
     Shutdown(SyncSender<Result<(), ExportError>>),
 }
@@ -274,7 +277,7 @@ impl Pipeline {
 
     /// Queues one finished observation, or drops and counts it when the byte budget is spent.
     #[inline]
-    pub(crate) fn submit(&self, state: Arc<StateCell>, size: usize) {
+    pub(crate) fn submit(&self, state: ObservationState, size: usize) {
         if self.shut_down.load(Ordering::Relaxed) {
             self.drop_one("the exporter is shut down");
             return;
@@ -398,13 +401,11 @@ impl Worker {
                     self.settle(&mut taken, &mut taken_bytes);
                 }
                 match msg {
-                    Ok(Msg::Span(cell, size)) => {
+                    Ok(Msg::Span(state, size)) => {
                         taken += 1;
                         taken_bytes += size;
                         batch_bytes += size;
-                        if let Some(state) = cell.take() {
-                            batch.push(state);
-                        }
+                        batch.push(state);
                         if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
                             self.settle(&mut taken, &mut taken_bytes);
                             let _ = self.send(&mut batch, &mut last_error);

@@ -16,14 +16,15 @@ use langfuse_core::attributes as attr;
 use langfuse_core::context::with_current_frame;
 use langfuse_core::encoding::{encode_metadata, write_json_str, JsonStyle};
 use langfuse_core::hooks::{
-    forget_opened, note_layer_attached, remember_opened, with_opened, LayerHooks,
+    current_entered, note_entered, note_exited, note_layer_attached, remember_opened, take_opened,
+    with_opened, LayerHooks,
 };
 use langfuse_core::ids::{random_u128, random_u64};
 use langfuse_core::state::{AttrValue, ObservationState, StateCell};
 
-/// How a state is kept in span extensions: boxed once at creation (closing the span
-/// hands a pointer to the export queue instead of copying the whole state), in a cell
-/// shared with the thread that opened it (see `hooks::remember_opened`).
+/// How a state is kept in span extensions: in a cell shared with the thread that opened
+/// it (see `hooks::remember_opened`) and with observation handles; closing the span
+/// takes the state out and queues it.
 type Slot = Arc<StateCell>;
 use langfuse_core::{Level, ObservationType};
 use tracing::field::{Field, Visit};
@@ -190,12 +191,34 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
 
-        // The nearest observation above this span in the `tracing` tree: one lookup
-        // per ancestor; an ancestor this thread opened is read without locking its
-        // extensions.
+        // The nearest observation above this span in the `tracing` tree. Usually the
+        // span's parent is an observation this thread opened and still has open: its
+        // id is the explicit parent or the current span (as the `Registry` picks it),
+        // and its state is read without a lookup. Otherwise one lookup per ancestor.
         let layer_id = self.layer_id();
         let mut parent: Option<(u128, u64, bool, Id)> = None;
-        let mut next = span.parent();
+        let direct = if attrs.is_root() {
+            None
+        } else if let Some(explicit) = attrs.parent() {
+            Some(explicit.clone())
+        } else {
+            current_entered(layer_id)
+        };
+        if let Some(direct) = direct {
+            let mut found = None;
+            let mut read = |s: &mut ObservationState| {
+                found = Some((s.trace_id, s.span_id, s.sampled));
+            };
+            if with_opened(layer_id, &direct, &mut read).is_some() {
+                parent =
+                    found.map(|(trace_id, span_id, sampled)| (trace_id, span_id, sampled, direct));
+            }
+        }
+        let mut next = if parent.is_some() || attrs.is_root() {
+            None
+        } else {
+            span.parent()
+        };
         while let Some(ancestor) = next {
             let mut found = None;
             let mut read = |s: &mut ObservationState| {
@@ -292,25 +315,42 @@ where
         log_warnings(warnings);
     }
 
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        note_entered(self.layer_id(), id);
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        note_exited(self.layer_id(), id);
+    }
+
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        let Some(cell) = span.extensions_mut().remove::<Slot>() else {
+        // An observation this thread opened needs no lookup; its `Slot` in the
+        // extensions goes when the `Registry` clears the span.
+        let cell = match take_opened(self.layer_id(), &id) {
+            Some(cell) => cell,
+            None => {
+                let Some(span) = ctx.span(&id) else { return };
+                let Some(cell) = span.extensions_mut().remove::<Slot>() else {
+                    return;
+                };
+                cell
+            }
+        };
+        // Taken out here rather than by the export thread: the cell is then freed on
+        // the thread that allocated it, which keeps glibc's allocator from contending
+        // for this thread's arena with the export thread.
+        let Some(mut state) = cell.close_and_take() else {
             return;
         };
-        forget_opened(self.layer_id(), &id);
-        // The end time and the size are set under the cell's lock; the state itself
-        // stays in the cell, which the export thread empties.
-        let size = cell.close(|state| {
-            if !state.sampled {
-                return None;
-            }
+        if !state.sampled {
+            return;
+        }
+        if let Some(pipeline) = &self.shared.pipeline {
             if state.end_time.is_none() {
                 state.end_time = Some(SystemTime::now());
             }
-            Some(state.approx_size())
-        });
-        if let (Some(Some(size)), Some(pipeline)) = (size, &self.shared.pipeline) {
-            pipeline.submit(cell, size);
+            let size = state.approx_size();
+            pipeline.submit(state, size);
         }
     }
 
@@ -368,15 +408,17 @@ fn with_current_state<S>(
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    // The common case: the current span is an observation this thread opened.
+    if let Some(current) = current_entered(hooks.layer_id) {
+        if let Some(ran) = with_opened(hooks.layer_id, &current, f) {
+            return ran;
+        }
+    }
     let Some(subscriber) = dispatch.downcast_ref::<S>() else {
         return false;
     };
     let current = subscriber.current_span();
     let Some(id) = current.id() else { return false };
-    // The common case: the current span is the observation this thread opened last.
-    if let Some(ran) = with_opened(hooks.layer_id, id, f) {
-        return ran;
-    }
     let Some(span) = subscriber.span(id) else {
         return false;
     };
