@@ -170,3 +170,31 @@ fn a_rejecting_collector_reports_the_failure_on_flush() {
     );
     handle.shutdown().ok();
 }
+
+/// Flushing while the export thread is busy sending full batches: each flush must be
+/// answered once its observations are sent, not at the next flush interval (the HTTP
+/// client parks the export thread while it waits, which can swallow the wake-up that
+/// announces the flush). With a one-minute interval and a 5 s timeout, a missed
+/// wake-up makes `flush` fail with `Timeout`.
+#[test]
+fn flush_is_answered_while_full_batches_are_being_sent() {
+    let receiver = Receiver::start();
+    let layer = LangfuseLayer::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(receiver.base_url())
+        .timeout(Duration::from_secs(5))
+        .flush_at(7)
+        .flush_interval(Duration::from_secs(60))
+        .console(false)
+        .build()
+        .expect("valid config");
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    for round in 1..=20usize {
+        tracing::dispatcher::with_default(&dispatch, || emit(50));
+        assert_eq!(handle.flush(), Ok(()), "round {round}");
+        assert_eq!(receiver.spans().len(), 50 * round, "round {round}");
+    }
+    handle.shutdown().unwrap();
+}

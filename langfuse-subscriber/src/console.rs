@@ -31,9 +31,9 @@ impl ConsoleDestination {
 }
 
 impl Destination for ConsoleDestination {
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
         let mut complete = Vec::new();
-        for st in batch {
+        for st in batch.drain(..) {
             let trace_id = st.trace_id;
             let root = st.is_app_root;
             self.pending.entry(trace_id).or_default().push(st);

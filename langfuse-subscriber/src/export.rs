@@ -1,15 +1,14 @@
 //! The export pipeline: a bounded in-memory queue, one worker thread, and a destination
 //! (Langfuse over OTLP/HTTP, any OpenTelemetry `SpanExporter`, or the console).
 //!
-//! Closing a span only moves a pointer to its state into a channel guarded by a byte
-//! budget; the worker sleeps until a batch is full, the flush interval passes or a flush
-//! is asked for, so producers never pay for a wake-up per observation. Everything else
-//! (grouping, OTLP encoding, gzip, HTTP, retries) happens on the worker thread. The worker owns a blocking HTTP client, so export works the same from
-//! a plain `main`, a multi-thread Tokio runtime or a current-thread one.
+//! Closing a span moves its state into the [`Outbox`] under a byte budget; the worker
+//! sleeps until a batch is full, the flush interval passes or a flush is asked for, so
+//! producers never pay for a wake-up per observation. Everything else (grouping, OTLP
+//! encoding, gzip, HTTP, retries) happens on the worker thread. The worker owns a
+//! blocking HTTP client, so export works the same from a plain `main`, a multi-thread
+//! Tokio runtime or a current-thread one.
 
-// Finished observations stay boxed: they move between threads as pointers.
-#![allow(clippy::vec_box)]
-
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
@@ -25,6 +24,7 @@ use crate::config::{ConfigError, LangfuseConfig};
 use crate::console::ConsoleDestination;
 use crate::convert::Converter;
 use crate::otlp::OtlpDestination;
+use crate::outbox::Outbox;
 
 /// Why a flush or shutdown did not complete.
 ///
@@ -64,9 +64,10 @@ pub(crate) struct Undelivered {
 
 /// Where finished observations go; runs on the worker thread only.
 pub(crate) trait Destination: Send + fmt::Debug {
-    /// Sends one batch; on failure, says how much of it was lost (a destination that
-    /// sends a batch in parts may lose only some).
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered>;
+    /// Sends one batch and leaves `batch` empty (the worker reuses its capacity); on
+    /// failure, says how much of it was lost (a destination that sends a batch in
+    /// parts may lose only some).
+    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered>;
     /// Called after the last export.
     fn shutdown(&mut self) {}
     /// The exporter-backed destination, to give it the scope and resource.
@@ -111,10 +112,10 @@ impl<E: SpanExporter> ConfigureDestination for ExporterDestination<E> {
 }
 
 impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
         let converter = self.converter.get_or_insert_with(Converter::default);
         let lost = batch.len();
-        let spans: Vec<SpanData> = batch.into_iter().map(|s| converter.convert(s)).collect();
+        let spans: Vec<SpanData> = batch.drain(..).map(|s| converter.convert(s)).collect();
         futures_executor::block_on(self.exporter.export(spans)).map_err(|e| Undelivered {
             lost,
             reason: e.to_string(),
@@ -135,18 +136,17 @@ impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
 struct Tee(Vec<BoxedDestination>);
 
 impl Destination for Tee {
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
         let mut result: Result<(), Undelivered> = Ok(());
         let n = self.0.len();
-        let mut batch = Some(batch);
         for (i, d) in self.0.iter_mut().enumerate() {
             // The last destination takes the batch; the others get a copy.
-            let part = if i + 1 == n {
-                batch.take().unwrap_or_default()
+            let sent = if i + 1 == n {
+                d.export(batch)
             } else {
-                batch.clone().unwrap_or_default()
+                d.export(&mut batch.clone())
             };
-            if let Err(e) = d.export(part) {
+            if let Err(e) = sent {
                 // Lost is what the worst destination lost.
                 let lost = result.as_ref().err().map_or(0, |r| r.lost).max(e.lost);
                 result = Err(Undelivered { lost, ..e });
@@ -161,12 +161,8 @@ impl Destination for Tee {
     }
 }
 
-// States travel by value: boxing them would be one more allocation freed on the
-// export thread per observation.
-#[allow(clippy::large_enum_variant)]
+/// Requests to the worker (observations go through the [`Outbox`]).
 enum Msg {
-    /// A closed observation and its size.
-    Span(ObservationState, usize),
     Flush(SyncSender<Result<(), ExportError>>),
     Shutdown(SyncSender<Result<(), ExportError>>),
 }
@@ -174,7 +170,7 @@ enum Msg {
 /// The queue and the worker thread behind one layer.
 pub(crate) struct Pipeline {
     tx: Mutex<Option<Sender<Msg>>>,
-    fast_tx: Sender<Msg>,
+    outbox: Arc<Outbox>,
     queued_bytes: Arc<AtomicUsize>,
     /// Spans sent but not yet taken by the worker; reaching `flush_at` wakes it.
     pending: Arc<AtomicUsize>,
@@ -214,6 +210,8 @@ impl Pipeline {
         let dropped = Arc::new(AtomicU64::new(0));
         let worker_dropped = dropped.clone();
         let worker_pending = pending.clone();
+        let outbox = Arc::new(Outbox::for_this_machine());
+        let worker_outbox = outbox.clone();
         let worker = std::thread::Builder::new()
             .name("langfuse-export".into())
             .spawn(move || {
@@ -229,6 +227,7 @@ impl Pipeline {
                 };
                 Worker {
                     rx,
+                    outbox: worker_outbox,
                     destination,
                     queued_bytes: worker_queued,
                     pending: worker_pending,
@@ -255,8 +254,8 @@ impl Pipeline {
         }
         let worker_thread = worker.thread().clone();
         let pipeline = Arc::new(Pipeline {
-            tx: Mutex::new(Some(tx.clone())),
-            fast_tx: tx,
+            tx: Mutex::new(Some(tx)),
+            outbox,
             queued_bytes,
             pending,
             flush_at: config.flush_at,
@@ -288,7 +287,7 @@ impl Pipeline {
             self.drop_one("the export queue is full (max_queue_bytes)");
             return;
         }
-        if self.fast_tx.send(Msg::Span(state, size)).is_err() {
+        if !self.outbox.push(state) {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             self.drop_one("the export thread has stopped");
             return;
@@ -343,10 +342,13 @@ impl Pipeline {
         let result = self.request(Msg::Shutdown);
         if result == Err(ExportError::Timeout) {
             // Whatever still waits in the queue will not be sent before the process
-            // ends: count it as lost rather than lose it silently.
-            self.dropped.fetch_add(
-                self.pending.load(Ordering::Relaxed) as u64,
-                Ordering::Relaxed,
+            // ends: take it out (so the worker cannot count it again) and count it as
+            // lost rather than lose it silently.
+            lose_queued(
+                &self.outbox,
+                &self.dropped,
+                &self.pending,
+                &self.queued_bytes,
             );
         }
         if let Ok(mut tx) = self.tx.lock() {
@@ -372,8 +374,27 @@ impl Drop for Pipeline {
     }
 }
 
+/// Closes the outbox and counts what it still holds as lost.
+fn lose_queued(
+    outbox: &Outbox,
+    dropped: &AtomicU64,
+    pending: &AtomicUsize,
+    queued_bytes: &AtomicUsize,
+) {
+    let mut bytes = 0;
+    let n = outbox.take_each(&mut VecDeque::new(), usize::MAX, true, |states| {
+        bytes += states.drain(..).map(|s| s.approx_size()).sum::<usize>();
+    });
+    if n > 0 {
+        dropped.fetch_add(n as u64, Ordering::Relaxed);
+        pending.fetch_sub(n, Ordering::Relaxed);
+        queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
 struct Worker {
     rx: Receiver<Msg>,
+    outbox: Arc<Outbox>,
     destination: BoxedDestination,
     queued_bytes: Arc<AtomicUsize>,
     pending: Arc<AtomicUsize>,
@@ -385,52 +406,76 @@ struct Worker {
     debug: bool,
 }
 
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // After a normal stop the outbox is closed and empty. After a panic in a
+        // destination, what is left is counted as lost and later observations are
+        // refused (and counted) instead of piling up.
+        lose_queued(
+            &self.outbox,
+            &self.dropped,
+            &self.pending,
+            &self.queued_bytes,
+        );
+    }
+}
+
 impl Worker {
     fn run(mut self) {
         let mut batch: Vec<ObservationState> = Vec::new();
         let mut batch_bytes = 0usize;
+        let mut spare = VecDeque::new();
+        let outbox = Arc::clone(&self.outbox);
         let mut deadline = Instant::now() + self.flush_interval;
         let mut last_error: Option<String> = None;
-        // Taken from the queue but not yet subtracted from the shared counters: the
-        // counters are updated once per pass, not once per observation.
-        let (mut taken, mut taken_bytes) = (0usize, 0usize);
         loop {
-            loop {
-                let msg = self.rx.try_recv();
-                if !matches!(msg, Ok(Msg::Span(..))) && taken > 0 {
-                    self.settle(&mut taken, &mut taken_bytes);
-                }
-                match msg {
-                    Ok(Msg::Span(state, size)) => {
-                        taken += 1;
-                        taken_bytes += size;
-                        batch_bytes += size;
-                        batch.push(state);
-                        if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
-                            self.settle(&mut taken, &mut taken_bytes);
-                            let _ = self.send(&mut batch, &mut last_error);
-                            batch_bytes = 0;
-                            deadline = Instant::now() + self.flush_interval;
-                        }
-                    }
-                    Ok(Msg::Flush(reply)) => {
-                        let r = self.send(&mut batch, &mut last_error);
-                        batch_bytes = 0;
-                        let _ = reply.send(r);
-                    }
-                    Ok(Msg::Shutdown(reply)) => {
-                        let r = self.send(&mut batch, &mut last_error);
-                        self.destination.shutdown();
-                        let _ = reply.send(r);
-                        return;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => {
+            // The request first, then the observations: a flush then covers every
+            // observation closed before it was asked for.
+            let msg = self.rx.try_recv();
+            let stop = matches!(msg, Ok(Msg::Shutdown(_)) | Err(TryRecvError::Disconnected));
+            let mut sent = false;
+            outbox.take_each(&mut spare, self.flush_at, stop, |states| {
+                // Per chunk, so the budget frees up while a backlog drains.
+                self.pending.fetch_sub(states.len(), Ordering::Relaxed);
+                let mut chunk_bytes = 0;
+                for state in states.drain(..) {
+                    let size = state.approx_size();
+                    chunk_bytes += size;
+                    batch_bytes += size;
+                    batch.push(state);
+                    if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
                         let _ = self.send(&mut batch, &mut last_error);
-                        self.destination.shutdown();
-                        return;
+                        batch_bytes = 0;
+                        deadline = Instant::now() + self.flush_interval;
+                        sent = true;
                     }
                 }
+                self.queued_bytes.fetch_sub(chunk_bytes, Ordering::Relaxed);
+            });
+            match msg {
+                Ok(Msg::Flush(reply)) => {
+                    let r = self.send(&mut batch, &mut last_error);
+                    batch_bytes = 0;
+                    let _ = reply.send(r);
+                    continue;
+                }
+                Ok(Msg::Shutdown(reply)) => {
+                    let r = self.send(&mut batch, &mut last_error);
+                    self.destination.shutdown();
+                    let _ = reply.send(r);
+                    return;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    let _ = self.send(&mut batch, &mut last_error);
+                    self.destination.shutdown();
+                    return;
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            if sent {
+                // The HTTP client parks this thread while it waits, which can swallow
+                // a wake-up meant for the loop: look for requests again before sleeping.
+                continue;
             }
             let now = Instant::now();
             if now >= deadline {
@@ -443,14 +488,6 @@ impl Worker {
         }
     }
 
-    /// Gives the taken observations back to the shared queue counters.
-    fn settle(&self, taken: &mut usize, taken_bytes: &mut usize) {
-        self.pending
-            .fetch_sub(std::mem::take(taken), Ordering::Relaxed);
-        self.queued_bytes
-            .fetch_sub(std::mem::take(taken_bytes), Ordering::Relaxed);
-    }
-
     fn send(
         &mut self,
         batch: &mut Vec<ObservationState>,
@@ -459,9 +496,15 @@ impl Worker {
         if batch.is_empty() {
             return Ok(());
         }
-        let spans = std::mem::take(batch);
-        let n = spans.len();
-        match self.destination.export(spans) {
+        let n = batch.len();
+        let result = self.destination.export(batch);
+        // Whatever a destination left is not sent again.
+        batch.clear();
+        if batch.capacity() > 4 * self.flush_at.max(64) {
+            // One large flush does not pin its memory for the rest of the process.
+            batch.shrink_to(self.flush_at);
+        }
+        match result {
             Ok(()) => {
                 if self.debug {
                     eprintln!("langfuse: exported {n} observations");

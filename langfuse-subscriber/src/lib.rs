@@ -27,6 +27,7 @@ mod convert;
 mod export;
 mod layer;
 mod otlp;
+mod outbox;
 mod span_attributes;
 
 pub use builder::LayerBuilder;

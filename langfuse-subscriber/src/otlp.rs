@@ -674,10 +674,10 @@ impl OtlpDestination {
 }
 
 impl Destination for OtlpDestination {
-    fn export(&mut self, batch: Vec<ObservationState>) -> Result<(), Undelivered> {
-        self.encoder.encode_spans(&batch);
+    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
+        self.encoder.encode_spans(batch);
         // The states are encoded: free them before the network wait.
-        drop(batch);
+        batch.clear();
         let (parts, oversized) = self.encoder.parts(self.max_request_bytes);
         let mut failure: Option<Undelivered> = None;
         if !oversized.is_empty() {

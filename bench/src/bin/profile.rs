@@ -90,6 +90,32 @@ fn main() {
             handle.shutdown().expect("shutdown");
             eprintln!("received {} spans", receiver.counts().spans);
         }
+        "flush-latency" => {
+            let receiver = langfuse_bench::receiver::Receiver::start();
+            let (dispatch, handle) =
+                pipelines::langfuse_dispatch(pipelines::langfuse_layer(&receiver.base_url()));
+            tracing::dispatcher::set_global_default(dispatch).expect("subscriber");
+            let mut calls_t = Vec::new();
+            let mut flush_t = Vec::new();
+            for _ in 0..calls / 1000 {
+                let t = std::time::Instant::now();
+                for i in 0..1000 {
+                    black_box(langfuse_bench::observed(black_box(q), N + i));
+                }
+                calls_t.push(t.elapsed());
+                let t = std::time::Instant::now();
+                handle.flush().expect("flush");
+                flush_t.push(t.elapsed());
+            }
+            calls_t.sort();
+            flush_t.sort();
+            eprintln!(
+                "calls per 1000: median {:?}; flush: median {:?} max {:?}",
+                calls_t[calls_t.len() / 2],
+                flush_t[flush_t.len() / 2],
+                flush_t.last()
+            );
+        }
         "instrument-noop" => {
             let exporter = NoopExporter::default();
             let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
