@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod ids;
 pub mod observation;
 pub mod propagation;
+pub mod recycle;
 pub mod state;
 pub mod time;
 mod types;

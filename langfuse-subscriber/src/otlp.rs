@@ -676,7 +676,14 @@ impl OtlpDestination {
 impl Destination for OtlpDestination {
     fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
         self.encoder.encode_spans(batch);
-        // The states are encoded: free them before the network wait.
+        // The states are encoded: free them before the network wait, and give their
+        // input and output buffers back for new observations (see `recycle`).
+        langfuse_core::recycle::give_back(
+            batch
+                .iter_mut()
+                .flat_map(|s| [s.input.take(), s.output.take()])
+                .flatten(),
+        );
         batch.clear();
         let (parts, oversized) = self.encoder.parts(self.max_request_bytes);
         let mut failure: Option<Undelivered> = None;

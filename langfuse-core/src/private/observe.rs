@@ -64,7 +64,7 @@ impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
 
     #[inline]
     fn __langfuse_io(&self) -> Option<String> {
-        let mut out = String::new();
+        let mut out = crate::recycle::buffer(0);
         write_io(&mut out, self.0);
         (out != "null").then_some(out)
     }
@@ -131,7 +131,7 @@ impl InputObject {
     /// An empty object (`{`).
     #[inline]
     pub fn new() -> Self {
-        let mut buf = String::with_capacity(64);
+        let mut buf = crate::recycle::buffer(64);
         buf.push('{');
         InputObject { buf }
     }
