@@ -84,7 +84,14 @@ impl Outbox {
         if shard.closed {
             return false;
         }
-        shard.states.push_back(state);
+        let states = &mut shard.states;
+        if states.len() == states.capacity() {
+            // Grow by a quarter, not double: during a burst the queue holds up to
+            // its whole byte budget, and doubling could add as much again in
+            // capacity that the budget does not see.
+            states.reserve_exact((states.capacity() / 4).max(64));
+        }
+        states.push_back(state);
         true
     }
 
@@ -120,6 +127,11 @@ impl Outbox {
                 count += spare.len();
                 each(spare);
                 spare.clear();
+                if spare.capacity() > limit.saturating_mul(4).max(256) {
+                    // A burst is over: its capacity goes back to the allocator
+                    // instead of into a shard.
+                    spare.shrink_to(limit.min(1024));
+                }
             }
         }
         count
