@@ -435,12 +435,13 @@ impl Worker {
             let stop = matches!(msg, Ok(Msg::Shutdown(_)) | Err(TryRecvError::Disconnected));
             let mut sent = false;
             outbox.take_each(&mut spare, self.flush_at, stop, |states| {
-                // Per chunk, so the budget frees up while a backlog drains.
+                // Out of the queue's budget now, before the sends below: producers
+                // are not refused while the export thread waits on the network.
+                let chunk_bytes: usize = states.iter().map(ObservationState::approx_size).sum();
+                self.queued_bytes.fetch_sub(chunk_bytes, Ordering::Relaxed);
                 self.pending.fetch_sub(states.len(), Ordering::Relaxed);
-                let mut chunk_bytes = 0;
                 for state in states.drain(..) {
                     let size = state.approx_size();
-                    chunk_bytes += size;
                     batch_bytes += size;
                     batch.push(state);
                     if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
@@ -450,7 +451,6 @@ impl Worker {
                         sent = true;
                     }
                 }
-                self.queued_bytes.fetch_sub(chunk_bytes, Ordering::Relaxed);
             });
             match msg {
                 Ok(Msg::Flush(reply)) => {
