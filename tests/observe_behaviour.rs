@@ -546,6 +546,44 @@ fn current_observation_follows_tracing_enter_rules() {
     );
 }
 
+/// The OTLP export gives input and output buffers back for reuse
+/// (`langfuse_core::recycle`): observations made after an export, which write into
+/// those buffers, must carry exactly their own values.
+#[test]
+fn reused_buffers_carry_only_their_own_values() {
+    let receiver = Receiver::start();
+    let layer = layer(&receiver);
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    for round in 0..3u32 {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..200u32 {
+                // Longer values in earlier rounds, so a reused buffer that kept its
+                // old text would show it.
+                let n = round * 1000 + i;
+                assert_eq!(add(n, 3 - round), n + 3 - round);
+            }
+        });
+        handle.flush().unwrap();
+    }
+    let spans = receiver.wait_for_spans(600, Duration::from_secs(10));
+    assert_eq!(spans.len(), 600);
+    for round in 0..3u32 {
+        for i in 0..200u32 {
+            let n = round * 1000 + i;
+            let input = format!(r#"{{"a": {n}, "b": {}}}"#, 3 - round);
+            let output = (n + 3 - round).to_string();
+            assert!(
+                spans
+                    .iter()
+                    .any(|s| s.str_attr(INPUT) == Some(input.as_str())
+                        && s.str_attr(OUTPUT) == Some(output.as_str())),
+                "no observation with input {input} and output {output}"
+            );
+        }
+    }
+}
+
 /// Counts the warnings the Langfuse API logs.
 struct CountWarnings(Arc<AtomicUsize>);
 
