@@ -16,9 +16,20 @@ use std::sync::{Mutex, PoisonError};
 
 /// Larger buffers are freed rather than kept (they are rare and would inflate the
 /// queue's byte count when reused for small values).
+///
+/// ```
+/// use langfuse_core::recycle::{buffer, MAX_KEPT_CAPACITY};
+/// assert!(buffer(0).capacity() <= MAX_KEPT_CAPACITY);
+/// ```
 pub const MAX_KEPT_CAPACITY: usize = 256;
 
 /// At most this many buffers wait in the shared pool.
+///
+/// ```
+/// use langfuse_core::recycle::{give_back, MAX_POOLED};
+/// // Beyond the bound, buffers are simply freed.
+/// give_back((0..2 * MAX_POOLED).map(|_| String::with_capacity(32)));
+/// ```
 pub const MAX_POOLED: usize = 1024;
 
 /// How many buffers a thread takes from the shared pool at once.
