@@ -315,6 +315,10 @@ where
         log_warnings(warnings);
     }
 
+    // Mirrors the thread's entered spans for `update_current_*` and contextual parents
+    // (see `hooks::note_entered`). Under a per-layer filter only the spans this layer
+    // sees are mirrored: the nearest entered observation is then current, even when a
+    // filtered-out span entered on top of it has an explicit parent elsewhere.
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
         note_entered(self.layer_id(), id);
     }
