@@ -79,7 +79,9 @@ impl Converter {
         }
     }
 
-    pub(crate) fn convert(&self, st: ObservationState) -> SpanData {
+    /// The `SpanData` of one observation. Takes only the name: the attributes are
+    /// copies, so the caller can recycle the state's input and output buffers.
+    pub(crate) fn convert(&self, st: &mut ObservationState) -> SpanData {
         let mut attrs = KeyValues(Vec::with_capacity(8 + st.metadata.len() + st.extra.len()));
         attributes::walk(&st, &self.defaults, &mut attrs);
         let status = match attributes::error_message(&st) {
@@ -87,7 +89,7 @@ impl Converter {
             None => Status::Unset,
         };
         let end_time = attributes::end_time(&st);
-        let name: Cow<'static, str> = st.name.unwrap_or(Cow::Borrowed("observation"));
+        let name: Cow<'static, str> = st.name.take().unwrap_or(Cow::Borrowed("observation"));
         SpanData {
             span_context: SpanContext::new(
                 TraceId::from(st.trace_id),

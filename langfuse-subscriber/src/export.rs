@@ -115,7 +115,18 @@ impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
     fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
         let converter = self.converter.get_or_insert_with(Converter::default);
         let lost = batch.len();
-        let spans: Vec<SpanData> = batch.drain(..).map(|s| converter.convert(s)).collect();
+        // The attributes are copies: the input and output buffers go back to
+        // `recycle` for new observations instead of being freed here.
+        let mut spent = Vec::with_capacity(2 * batch.len());
+        let spans: Vec<SpanData> = batch
+            .drain(..)
+            .map(|mut s| {
+                let span = converter.convert(&mut s);
+                spent.extend([s.input.take(), s.output.take()].into_iter().flatten());
+                span
+            })
+            .collect();
+        langfuse_core::recycle::give_back(spent);
         futures_executor::block_on(self.exporter.export(spans)).map_err(|e| Undelivered {
             lost,
             reason: e.to_string(),

@@ -228,7 +228,7 @@ fn sdk_request(
     let converter = Converter::new(config);
     let spans = states
         .iter()
-        .map(|st| converter.convert(st.clone()))
+        .map(|st| converter.convert(&mut st.clone()))
         .collect();
     let resource = ResourceAttributesWithSchema::from(resource);
     ExportTraceServiceRequest {
@@ -526,7 +526,10 @@ fn measure_encode_and_gzip_per_span() {
     let converter = Converter::new(&config);
     let sdk_resource = ResourceAttributesWithSchema::from(&resource);
     measure("SDK path, gzip 6", &mut |batch| {
-        let spans = batch.into_iter().map(|s| converter.convert(s)).collect();
+        let spans = batch
+            .into_iter()
+            .map(|mut s| converter.convert(&mut s))
+            .collect();
         let body = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(spans, &sdk_resource),
         }
