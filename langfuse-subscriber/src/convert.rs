@@ -83,12 +83,12 @@ impl Converter {
     /// copies, so the caller can recycle the state's input and output buffers.
     pub(crate) fn convert(&self, st: &mut ObservationState) -> SpanData {
         let mut attrs = KeyValues(Vec::with_capacity(8 + st.metadata.len() + st.extra.len()));
-        attributes::walk(&st, &self.defaults, &mut attrs);
-        let status = match attributes::error_message(&st) {
+        attributes::walk(st, &self.defaults, &mut attrs);
+        let status = match attributes::error_message(st) {
             Some(message) => Status::error(message.to_owned()),
             None => Status::Unset,
         };
-        let end_time = attributes::end_time(&st);
+        let end_time = attributes::end_time(st);
         let name: Cow<'static, str> = st.name.take().unwrap_or(Cow::Borrowed("observation"));
         SpanData {
             span_context: SpanContext::new(
