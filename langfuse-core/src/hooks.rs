@@ -135,21 +135,25 @@ pub fn take_opened(layer_id: usize, span: &Id) -> Option<Arc<StateCell>> {
     OPENED
         .try_with(|opened| {
             let mut opened = opened.try_borrow_mut().ok()?;
-            let i = opened
-                .iter()
-                .rposition(|o| o.span == span && o.layer_id == layer_id)?;
-            // Usually the innermost: a pop, no shifting.
-            let entry = if i + 1 == opened.len() {
-                opened.pop()?
-            } else {
-                opened.remove(i)
-            };
+            let entry =
+                remove_innermost(&mut opened, |o| o.span == span && o.layer_id == layer_id)?;
             // A closed cell is a span closed on another thread whose id was reused:
             // not this span's state.
             (!entry.cell.is_closed()).then_some(entry.cell)
         })
         .ok()
         .flatten()
+}
+
+/// Removes the last entry of a per-thread stack that matches; usually the innermost,
+/// so a pop without shifting.
+fn remove_innermost<T>(stack: &mut Vec<T>, matches: impl Fn(&T) -> bool) -> Option<T> {
+    let i = stack.iter().rposition(matches)?;
+    if i + 1 == stack.len() {
+        stack.pop()
+    } else {
+        Some(stack.remove(i))
+    }
 }
 
 /// Runs `f` on span `id` of layer `layer_id` if this thread opened it and it is still
@@ -232,16 +236,7 @@ pub fn note_exited(layer_id: usize, span: &Id) {
     let span = span.into_u64();
     let _ = ENTERED.try_with(|entered| {
         if let Ok(mut entered) = entered.try_borrow_mut() {
-            if let Some(i) = entered
-                .iter()
-                .rposition(|e| e.span == span && e.layer_id == layer_id)
-            {
-                if i + 1 == entered.len() {
-                    entered.pop();
-                } else {
-                    entered.remove(i);
-                }
-            }
+            remove_innermost(&mut entered, |e| e.span == span && e.layer_id == layer_id);
         }
     });
 }

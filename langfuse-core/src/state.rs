@@ -321,29 +321,22 @@ pub(crate) fn merge_pair(pairs: &mut Vec<(String, String)>, key: String, value: 
 }
 
 /// Where the layer keeps one observation: shared between the span's extensions, the
-/// thread that opened it (see [`crate::hooks`]) and, once closed, the export queue.
-/// The code that opened an observation writes its input and output through the cell
-/// without looking the span up again, and closing moves only the cell's pointer.
+/// thread that opened it (see [`crate::hooks`]) and observation handles. The code that
+/// opened an observation writes its input and output through the cell without looking
+/// the span up again.
 ///
-/// Once closed, writes find nothing and the export side takes the state out.
+/// Closing takes the state out; later writes find nothing.
 ///
 /// ```
 /// use langfuse_core::state::{ObservationState, StateCell};
 /// let cell = StateCell::new(ObservationState::new(1, 2, None, true));
 /// assert!(cell.with(|s| s.input = Some("1".into())));
-/// cell.close(|_| ());
+/// let state = cell.close_and_take().unwrap();
 /// assert!(!cell.with(|_| {}));
-/// let state = cell.take().unwrap();
 /// assert_eq!(state.input.as_deref(), Some("1"));
 /// ```
 #[derive(Debug)]
-pub struct StateCell(std::sync::Mutex<CellInner>);
-
-#[derive(Debug)]
-struct CellInner {
-    closed: bool,
-    state: Option<ObservationState>,
-}
+pub struct StateCell(std::sync::Mutex<Option<ObservationState>>);
 
 impl StateCell {
     /// The state of a cell nobody else holds yet (no locking): lets the layer fill a
@@ -357,15 +350,10 @@ impl StateCell {
     /// ```
     #[inline]
     pub fn get_mut(&mut self) -> Option<&mut ObservationState> {
-        let inner = match self.0.get_mut() {
-            Ok(inner) => inner,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if inner.closed {
-            None
-        } else {
-            inner.state.as_mut()
-        }
+        self.0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
     }
 
     /// A cell holding an open observation.
@@ -376,48 +364,28 @@ impl StateCell {
     /// ```
     #[inline]
     pub fn new(state: ObservationState) -> Self {
-        StateCell(std::sync::Mutex::new(CellInner {
-            closed: false,
-            state: Some(state),
-        }))
+        StateCell(std::sync::Mutex::new(Some(state)))
     }
 
     #[inline]
-    fn lock(&self) -> std::sync::MutexGuard<'_, CellInner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ObservationState>> {
         // A panic inside an update closure poisons the lock; the state is still
         // consistent (every update is a plain field write), so keep using it.
-        match self.0.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs `f` on the state if the observation is still open; returns whether it ran.
     #[inline]
     pub fn with(&self, f: impl FnOnce(&mut ObservationState)) -> bool {
-        let mut inner = self.lock();
-        if inner.closed {
-            return false;
-        }
-        match inner.state.as_mut() {
+        match self.lock().as_mut() {
             Some(state) => {
                 f(state);
                 true
             }
             None => false,
         }
-    }
-
-    /// Closes the observation: `f` sees the state one last time (to set the end time),
-    /// then writes find nothing. `None` if it was already closed.
-    #[inline]
-    pub fn close<R>(&self, f: impl FnOnce(&mut ObservationState) -> R) -> Option<R> {
-        let mut inner = self.lock();
-        if inner.closed {
-            return None;
-        }
-        inner.closed = true;
-        inner.state.as_mut().map(f)
     }
 
     /// True once the observation was closed.
@@ -427,7 +395,7 @@ impl StateCell {
     /// assert!(!cell.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.lock().is_none()
     }
 
     /// Closes the observation and takes its state out in one step (the layer, when the
@@ -442,23 +410,6 @@ impl StateCell {
     /// ```
     #[inline]
     pub fn close_and_take(&self) -> Option<ObservationState> {
-        let mut inner = self.lock();
-        if inner.closed {
-            return None;
-        }
-        inner.closed = true;
-        inner.state.take()
-    }
-
-    /// Takes the state out of a closed cell; `None` if it is still open or was taken
-    /// already.
-    #[inline]
-    pub fn take(&self) -> Option<ObservationState> {
-        let mut inner = self.lock();
-        if inner.closed {
-            inner.state.take()
-        } else {
-            None
-        }
+        self.lock().take()
     }
 }

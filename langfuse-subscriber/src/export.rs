@@ -298,7 +298,7 @@ impl Pipeline {
             self.drop_one("the export queue is full (max_queue_bytes)");
             return;
         }
-        if !self.outbox.push(state) {
+        if !self.outbox.push(state, size) {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             self.drop_one("the export thread has stopped");
             return;
@@ -394,7 +394,7 @@ fn lose_queued(
 ) {
     let mut bytes = 0;
     let n = outbox.take_each(&mut VecDeque::new(), usize::MAX, true, |states| {
-        bytes += states.drain(..).map(|s| s.approx_size()).sum::<usize>();
+        bytes += states.drain(..).map(|(_, size)| size).sum::<usize>();
     });
     if n > 0 {
         dropped.fetch_add(n as u64, Ordering::Relaxed);
@@ -448,11 +448,10 @@ impl Worker {
             outbox.take_each(&mut spare, self.flush_at, stop, |states| {
                 // Out of the queue's budget now, before the sends below: producers
                 // are not refused while the export thread waits on the network.
-                let chunk_bytes: usize = states.iter().map(ObservationState::approx_size).sum();
+                let chunk_bytes: usize = states.iter().map(|(_, size)| size).sum();
                 self.queued_bytes.fetch_sub(chunk_bytes, Ordering::Relaxed);
                 self.pending.fetch_sub(states.len(), Ordering::Relaxed);
-                for state in states.drain(..) {
-                    let size = state.approx_size();
+                for (state, size) in states.drain(..) {
                     batch_bytes += size;
                     batch.push(state);
                     if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {

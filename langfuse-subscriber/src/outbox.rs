@@ -16,6 +16,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use langfuse_core::state::ObservationState;
 
+/// A closed observation and its size as counted against the queue's byte budget.
+pub(crate) type Queued = (ObservationState, usize);
+
 /// Closed observations waiting for the export thread, sharded by producer thread
 /// (see the tests below for its use).
 pub(crate) struct Outbox {
@@ -28,7 +31,7 @@ pub(crate) struct Outbox {
 struct Shard(Mutex<ShardInner>);
 
 struct ShardInner {
-    states: VecDeque<ObservationState>,
+    states: VecDeque<Queued>,
     /// Set when the export thread stops: later observations are refused.
     closed: bool,
 }
@@ -77,9 +80,10 @@ impl Outbox {
         lock(&self.shards[n % self.shards.len()])
     }
 
-    /// Queues `state`; false (and `state` dropped) once the export thread has stopped.
+    /// Queues `state` of `size` bytes; false (and `state` dropped) once the export
+    /// thread has stopped.
     #[inline]
-    pub(crate) fn push(&self, state: ObservationState) -> bool {
+    pub(crate) fn push(&self, state: ObservationState, size: usize) -> bool {
         let mut shard = self.shard();
         if shard.closed {
             return false;
@@ -91,7 +95,7 @@ impl Outbox {
             // capacity that the budget does not see.
             states.reserve_exact((states.capacity() / 4).max(64));
         }
-        states.push_back(state);
+        states.push_back((state, size));
         true
     }
 
@@ -103,10 +107,10 @@ impl Outbox {
     /// With `close`, every later [`Outbox::push`] fails.
     pub(crate) fn take_each(
         &self,
-        spare: &mut VecDeque<ObservationState>,
+        spare: &mut VecDeque<Queued>,
         limit: usize,
         close: bool,
-        mut each: impl FnMut(&mut VecDeque<ObservationState>),
+        mut each: impl FnMut(&mut VecDeque<Queued>),
     ) -> usize {
         let limit = limit.max(1);
         let mut count = 0;
@@ -160,17 +164,20 @@ mod tests {
                 let outbox = &outbox;
                 scope.spawn(move || {
                     for i in 0..100 {
-                        assert!(outbox.push(state(t * 1000 + i)));
+                        assert!(outbox.push(state(t * 1000 + i), 10));
                     }
                 });
             }
         });
         let (mut spare, mut taken) = (VecDeque::new(), Vec::new());
         let mut chunks = 0;
-        let each = |states: &mut VecDeque<ObservationState>| {
+        let each = |states: &mut VecDeque<Queued>| {
             assert!(states.len() <= 64);
             chunks += 1;
-            taken.extend(states.drain(..));
+            taken.extend(states.drain(..).map(|(s, size)| {
+                assert_eq!(size, 10);
+                s
+            }));
         };
         assert_eq!(outbox.take_each(&mut spare, 64, false, each), 600);
         assert!(spare.is_empty());
@@ -195,13 +202,13 @@ mod tests {
     #[test]
     fn a_closed_outbox_refuses_observations() {
         let outbox = Outbox::new(2);
-        assert!(outbox.push(state(1)));
+        assert!(outbox.push(state(1), 5));
         let mut spare = VecDeque::new();
         let mut taken = Vec::new();
-        let each = |states: &mut VecDeque<ObservationState>| taken.extend(states.drain(..));
+        let each = |states: &mut VecDeque<Queued>| taken.extend(states.drain(..).map(|q| q.0));
         assert_eq!(outbox.take_each(&mut spare, 10, true, each), 1);
         assert_eq!(taken[0].span_id, 1);
-        assert!(!outbox.push(state(2)));
+        assert!(!outbox.push(state(2), 5));
         assert_eq!(outbox.take_each(&mut spare, 10, false, |_| {}), 0);
     }
 }
