@@ -584,6 +584,74 @@ fn reused_buffers_carry_only_their_own_values() {
     }
 }
 
+#[observe(as_type = "generation")]
+fn rich_generation(n: u32) -> u32 {
+    use langfuse_core::observation::{
+        update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate,
+    };
+    use langfuse_core::Level;
+    update_current_generation(
+        GenerationUpdate::new()
+            .model("reused-model")
+            .usage_details(&serde_json::json!({"input": n}))
+            .metadata("round", &0)
+            .level(Level::Error)
+            .status_message("earlier failure")
+            .version("v9"),
+    );
+    update_current_trace(TraceUpdate::new().user_id("earlier-user").tags(["earlier"]));
+    n
+}
+
+/// The exporter gives exported states back too (`langfuse_core::recycle::state`), and
+/// new observations are built in them: an observation made after an export must carry
+/// nothing of the one exported before it.
+#[test]
+fn reused_states_carry_nothing_of_earlier_observations() {
+    let receiver = Receiver::start();
+    let layer = layer(&receiver);
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..200u32 {
+            assert_eq!(rich_generation(i), i);
+        }
+    });
+    handle.flush().unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..200u32 {
+            assert_eq!(add(i, 1), i + 1);
+        }
+    });
+    handle.flush().unwrap();
+    let spans = receiver.wait_for_spans(400, Duration::from_secs(10));
+    assert_eq!(spans.len(), 400);
+    let rich: Vec<&CapturedSpan> = spans
+        .iter()
+        .filter(|s| s.name == "rich_generation")
+        .collect();
+    assert_eq!(rich.len(), 200);
+    assert!(rich
+        .iter()
+        .all(
+            |s| s.str_attr("langfuse.observation.model.name") == Some("reused-model")
+                && s.str_attr("user.id") == Some("earlier-user")
+        ));
+    let plain: Vec<&CapturedSpan> = spans.iter().filter(|s| s.name == "add").collect();
+    assert_eq!(plain.len(), 200);
+    let expected = ["langfuse.internal.is_app_root", INPUT, OUTPUT, TYPE];
+    let mut span_ids = std::collections::HashSet::new();
+    let mut trace_ids = std::collections::HashSet::new();
+    for s in plain {
+        assert_eq!(s.langfuse_keys(), expected, "{s:?}");
+        assert_eq!(s.str_attr(TYPE), Some("span"));
+        assert_eq!(s.status_code, 0, "no error status carried over: {s:?}");
+        assert!(s.parent_span_id.is_none());
+        assert!(span_ids.insert(s.span_id.clone()) && trace_ids.insert(s.trace_id.clone()));
+    }
+    assert!(rich.iter().all(|s| !trace_ids.contains(&s.trace_id)));
+}
+
 /// Counts the warnings the Langfuse API logs.
 struct CountWarnings(Arc<AtomicUsize>);
 

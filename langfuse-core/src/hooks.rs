@@ -91,7 +91,7 @@ thread_local! {
 /// ```
 /// use std::sync::Arc;
 /// use langfuse_core::state::{ObservationState, StateCell};
-/// let cell = Arc::new(StateCell::new(ObservationState::new(1, 2, None, true)));
+/// let cell = Arc::new(StateCell::new(ObservationState::boxed(1, 2, None, true)));
 /// langfuse_core::hooks::remember_opened(1, &tracing::span::Id::from_u64(5), cell);
 /// ```
 #[doc(hidden)]
@@ -124,7 +124,7 @@ pub fn remember_opened(layer_id: usize, span: &Id, cell: Arc<StateCell>) {
 /// use langfuse_core::hooks::{remember_opened, take_opened};
 /// use langfuse_core::state::{ObservationState, StateCell};
 /// let id = tracing::span::Id::from_u64(5);
-/// remember_opened(1, &id, Arc::new(StateCell::new(ObservationState::new(1, 2, None, true))));
+/// remember_opened(1, &id, Arc::new(StateCell::new(ObservationState::boxed(1, 2, None, true))));
 /// assert!(take_opened(1, &id).is_some());
 /// assert!(take_opened(1, &id).is_none());
 /// ```

@@ -1,18 +1,23 @@
-//! Reuses the text buffers of exported observations for new ones.
+//! Reuses the memory of exported observations for new ones.
 //!
-//! An observation's input and output are written on the thread that makes the call and
-//! freed on the export thread once sent. glibc's allocator handles that badly: every
-//! such block comes from its slow path on the calling thread, and the export thread's
-//! frees contend for the calling thread's arena. The OTLP exporter therefore hands the
-//! emptied buffers back here, and new inputs and outputs are written into them: the
-//! memory goes round instead of being freed and allocated again.
+//! An observation is built on the thread that makes the call and freed on the export
+//! thread once sent. glibc's allocator handles that badly: every such block comes from
+//! its slow path on the calling thread, and the export thread's frees contend for the
+//! calling thread's arena. The exporter therefore hands emptied observations and their
+//! input and output buffers back here, and new observations are built in them: the
+//! memory goes round instead of being freed and allocated again. Boxed states also
+//! move as one pointer from the span to the export queue instead of being copied.
 //!
-//! Bounded: at most [`MAX_POOLED`] buffers of at most [`MAX_KEPT_CAPACITY`] bytes wait
-//! in the shared pool (256 KiB), plus a few per thread; anything else is freed as usual.
+//! Bounded: at most [`MAX_POOLED`] buffers of at most [`MAX_KEPT_CAPACITY`] bytes and
+//! [`MAX_POOLED`] states wait in the shared pools (about 0.75 MiB), plus a few per
+//! thread; anything else is freed as usual.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::thread::LocalKey;
+
+use crate::state::{Batch, ObservationState};
 
 /// Larger buffers are freed rather than kept (they are rare and would inflate the
 /// queue's byte count when reused for small values).
@@ -23,7 +28,7 @@ use std::sync::{Mutex, PoisonError};
 /// ```
 pub const MAX_KEPT_CAPACITY: usize = 256;
 
-/// At most this many buffers wait in the shared pool.
+/// At most this many buffers, and as many states, wait in the shared pools.
 ///
 /// ```
 /// use langfuse_core::recycle::{give_back, MAX_POOLED};
@@ -32,17 +37,75 @@ pub const MAX_KEPT_CAPACITY: usize = 256;
 /// ```
 pub const MAX_POOLED: usize = 1024;
 
-/// How many buffers a thread takes from the shared pool at once.
+/// How many items a thread takes from a shared pool at once.
 const REFILL: usize = 32;
 
-static POOL: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// One shared pool, and how many items it holds, read without its lock: with nothing
+/// pooled (no export yet, or everything is in use) a new item costs one relaxed load
+/// more.
+struct Pool<T> {
+    items: Mutex<Vec<T>>,
+    len: AtomicUsize,
+}
 
-/// How many buffers the pool holds, read without its lock: with nothing pooled (no
-/// OTLP export, or everything is in use) a new buffer costs one relaxed load more.
-static POOLED: AtomicUsize = AtomicUsize::new(0);
+impl<T> Pool<T> {
+    const fn new() -> Self {
+        Pool {
+            items: Mutex::new(Vec::new()),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// An item from this thread's cache, refilled from the shared pool when empty.
+    #[inline]
+    fn take(&'static self, local: &'static LocalKey<RefCell<Vec<T>>>) -> Option<T> {
+        local
+            .try_with(|local| {
+                let mut local = local.try_borrow_mut().ok()?;
+                if local.is_empty() && self.len.load(Ordering::Relaxed) > 0 {
+                    self.refill(&mut local);
+                }
+                local.pop()
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Takes a few items from the shared pool; never waits for its lock. A thread
+    /// that finds it busy allocates instead, from its own cache-warm heap: measured
+    /// faster (765 against 805 ns per observation with a discarding exporter) than
+    /// waiting, or than emptying the items outside the lock so that it is rarely busy.
+    #[cold]
+    fn refill(&self, local: &mut Vec<T>) {
+        if let Ok(mut items) = self.items.try_lock() {
+            let at = items.len().saturating_sub(REFILL);
+            local.extend(items.drain(at..));
+            self.len.store(items.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Keeps the items `keep` accepts (after emptying them), up to [`MAX_POOLED`];
+    /// the others are freed.
+    fn give_back(&self, items: impl IntoIterator<Item = T>, mut keep: impl FnMut(&mut T) -> bool) {
+        let mut pool = self.items.lock().unwrap_or_else(PoisonError::into_inner);
+        for mut item in items {
+            if pool.len() >= MAX_POOLED {
+                break;
+            }
+            if keep(&mut item) {
+                pool.push(item);
+            }
+        }
+        self.len.store(pool.len(), Ordering::Relaxed);
+    }
+}
+
+static BUFFERS: Pool<String> = Pool::new();
+static STATES: Pool<Box<ObservationState>> = Pool::new();
 
 thread_local! {
-    static LOCAL: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static LOCAL_BUFFERS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    static LOCAL_STATES: RefCell<Batch> = const { RefCell::new(Vec::new()) };
 }
 
 /// An empty string with room for at least `min_capacity` bytes, reusing a buffer
@@ -54,33 +117,12 @@ thread_local! {
 /// ```
 #[inline]
 pub fn buffer(min_capacity: usize) -> String {
-    let reused = LOCAL
-        .try_with(|local| {
-            let mut local = local.try_borrow_mut().ok()?;
-            if local.is_empty() && POOLED.load(Ordering::Relaxed) > 0 {
-                refill(&mut local);
-            }
-            local.pop()
-        })
-        .ok()
-        .flatten();
-    match reused {
+    match BUFFERS.take(&LOCAL_BUFFERS) {
         Some(mut s) => {
             s.reserve(min_capacity);
             s
         }
         None => String::with_capacity(min_capacity),
-    }
-}
-
-/// Takes a few buffers from the shared pool; never waits for its lock (allocating
-/// is cheaper than waiting).
-#[cold]
-fn refill(local: &mut Vec<String>) {
-    if let Ok(mut pool) = POOL.try_lock() {
-        let at = pool.len().saturating_sub(REFILL);
-        local.extend(pool.drain(at..));
-        POOLED.store(pool.len(), Ordering::Relaxed);
     }
 }
 
@@ -93,17 +135,50 @@ fn refill(local: &mut Vec<String>) {
 /// assert!(buffer(8).capacity() >= 8);
 /// ```
 pub fn give_back(buffers: impl IntoIterator<Item = String>) {
-    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-    for mut s in buffers {
-        if pool.len() >= MAX_POOLED {
-            break;
-        }
-        if (1..=MAX_KEPT_CAPACITY).contains(&s.capacity()) {
-            s.clear();
-            pool.push(s);
-        }
-    }
-    POOLED.store(pool.len(), Ordering::Relaxed);
+    BUFFERS.give_back(buffers, |s| {
+        s.clear();
+        (1..=MAX_KEPT_CAPACITY).contains(&s.capacity())
+    });
+}
+
+/// A boxed, empty state ([`ObservationState::EMPTY`]), reusing one given back by the
+/// exporter when there is one.
+///
+/// ```
+/// let s = langfuse_core::recycle::state();
+/// assert_eq!(s.span_id, 0);
+/// assert!(s.input.is_none());
+/// ```
+#[inline]
+pub fn state() -> Box<ObservationState> {
+    STATES
+        .take(&LOCAL_STATES)
+        .unwrap_or_else(|| Box::new(ObservationState::EMPTY))
+}
+
+/// Empties a batch of exported observations: their input, output and model buffers
+/// and the states themselves go back for reuse (the exporter, once the batch is
+/// encoded or converted). Whatever else they hold is freed here.
+///
+/// ```
+/// use langfuse_core::recycle::{give_back_observations, state};
+/// let mut batch = vec![state()];
+/// batch[0].input = Some("\"q\"".to_string());
+/// give_back_observations(&mut batch);
+/// assert!(batch.is_empty());
+/// assert!(state().input.is_none());
+/// ```
+pub fn give_back_observations(batch: &mut Batch) {
+    give_back(batch.iter_mut().flat_map(|s| {
+        let model = s.generation.as_mut().and_then(|g| g.model.take());
+        [s.input.take(), s.output.take(), model]
+            .into_iter()
+            .flatten()
+    }));
+    STATES.give_back(batch.drain(..), |s| {
+        **s = ObservationState::EMPTY;
+        true
+    });
 }
 
 #[cfg(test)]
@@ -132,7 +207,7 @@ mod tests {
             );
             assert!(taken.iter().all(|b| b.capacity() <= MAX_KEPT_CAPACITY));
             give_back((0..MAX_POOLED * 2).map(|_| String::with_capacity(32)));
-            assert!(POOL.lock().unwrap().len() <= MAX_POOLED);
+            assert!(BUFFERS.items.lock().unwrap().len() <= MAX_POOLED);
         })
         .join()
         .unwrap();

@@ -86,6 +86,17 @@ pub struct TraceFields {
     pub output: Option<String>,
 }
 
+/// Finished observations on their way to export. Boxed on purpose: a state is a few
+/// hundred bytes and moves from its span to the export queue as one pointer, and the
+/// boxes go round (see [`crate::recycle`]).
+///
+/// ```
+/// let batch: langfuse_core::state::Batch = vec![langfuse_core::recycle::state()];
+/// assert_eq!(batch.len(), 1);
+/// ```
+#[allow(clippy::vec_box)]
+pub type Batch = Vec<Box<ObservationState>>;
+
 /// Everything known about one observation while it is open.
 ///
 /// ```
@@ -147,6 +158,63 @@ pub struct ObservationState {
 }
 
 impl ObservationState {
+    /// A state with nothing set (ids 0, started at the Unix epoch, not sampled): what
+    /// [`crate::recycle`] keeps, so a reused state carries nothing of the previous one.
+    ///
+    /// ```
+    /// let s = langfuse_core::state::ObservationState::EMPTY;
+    /// assert!(s.input.is_none() && !s.sampled);
+    /// ```
+    pub const EMPTY: ObservationState = ObservationState {
+        trace_id: 0,
+        span_id: 0,
+        parent_span_id: None,
+        sampled: false,
+        start_time: SystemTime::UNIX_EPOCH,
+        end_time: None,
+        name: None,
+        as_type: ObservationType::Span,
+        input: None,
+        output: None,
+        level: None,
+        status_message: None,
+        version: None,
+        environment: None,
+        release: None,
+        metadata: Vec::new(),
+        metadata_value: None,
+        generation: None,
+        trace: None,
+        propagated: None,
+        as_root: false,
+        is_app_root: false,
+        extra: Vec::new(),
+    };
+
+    /// A fresh boxed state that starts now, built in a box given back by the exporter
+    /// when there is one (see [`crate::recycle`]): the layer moves it to the export
+    /// queue as one pointer.
+    ///
+    /// ```
+    /// let s = langfuse_core::state::ObservationState::boxed(7, 8, Some(9), true);
+    /// assert_eq!((s.trace_id, s.span_id, s.parent_span_id), (7, 8, Some(9)));
+    /// ```
+    #[inline]
+    pub fn boxed(
+        trace_id: u128,
+        span_id: u64,
+        parent_span_id: Option<u64>,
+        sampled: bool,
+    ) -> Box<Self> {
+        let mut state = crate::recycle::state();
+        state.trace_id = trace_id;
+        state.span_id = span_id;
+        state.parent_span_id = parent_span_id;
+        state.sampled = sampled;
+        state.start_time = SystemTime::now();
+        state
+    }
+
     /// A fresh state that starts now.
     ///
     /// ```
@@ -161,24 +229,7 @@ impl ObservationState {
             parent_span_id,
             sampled,
             start_time: SystemTime::now(),
-            end_time: None,
-            name: None,
-            as_type: ObservationType::Span,
-            input: None,
-            output: None,
-            level: None,
-            status_message: None,
-            version: None,
-            environment: None,
-            release: None,
-            metadata: Vec::new(),
-            metadata_value: None,
-            generation: None,
-            trace: None,
-            propagated: None,
-            as_root: false,
-            is_app_root: false,
-            extra: Vec::new(),
+            ..Self::EMPTY
         }
     }
 
@@ -254,8 +305,8 @@ impl ObservationState {
                 .sum::<usize>()
                 + block(std::mem::size_of_val(p))
         }
-        // The state itself sits in the queue, plus a word of queue bookkeeping.
-        let mut n = std::mem::size_of::<Self>()
+        // The boxed state, plus its pointer and size in the queue.
+        let mut n = block(std::mem::size_of::<Self>())
             + 16
             + o(&self.input)
             + o(&self.output)
@@ -329,14 +380,14 @@ pub(crate) fn merge_pair(pairs: &mut Vec<(String, String)>, key: String, value: 
 ///
 /// ```
 /// use langfuse_core::state::{ObservationState, StateCell};
-/// let cell = StateCell::new(ObservationState::new(1, 2, None, true));
+/// let cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
 /// assert!(cell.with(|s| s.input = Some("1".into())));
 /// let state = cell.close_and_take().unwrap();
 /// assert!(!cell.with(|_| {}));
 /// assert_eq!(state.input.as_deref(), Some("1"));
 /// ```
 #[derive(Debug)]
-pub struct StateCell(std::sync::Mutex<Option<ObservationState>>);
+pub struct StateCell(std::sync::Mutex<Option<Box<ObservationState>>>);
 
 impl StateCell {
     /// The state of a cell nobody else holds yet (no locking): lets the layer fill a
@@ -344,7 +395,7 @@ impl StateCell {
     ///
     /// ```
     /// use langfuse_core::state::{ObservationState, StateCell};
-    /// let mut cell = StateCell::new(ObservationState::new(1, 2, None, true));
+    /// let mut cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
     /// cell.get_mut().unwrap().input = Some("1".into());
     /// assert!(cell.with(|s| assert_eq!(s.input.as_deref(), Some("1"))));
     /// ```
@@ -353,22 +404,23 @@ impl StateCell {
         self.0
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_mut()
+            .as_deref_mut()
     }
 
     /// A cell holding an open observation.
     ///
     /// ```
-    /// let cell = langfuse_core::state::StateCell::new(langfuse_core::state::ObservationState::new(1, 2, None, true));
+    /// use langfuse_core::state::{ObservationState, StateCell};
+    /// let cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
     /// assert!(cell.with(|_| {}));
     /// ```
     #[inline]
-    pub fn new(state: ObservationState) -> Self {
+    pub fn new(state: Box<ObservationState>) -> Self {
         StateCell(std::sync::Mutex::new(Some(state)))
     }
 
     #[inline]
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<ObservationState>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Box<ObservationState>>> {
         // A panic inside an update closure poisons the lock; the state is still
         // consistent (every update is a plain field write), so keep using it.
         self.0
@@ -391,7 +443,8 @@ impl StateCell {
     /// True once the observation was closed.
     ///
     /// ```
-    /// let cell = langfuse_core::state::StateCell::new(langfuse_core::state::ObservationState::new(1, 2, None, true));
+    /// use langfuse_core::state::{ObservationState, StateCell};
+    /// let cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
     /// assert!(!cell.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
@@ -403,13 +456,13 @@ impl StateCell {
     ///
     /// ```
     /// use langfuse_core::state::{ObservationState, StateCell};
-    /// let cell = StateCell::new(ObservationState::new(1, 2, None, true));
+    /// let cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
     /// assert_eq!(cell.close_and_take().map(|s| s.span_id), Some(2));
     /// assert!(cell.close_and_take().is_none());
     /// assert!(!cell.with(|_| {}));
     /// ```
     #[inline]
-    pub fn close_and_take(&self) -> Option<ObservationState> {
+    pub fn close_and_take(&self) -> Option<Box<ObservationState>> {
         self.lock().take()
     }
 }

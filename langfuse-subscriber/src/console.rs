@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
-use langfuse_core::state::ObservationState;
+use langfuse_core::state::{Batch, ObservationState};
 use langfuse_core::Level;
 
 use crate::export::{Destination, Undelivered};
@@ -17,7 +17,7 @@ use crate::export::{Destination, Undelivered};
 /// Collects observations per trace and prints a trace when its local root ends.
 #[derive(Debug, Default)]
 pub(crate) struct ConsoleDestination {
-    pending: HashMap<u128, Vec<ObservationState>>,
+    pending: HashMap<u128, Batch>,
     environment: Option<String>,
 }
 
@@ -31,7 +31,7 @@ impl ConsoleDestination {
 }
 
 impl Destination for ConsoleDestination {
-    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered> {
         let mut complete = Vec::new();
         for st in batch.drain(..) {
             let trace_id = st.trace_id;
@@ -73,7 +73,7 @@ fn print(out: &str) {
 pub(crate) fn render_trace(
     out: &mut String,
     trace_id: u128,
-    mut spans: Vec<ObservationState>,
+    mut spans: Batch,
     environment: Option<&str>,
 ) {
     spans.sort_by_key(|s| s.start_time);
@@ -107,7 +107,13 @@ pub(crate) fn render_trace(
     }
 }
 
-fn render_node(out: &mut String, spans: &[ObservationState], i: usize, prefix: &str, last: bool) {
+fn render_node(
+    out: &mut String,
+    spans: &[Box<ObservationState>],
+    i: usize,
+    prefix: &str,
+    last: bool,
+) {
     let st = &spans[i];
     let _ = write!(
         out,
@@ -219,7 +225,8 @@ mod tests {
         tool.set_error("tool failed".into());
         tool.output = Some("x".repeat(300));
         let mut out = String::new();
-        render_trace(&mut out, 0xabc, vec![tool, root, gen], Some("dev"));
+        let spans = [tool, root, gen].into_iter().map(Box::new).collect();
+        render_trace(&mut out, 0xabc, spans, Some("dev"));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "langfuse trace 00000000000000000000000000000abc  3 observations, 120.0ms, environment dev");
         assert_eq!(lines[1], "└─ span pipeline  120.0ms");

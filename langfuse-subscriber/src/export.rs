@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use langfuse_core::state::ObservationState;
+use langfuse_core::state::{Batch, ObservationState};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
@@ -64,10 +64,10 @@ pub(crate) struct Undelivered {
 
 /// Where finished observations go; runs on the worker thread only.
 pub(crate) trait Destination: Send + fmt::Debug {
-    /// Sends one batch and leaves `batch` empty (the worker reuses its capacity); on
-    /// failure, says how much of it was lost (a destination that sends a batch in
-    /// parts may lose only some).
-    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered>;
+    /// Sends one batch; on failure, says how much of it was lost (a destination that
+    /// sends a batch in parts may lose only some). What it leaves in `batch` goes back
+    /// to `recycle`, and the worker reuses the vector.
+    fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered>;
     /// Called after the last export.
     fn shutdown(&mut self) {}
     /// The exporter-backed destination, to give it the scope and resource.
@@ -112,21 +112,13 @@ impl<E: SpanExporter> ConfigureDestination for ExporterDestination<E> {
 }
 
 impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
-    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered> {
         let converter = self.converter.get_or_insert_with(Converter::default);
         let lost = batch.len();
-        // The attributes are copies: the input and output buffers go back to
+        // The attributes are copies: the states and their buffers go back to
         // `recycle` for new observations instead of being freed here.
-        let mut spent = Vec::with_capacity(2 * batch.len());
-        let spans: Vec<SpanData> = batch
-            .drain(..)
-            .map(|mut s| {
-                let span = converter.convert(&mut s);
-                spent.extend([s.input.take(), s.output.take()].into_iter().flatten());
-                span
-            })
-            .collect();
-        langfuse_core::recycle::give_back(spent);
+        let spans: Vec<SpanData> = batch.iter_mut().map(|s| converter.convert(s)).collect();
+        langfuse_core::recycle::give_back_observations(batch);
         futures_executor::block_on(self.exporter.export(spans)).map_err(|e| Undelivered {
             lost,
             reason: e.to_string(),
@@ -147,7 +139,7 @@ impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
 struct Tee(Vec<BoxedDestination>);
 
 impl Destination for Tee {
-    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered> {
         let mut result: Result<(), Undelivered> = Ok(());
         let n = self.0.len();
         for (i, d) in self.0.iter_mut().enumerate() {
@@ -287,7 +279,7 @@ impl Pipeline {
 
     /// Queues one finished observation, or drops and counts it when the byte budget is spent.
     #[inline]
-    pub(crate) fn submit(&self, state: ObservationState, size: usize) {
+    pub(crate) fn submit(&self, state: Box<ObservationState>, size: usize) {
         if self.shut_down.load(Ordering::Relaxed) {
             self.drop_one("the exporter is shut down");
             return;
@@ -433,7 +425,7 @@ impl Drop for Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut batch: Vec<ObservationState> = Vec::new();
+        let mut batch: Batch = Vec::new();
         let mut batch_bytes = 0usize;
         let mut spare = VecDeque::new();
         let outbox = Arc::clone(&self.outbox);
@@ -500,7 +492,7 @@ impl Worker {
 
     fn send(
         &mut self,
-        batch: &mut Vec<ObservationState>,
+        batch: &mut Batch,
         last_error: &mut Option<String>,
     ) -> Result<(), ExportError> {
         if batch.is_empty() {
@@ -508,8 +500,8 @@ impl Worker {
         }
         let n = batch.len();
         let result = self.destination.export(batch);
-        // Whatever a destination left is not sent again.
-        batch.clear();
+        // Whatever a destination left is not sent again; the states are reused.
+        langfuse_core::recycle::give_back_observations(batch);
         if batch.capacity() > 4 * self.flush_at.max(64) {
             // One large flush does not pin its memory for the rest of the process.
             batch.shrink_to(self.flush_at);

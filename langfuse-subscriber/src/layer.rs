@@ -266,9 +266,9 @@ where
                 (trace_id, None, self.sample(trace_id), true, false)
             }
         };
-        // Built in its final place: the state is a few hundred bytes, and each move
-        // of it is a copy.
-        let mut cell: Slot = Arc::new(StateCell::new(ObservationState::new(
+        // Boxed (usually in a box the exporter gave back): the state is a few hundred
+        // bytes, and from here to the export queue it moves as one pointer.
+        let mut cell: Slot = Arc::new(StateCell::new(ObservationState::boxed(
             trace_id,
             random_u64(),
             parent_span_id,

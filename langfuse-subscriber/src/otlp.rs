@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use flate2::{Compress, FlushCompress, Status as DeflateStatus};
 use langfuse_core::attributes as attr;
-use langfuse_core::state::ObservationState;
+use langfuse_core::state::{Batch, ObservationState};
 use opentelemetry::{Array, Value};
 use opentelemetry_sdk::Resource;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -292,11 +292,11 @@ impl RequestEncoder {
     }
 
     /// Encodes every observation of the batch (into `spans` / `span_ends`).
-    fn encode_spans(&mut self, batch: &[ObservationState]) {
+    fn encode_spans<S: std::borrow::Borrow<ObservationState>>(&mut self, batch: &[S]) {
         self.spans.clear();
         self.span_ends.clear();
         for st in batch {
-            self.encode_span(st);
+            self.encode_span(st.borrow());
         }
     }
 
@@ -674,17 +674,11 @@ impl OtlpDestination {
 }
 
 impl Destination for OtlpDestination {
-    fn export(&mut self, batch: &mut Vec<ObservationState>) -> Result<(), Undelivered> {
+    fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered> {
         self.encoder.encode_spans(batch);
-        // The states are encoded: free them before the network wait, and give their
-        // input and output buffers back for new observations (see `recycle`).
-        langfuse_core::recycle::give_back(
-            batch
-                .iter_mut()
-                .flat_map(|s| [s.input.take(), s.output.take()])
-                .flatten(),
-        );
-        batch.clear();
+        // The states are encoded: give them and their buffers back for new
+        // observations before the network wait (see `recycle`).
+        langfuse_core::recycle::give_back_observations(batch);
         let (parts, oversized) = self.encoder.parts(self.max_request_bytes);
         let mut failure: Option<Undelivered> = None;
         if !oversized.is_empty() {

@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use langfuse_core::state::ObservationState;
 
 /// A closed observation and its size as counted against the queue's byte budget.
-pub(crate) type Queued = (ObservationState, usize);
+pub(crate) type Queued = (Box<ObservationState>, usize);
 
 /// Closed observations waiting for the export thread, sharded by producer thread
 /// (see the tests below for its use).
@@ -83,7 +83,7 @@ impl Outbox {
     /// Queues `state` of `size` bytes; false (and `state` dropped) once the export
     /// thread has stopped.
     #[inline]
-    pub(crate) fn push(&self, state: ObservationState, size: usize) -> bool {
+    pub(crate) fn push(&self, state: Box<ObservationState>, size: usize) -> bool {
         let mut shard = self.shard();
         if shard.closed {
             return false;
@@ -152,8 +152,8 @@ fn lock(shard: &Shard) -> MutexGuard<'_, ShardInner> {
 mod tests {
     use super::*;
 
-    fn state(span_id: u64) -> ObservationState {
-        ObservationState::new(1, span_id, None, true)
+    fn state(span_id: u64) -> Box<ObservationState> {
+        ObservationState::boxed(1, span_id, None, true)
     }
 
     #[test]
