@@ -28,6 +28,15 @@ use crate::state::{Batch, ObservationState};
 /// ```
 pub const MAX_KEPT_CAPACITY: usize = 256;
 
+/// Smaller buffers (a model name) are freed rather than kept: an input or output
+/// written into one would first be moved to a larger block.
+///
+/// ```
+/// use langfuse_core::recycle::MIN_KEPT_CAPACITY;
+/// assert!(MIN_KEPT_CAPACITY >= 32);
+/// ```
+pub const MIN_KEPT_CAPACITY: usize = 64;
+
 /// At most this many buffers, and as many states, wait in the shared pools.
 ///
 /// ```
@@ -127,7 +136,8 @@ pub fn buffer(min_capacity: usize) -> String {
 }
 
 /// Gives emptied-to-be buffers back for reuse (the exporter, after encoding a batch).
-/// Buffers over [`MAX_KEPT_CAPACITY`], and any beyond [`MAX_POOLED`], are freed.
+/// Buffers under [`MIN_KEPT_CAPACITY`] or over [`MAX_KEPT_CAPACITY`], and any beyond
+/// [`MAX_POOLED`], are freed.
 ///
 /// ```
 /// use langfuse_core::recycle::{buffer, give_back};
@@ -137,7 +147,7 @@ pub fn buffer(min_capacity: usize) -> String {
 pub fn give_back(buffers: impl IntoIterator<Item = String>) {
     BUFFERS.give_back(buffers, |s| {
         s.clear();
-        (1..=MAX_KEPT_CAPACITY).contains(&s.capacity())
+        (MIN_KEPT_CAPACITY..=MAX_KEPT_CAPACITY).contains(&s.capacity())
     });
 }
 
@@ -206,7 +216,7 @@ mod tests {
                 "a buffer given back was reused"
             );
             assert!(taken.iter().all(|b| b.capacity() <= MAX_KEPT_CAPACITY));
-            give_back((0..MAX_POOLED * 2).map(|_| String::with_capacity(32)));
+            give_back((0..MAX_POOLED * 2).map(|_| String::with_capacity(MIN_KEPT_CAPACITY)));
             assert!(BUFFERS.items.lock().unwrap().len() <= MAX_POOLED);
         })
         .join()
