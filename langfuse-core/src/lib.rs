@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod attributes;
+pub mod clock;
 pub mod context;
 pub mod encoding;
 pub mod hooks;

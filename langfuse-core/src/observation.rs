@@ -724,7 +724,7 @@ impl<K> Observation<K> {
     /// langfuse_core::observation::span("s").start().end();
     /// ```
     pub fn end(self) {
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         with_span_state(&self.span, |s| {
             if s.end_time.is_none() {
                 s.end_time = Some(now);

@@ -211,7 +211,7 @@ impl ObservationState {
         state.span_id = span_id;
         state.parent_span_id = parent_span_id;
         state.sampled = sampled;
-        state.start_time = SystemTime::now();
+        state.start_time = crate::clock::now();
         state
     }
 
@@ -228,7 +228,7 @@ impl ObservationState {
             span_id,
             parent_span_id,
             sampled,
-            start_time: SystemTime::now(),
+            start_time: crate::clock::now(),
             ..Self::EMPTY
         }
     }

@@ -10,7 +10,6 @@ use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use langfuse_core::attributes as attr;
 use langfuse_core::context::with_current_frame;
@@ -351,7 +350,9 @@ where
         }
         if let Some(pipeline) = &self.shared.pipeline {
             if state.end_time.is_none() {
-                state.end_time = Some(SystemTime::now());
+                // Not before the start: the two readings may straddle a re-anchoring
+                // of the clock (see `langfuse_core::clock`).
+                state.end_time = Some(langfuse_core::clock::now().max(state.start_time));
             }
             let size = state.approx_size();
             pipeline.submit(state, size);
