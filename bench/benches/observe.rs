@@ -327,6 +327,9 @@ fn observe_group(c: &mut Criterion) {
     g.bench_function("b_observe_bare_no_subscriber", |b| {
         b.iter(|| langfuse_bench::observed_bare(black_box(q40), black_box(N)))
     });
+    g.bench_function("b_instrument_bare_no_subscriber", |b| {
+        b.iter(|| langfuse_bench::instrumented_bare(black_box(q40), black_box(N)))
+    });
     g.bench_function("b_observe_no_subscriber", |b| {
         b.iter(|| langfuse_bench::observed(black_box(q40), black_box(N)))
     });

@@ -15,6 +15,7 @@ import sys
 ROWS = [
     ("a_plain", "a. plain function"),
     ("b_observe_bare_no_subscriber", "b. `#[observe]`, no subscriber (macro only)"),
+    ("b_instrument_bare_no_subscriber", "b (reference). `#[tracing::instrument]`, same span, no subscriber"),
     ("b_observe_no_subscriber", "b. `#[observe]` + `update_current_generation(model)`, no subscriber"),
     ("e0_floor_json", "e'. plain + building input/output JSON (floor)"),
     ("r_registry_only_manual_span", "r. the same span in `tracing_subscriber::registry()` alone (substrate)"),
@@ -53,6 +54,7 @@ RATIOS = [
     ("g: c-style ≤ 0.6 × e-style (hot path)", "g_root100_observe_langfuse_otlp", "g_root100_fastrace_otel_otlp", "/", 0.6),
     ("b − a ≤ 5 ns (macro only)", "b_observe_bare_no_subscriber", "a_plain", "-", 5e-9),
     ("b − a ≤ 5 ns (with the model update)", "b_observe_no_subscriber", "a_plain", "-", 5e-9),
+    ("reference: #[tracing::instrument] − a", "b_instrument_bare_no_subscriber", "a_plain", "-", 5e-9),
 ]
 
 

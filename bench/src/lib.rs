@@ -108,6 +108,15 @@ pub fn observed_bare(query: &str, n: u64) -> String {
     answer(query, n)
 }
 
+/// Scenario b's reference: `#[tracing::instrument]` around the plain body with the same
+/// span name and type field, no subscriber installed (what `tracing` itself costs when
+/// nothing listens).
+#[tracing::instrument(level = "info", skip_all, fields(langfuse.observation.type = "generation"))]
+#[inline(never)]
+pub fn instrumented_bare(query: &str, n: u64) -> String {
+    answer(query, n)
+}
+
 /// Scenario c, hand-written: the span `#[observe]` creates, with the model declared as a
 /// static field (no `update_current_generation` lookup), input and output set through
 /// `langfuse_core::__private`.
