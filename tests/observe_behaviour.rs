@@ -652,6 +652,49 @@ fn reused_states_carry_nothing_of_earlier_observations() {
     assert!(rich.iter().all(|s| !trace_ids.contains(&s.trace_id)));
 }
 
+#[observe(as_type = "generation")]
+fn model_only() -> u32 {
+    use langfuse_core::observation::{update_current_generation, GenerationUpdate};
+    update_current_generation(GenerationUpdate::new().model("second"));
+    1
+}
+
+/// Update builders reuse this thread's last emptied update (`Fields::spare`): an update
+/// that was not applied (nothing current) keeps its values and must not lend them to
+/// the next one.
+#[test]
+fn values_of_an_update_not_applied_do_not_reach_the_next_update() {
+    use langfuse_core::observation::{update_current_generation, GenerationUpdate};
+    use langfuse_core::Level;
+    let receiver = Receiver::start();
+    let layer = layer(&receiver);
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..3 {
+            // Nothing is current: not applied (a warning), its values stay in it.
+            update_current_generation(
+                GenerationUpdate::new()
+                    .model("first")
+                    .usage_details(&serde_json::json!({"input": 7}))
+                    .level(Level::Error),
+            );
+            assert_eq!(model_only(), 1);
+        }
+    });
+    handle.flush().unwrap();
+    let spans = receiver.wait_for_spans(3, Duration::from_secs(10));
+    assert_eq!(spans.len(), 3);
+    for s in &spans {
+        assert_eq!(
+            s.str_attr("langfuse.observation.model.name"),
+            Some("second")
+        );
+        assert_eq!(s.attr("langfuse.observation.usage_details"), None, "{s:?}");
+        assert_eq!(s.attr(LEVEL), None, "{s:?}");
+    }
+}
+
 /// Counts the warnings the Langfuse API logs.
 struct CountWarnings(Arc<AtomicUsize>);
 

@@ -70,7 +70,48 @@ struct Fields {
     prompt: Option<(String, i64)>,
 }
 
+thread_local! {
+    /// An emptied `Fields` box from this thread's last `update_current_*`, for the next
+    /// update builder: no allocation, zeroing and freeing of ~400 bytes per update.
+    static SPARE_FIELDS: std::cell::Cell<Option<Box<Fields>>> = const { std::cell::Cell::new(None) };
+}
+
 impl Fields {
+    /// An empty box: this thread's spare, or a new one.
+    #[inline]
+    fn spare() -> Box<Fields> {
+        SPARE_FIELDS
+            .try_with(std::cell::Cell::take)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Keeps an applied box as this thread's spare if it is empty (an update applied to
+    /// a sampled-out observation or to none keeps its values and is dropped instead).
+    #[inline]
+    fn give_back(self: Box<Self>) {
+        let empty = self.name.is_none()
+            && self.input.is_none()
+            && self.output.is_none()
+            && self.metadata.is_empty()
+            && self.metadata_value.is_none()
+            && self.level.is_none()
+            && self.status_message.is_none()
+            && self.version.is_none()
+            && self.environment.is_none()
+            && self.release.is_none()
+            && self.model.is_none()
+            && self.model_parameters.is_none()
+            && self.usage_details.is_none()
+            && self.cost_details.is_none()
+            && self.completion_start_time.is_none()
+            && self.prompt.is_none();
+        if empty {
+            let _ = SPARE_FIELDS.try_with(|spare| spare.set(Some(self)));
+        }
+    }
+
     fn apply(mut self, s: &mut ObservationState) {
         self.apply_to(s);
     }
@@ -317,7 +358,7 @@ impl SpanUpdate {
     #[inline]
     pub fn new() -> Self {
         SpanUpdate {
-            fields: layer_installed().then(Box::default),
+            fields: layer_installed().then(Fields::spare),
         }
     }
 
@@ -359,7 +400,7 @@ impl GenerationUpdate {
     #[inline]
     pub fn new() -> Self {
         GenerationUpdate {
-            fields: layer_installed().then(Box::default),
+            fields: layer_installed().then(Fields::spare),
         }
     }
 
@@ -1140,6 +1181,7 @@ fn update_current(mut fields: Box<Fields>, what: &str) {
     if !with_current_state(|s| fields.apply_to(s)) {
         warn_nothing_current(what);
     }
+    fields.give_back();
 }
 
 /// Updates the current generation, model and usage included (the docs'
