@@ -37,6 +37,17 @@ fn layer(receiver: &Receiver) -> LangfuseLayer {
         .expect("valid config")
 }
 
+/// A subscriber with a Langfuse layer exporting to `receiver`, and the layer's handle,
+/// for tests that switch it on and off around their calls.
+fn dispatch_to(receiver: &Receiver) -> (tracing::Dispatch, langfuse_subscriber::LangfuseHandle) {
+    let layer = layer(receiver);
+    let handle = layer.handle();
+    (
+        tracing::Dispatch::new(tracing_subscriber::registry().with(layer)),
+        handle,
+    )
+}
+
 /// Runs `f` with a Langfuse layer as the default subscriber and returns the spans
 /// that were exported (waits for `n`).
 fn capture(n: usize, f: impl FnOnce()) -> Vec<CapturedSpan> {
@@ -552,9 +563,7 @@ fn current_observation_follows_tracing_enter_rules() {
 #[test]
 fn reused_buffers_carry_only_their_own_values() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
-    let handle = layer.handle();
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, handle) = dispatch_to(&receiver);
     for round in 0..3u32 {
         tracing::dispatcher::with_default(&dispatch, || {
             for i in 0..200u32 {
@@ -609,9 +618,7 @@ fn rich_generation(n: u32) -> u32 {
 #[test]
 fn reused_states_carry_nothing_of_earlier_observations() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
-    let handle = layer.handle();
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, handle) = dispatch_to(&receiver);
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..200u32 {
             assert_eq!(rich_generation(i), i);
@@ -667,9 +674,7 @@ fn values_of_an_update_not_applied_do_not_reach_the_next_update() {
     use langfuse_core::observation::{update_current_generation, GenerationUpdate};
     use langfuse_core::Level;
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
-    let handle = layer.handle();
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let (dispatch, handle) = dispatch_to(&receiver);
     tracing::dispatcher::with_default(&dispatch, || {
         for _ in 0..3 {
             // Nothing is current: not applied (a warning), its values stay in it.
