@@ -147,7 +147,8 @@ mod tsc {
                 let base = writer.as_ref()?;
                 let (tsc, nanos) = reading();
                 if nanos.saturating_sub(base.nanos) < CALIBRATION_NS {
-                    return None;
+                    // Still measuring: the system clock was just read, use it.
+                    return Some(nanos);
                 }
                 match rate(base, tsc, nanos) {
                     Some(scale) => {

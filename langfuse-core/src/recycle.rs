@@ -40,9 +40,9 @@ pub const MIN_KEPT_CAPACITY: usize = 64;
 /// At most this many buffers, and as many states, wait in the shared pools.
 ///
 /// ```
-/// use langfuse_core::recycle::{give_back, MAX_POOLED};
+/// use langfuse_core::recycle::{give_back, MAX_POOLED, MIN_KEPT_CAPACITY};
 /// // Beyond the bound, buffers are simply freed.
-/// give_back((0..2 * MAX_POOLED).map(|_| String::with_capacity(32)));
+/// give_back((0..2 * MAX_POOLED).map(|_| String::with_capacity(MIN_KEPT_CAPACITY)));
 /// ```
 pub const MAX_POOLED: usize = 1024;
 
@@ -141,8 +141,9 @@ pub fn buffer(min_capacity: usize) -> String {
 ///
 /// ```
 /// use langfuse_core::recycle::{buffer, give_back};
-/// give_back(vec![String::with_capacity(40)]);
-/// assert!(buffer(8).capacity() >= 8);
+/// give_back(vec![String::with_capacity(100), String::with_capacity(8)]);
+/// // The 100-byte buffer is reused; the 8-byte one was too small to keep.
+/// assert!(buffer(8).capacity() >= 100);
 /// ```
 pub fn give_back(buffers: impl IntoIterator<Item = String>) {
     BUFFERS.give_back(buffers, |s| {
@@ -166,9 +167,9 @@ pub fn state() -> Box<ObservationState> {
         .unwrap_or_else(|| Box::new(ObservationState::EMPTY))
 }
 
-/// Empties a batch of exported observations: their input, output and model buffers
-/// and the states themselves go back for reuse (the exporter, once the batch is
-/// encoded or converted). Whatever else they hold is freed here.
+/// Empties a batch of exported observations: their input and output buffers and the
+/// states themselves go back for reuse (the exporter, once the batch is encoded or
+/// converted). Whatever else they hold is freed here.
 ///
 /// ```
 /// use langfuse_core::recycle::{give_back_observations, state};
@@ -179,12 +180,11 @@ pub fn state() -> Box<ObservationState> {
 /// assert!(state().input.is_none());
 /// ```
 pub fn give_back_observations(batch: &mut Batch) {
-    give_back(batch.iter_mut().flat_map(|s| {
-        let model = s.generation.as_mut().and_then(|g| g.model.take());
-        [s.input.take(), s.output.take(), model]
-            .into_iter()
-            .flatten()
-    }));
+    give_back(
+        batch
+            .iter_mut()
+            .flat_map(|s| [s.input.take(), s.output.take()].into_iter().flatten()),
+    );
     STATES.give_back(batch.drain(..), |s| {
         **s = ObservationState::EMPTY;
         true
