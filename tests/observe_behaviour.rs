@@ -659,6 +659,53 @@ fn reused_states_carry_nothing_of_earlier_observations() {
     assert!(rich.iter().all(|s| !trace_ids.contains(&s.trace_id)));
 }
 
+/// Model names of every length, in the order the test sends them: short, long (over
+/// the buffer a reused state keeps), empty, and short again after a long one.
+fn model_for(i: u32) -> String {
+    match i % 4 {
+        0 => format!("m-{i}"),
+        1 => format!("{i}-").repeat(30),
+        2 => String::new(),
+        _ => format!("après-{i}"),
+    }
+}
+
+#[observe(as_type = "generation", capture_input = false, capture_output = false)]
+fn named_model(i: u32) {
+    use langfuse_core::observation::{update_current_generation, GenerationUpdate};
+    update_current_generation(GenerationUpdate::new().model(model_for(i)));
+}
+
+/// A reused state keeps the buffer of its last model name for the next one (see
+/// `recycle::give_back_observations`): every name arrives whole whatever the length of
+/// the one before it in the same box.
+#[test]
+fn model_names_arrive_whole_through_reused_buffers() {
+    let receiver = Receiver::start();
+    let (dispatch, handle) = dispatch_to(&receiver);
+    for round in 0..3u32 {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..100u32 {
+                named_model(round * 100 + i);
+            }
+        });
+        // Exported and given back before the next round reuses the states.
+        handle.flush().unwrap();
+    }
+    let spans = receiver.wait_for_spans(300, Duration::from_secs(10));
+    assert_eq!(spans.len(), 300);
+    let mut seen = std::collections::HashSet::new();
+    for s in &spans {
+        let model = s.str_attr("langfuse.observation.model.name").unwrap_or("");
+        let i = (0..300u32)
+            .find(|i| model_for(*i) == model && !seen.contains(i))
+            .unwrap_or_else(|| panic!("unexpected model name {model:?}"));
+        seen.insert(i);
+    }
+    // Every distinct name arrived once (the empty ones are alike, so count them apart).
+    assert_eq!(seen.len(), 300);
+}
+
 #[observe(as_type = "generation")]
 fn model_only() -> u32 {
     use langfuse_core::observation::{update_current_generation, GenerationUpdate};

@@ -148,12 +148,25 @@ impl Fields {
             || self.completion_start_time.is_some()
             || self.prompt.is_some()
         {
+            // The model name is copied into the box's spare buffer when it fits, and
+            // the caller's string freed here, on the thread that allocated it.
+            let model = self.model.take().map(|model| {
+                if s.spare_text.capacity() >= model.len() {
+                    let mut spare = std::mem::take(&mut s.spare_text);
+                    spare.push_str(&model);
+                    spare
+                } else {
+                    model
+                }
+            });
             let g = s.generation_mut();
+            if model.is_some() {
+                g.model = model;
+            }
             macro_rules! gen {
                 ($($f:ident),*) => {$( if self.$f.is_some() { g.$f = self.$f.take(); } )*};
             }
             gen!(
-                model,
                 model_parameters,
                 usage_details,
                 cost_details,

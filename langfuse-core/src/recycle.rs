@@ -8,8 +8,12 @@
 //! memory goes round instead of being freed and allocated again. Boxed states also
 //! move as one pointer from the span to the export queue instead of being copied.
 //!
+//! A state also keeps the buffer of its model name (up to [`MIN_KEPT_CAPACITY`] bytes)
+//! for the next one: the caller's string is then freed on the calling thread, and
+//! the export thread frees nothing of it.
+//!
 //! Bounded: at most [`MAX_POOLED`] buffers of at most [`MAX_KEPT_CAPACITY`] bytes and
-//! [`MAX_POOLED`] states wait in the shared pools (about 0.75 MiB), plus a few per
+//! [`MAX_POOLED`] states wait in the shared pools (about 0.8 MiB), plus a few per
 //! thread; anything else is freed as usual.
 
 use std::cell::RefCell;
@@ -118,11 +122,14 @@ thread_local! {
 }
 
 /// An empty string with room for at least `min_capacity` bytes, reusing a buffer
-/// given back by the exporter when there is one.
+/// given back by the exporter when there is one. A new one has room for at least
+/// [`MIN_KEPT_CAPACITY`] bytes: a short value written into it neither grows it on the
+/// way nor keeps it from being reused afterwards.
 ///
 /// ```
-/// let s = langfuse_core::recycle::buffer(16);
-/// assert!(s.is_empty() && s.capacity() >= 16);
+/// use langfuse_core::recycle::{buffer, MIN_KEPT_CAPACITY};
+/// let s = buffer(16);
+/// assert!(s.is_empty() && s.capacity() >= MIN_KEPT_CAPACITY);
 /// ```
 #[inline]
 pub fn buffer(min_capacity: usize) -> String {
@@ -131,7 +138,7 @@ pub fn buffer(min_capacity: usize) -> String {
             s.reserve(min_capacity);
             s
         }
-        None => String::with_capacity(min_capacity),
+        None => String::with_capacity(min_capacity.max(MIN_KEPT_CAPACITY)),
     }
 }
 
@@ -186,7 +193,15 @@ pub fn give_back_observations(batch: &mut Batch) {
             .flat_map(|s| [s.input.take(), s.output.take()].into_iter().flatten()),
     );
     STATES.give_back(batch.drain(..), |s| {
+        // A short model name's buffer stays in the box for the next one: freed here it
+        // would be a block of the calling thread's heap freed by another thread.
+        let mut spare = match s.generation.as_mut().and_then(|g| g.model.take()) {
+            Some(model) if model.capacity() <= MIN_KEPT_CAPACITY => model,
+            _ => std::mem::take(&mut s.spare_text),
+        };
+        spare.clear();
         **s = ObservationState::EMPTY;
+        s.spare_text = spare;
         true
     });
 }

@@ -155,6 +155,10 @@ pub struct ObservationState {
     pub is_app_root: bool,
     /// Other attributes (fields of plain `tracing` spans).
     pub extra: Vec<(Cow<'static, str>, AttrValue)>,
+    /// An emptied buffer that held the model name of an earlier observation in this box
+    /// (see [`crate::recycle`]); the next model name is copied into it. Never exported.
+    #[doc(hidden)]
+    pub spare_text: String,
 }
 
 impl ObservationState {
@@ -189,6 +193,7 @@ impl ObservationState {
         as_root: false,
         is_app_root: false,
         extra: Vec::new(),
+        spare_text: String::new(),
     };
 
     /// A fresh boxed state that starts now, built in a box given back by the exporter
