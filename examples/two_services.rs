@@ -16,10 +16,13 @@
 //! How it works:
 //! * the client opens a `propagate_attributes` scope with `as_baggage(true)`, and
 //!   [`inject_trace_headers`] writes `traceparent` (the current observation) and
-//!   `baggage` (`langfuse_user_id`, `langfuse_session_id`, ...) into the request;
+//!   `baggage` (`langfuse_trace_id`, the trace the client has observations open in,
+//!   then `langfuse_user_id`, `langfuse_session_id`, ...) into the request;
 //! * the server's handler calls [`extract_trace_headers`] and runs its work inside the
 //!   returned `RemoteContext`: its top-level observation becomes a child of the
-//!   client's observation, and every observation gets the propagated attributes.
+//!   client's observation, and every observation gets the propagated attributes
+//!   (the client's claim on the trace keeps the server's top-level observation from
+//!   being marked as a second app root, as between two Python services).
 //!
 //! Baggage goes out with every request you inject it into, so only propagate
 //! non-sensitive values that way.

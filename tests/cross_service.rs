@@ -200,6 +200,15 @@ fn one_user_request_is_one_trace_across_two_services() {
     );
     // The server root is not re-rooted: it stays under the client's observation.
     assert_eq!(server_root.attr("langfuse.internal.as_root"), None);
+    // The client claimed the trace (`langfuse_trace_id` baggage): only its root is
+    // marked as an app root, as with two services using the Python SDK.
+    assert_eq!(
+        client_root.bool_attr("langfuse.internal.is_app_root"),
+        Some(true)
+    );
+    for s in [client_call, server_root, server_llm] {
+        assert_eq!(s.attr("langfuse.internal.is_app_root"), None, "{}", s.name);
+    }
     // User, session and metadata on every observation of both services.
     for s in &spans {
         assert_eq!(s.str_attr("user.id"), Some("user_123"), "{}", s.name);
@@ -220,8 +229,11 @@ fn one_user_request_is_one_trace_across_two_services() {
     );
     assert_eq!(
         headers["baggage"],
-        "langfuse_user_id=user_123,langfuse_session_id=session_abc,\
-         langfuse_metadata_experiment=%22variant_a%22"
+        format!(
+            "langfuse_trace_id={},langfuse_user_id=user_123,langfuse_session_id=session_abc,\
+             langfuse_metadata_experiment=%22variant_a%22",
+            client_call.trace_id
+        )
     );
 }
 
@@ -230,7 +242,7 @@ fn without_baggage_only_the_trace_crosses_the_hop() {
     let receiver = Receiver::start();
     let seen = Seen::default();
     let (base_url, stop, server) = start_server(layer(&receiver, "pk-lf-server"), seen.clone());
-    std::thread::spawn(move || {
+    let trace_id = std::thread::spawn(move || {
         let l = layer(&receiver, "pk-lf-client");
         let handle = l.handle();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(l), || {
@@ -270,9 +282,11 @@ fn without_baggage_only_the_trace_crosses_the_hop() {
         assert_eq!(server_root.parent_span_id.as_ref(), Some(&client.span_id));
         assert_eq!(client.str_attr("user.id"), Some("local-only"));
         assert_eq!(server_root.attr("user.id"), None);
+        client.trace_id.clone()
     })
     .join()
     .unwrap();
+    // Only the trace claim, which every open observation makes.
     let headers = seen.lock().unwrap().pop().unwrap();
-    assert!(headers.get("baggage").is_none());
+    assert_eq!(headers["baggage"], format!("langfuse_trace_id={trace_id}"));
 }

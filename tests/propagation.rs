@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use langfuse_subscriber::propagation::{
     self, current_traceparent, extract_trace_headers, inject_trace_headers, PropagateAttributes,
+    RemoteContext,
 };
 use langfuse_subscriber::LangfuseLayer;
 use support::{CapturedSpan, Receiver};
@@ -438,7 +439,13 @@ fn injected_traceparent_names_the_current_observation() {
         headers["traceparent"].to_str().unwrap(),
         format!("00-{}-{}-01", caller.trace_id, caller.span_id)
     );
-    assert_eq!(headers["baggage"], "langfuse_user_id=u-hdr");
+    assert_eq!(
+        headers["baggage"],
+        format!(
+            "langfuse_trace_id={},langfuse_user_id=u-hdr",
+            caller.trace_id
+        )
+    );
     let cx = extract_trace_headers(&headers).unwrap();
     assert_eq!(cx.trace_id().unwrap().to_string(), caller.trace_id);
     assert_eq!(
@@ -637,4 +644,65 @@ fn a_python_sdk_baggage_header_is_understood() {
         [("experiment".to_string(), "\"variant_a\"".to_string())]
     );
     assert!(a.baggage.iter().all(|(k, _)| k != "langfuse_trace_id"));
+}
+
+/// The app-root mark under a remote parent follows the caller's trace claim
+/// (`langfuse_trace_id` baggage, reference §6.6): a caller with Langfuse observations
+/// open in the trace keeps the mark for itself; a caller without (or one that claims
+/// another trace, or sends a malformed claim) leaves it to this service.
+#[test]
+fn a_trace_claimed_by_the_caller_is_not_rooted_here_again() {
+    const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    let traceparent = format!("00-{TRACE}-b7ad6b7169203331-01");
+    let cases = [
+        ("unclaimed", None),
+        (
+            "claimed",
+            Some(format!("other=1,langfuse_trace_id={TRACE}")),
+        ),
+        (
+            "claims-another",
+            Some("langfuse_trace_id=11111111111111111111111111111111".to_string()),
+        ),
+        (
+            "malformed-claim",
+            Some(format!("langfuse_trace_id={TRACE}0")),
+        ),
+    ];
+    let receiver = Receiver::start();
+    let layer = layer(&receiver);
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for (name, baggage) in &cases {
+            let cx = RemoteContext::from_w3c(Some(&traceparent), baggage.as_deref()).unwrap();
+            cx.run(|| {
+                let _root = tracing::info_span!(
+                    "root",
+                    langfuse.observation.type = "span",
+                    langfuse.observation.metadata.case = *name
+                )
+                .entered();
+                let _child = observation!("child").entered();
+            });
+        }
+    });
+    handle.flush().unwrap();
+    let spans = receiver.wait_for_spans(2 * cases.len(), Duration::from_secs(10));
+    for (name, _) in &cases {
+        let case = format!("{name:?}");
+        let s = spans
+            .iter()
+            .find(|s| s.str_attr("langfuse.observation.metadata.case") == Some(case.as_str()))
+            .unwrap_or_else(|| panic!("no root for {name}: {spans:#?}"));
+        assert_eq!(s.trace_id, TRACE);
+        let expected = (*name != "claimed").then_some(true);
+        assert_eq!(
+            s.bool_attr("langfuse.internal.is_app_root"),
+            expected,
+            "{name}"
+        );
+    }
+    for s in spans.iter().filter(|s| s.name == "child") {
+        assert_eq!(s.attr("langfuse.internal.is_app_root"), None);
+    }
 }

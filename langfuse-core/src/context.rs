@@ -26,6 +26,9 @@ pub struct RemoteParent {
     pub span_id: u64,
     /// Write `langfuse.internal.as_root = true` on the observation (trace-context linking).
     pub as_root: bool,
+    /// The caller claimed this trace (`langfuse_trace_id` baggage): the observation is
+    /// not this process's app root in it.
+    pub claimed: bool,
     /// The observation that was current when the scope was entered: only observations
     /// created directly under it (not deeper descendants) take the remote parent.
     pub anchor: Option<Id>,

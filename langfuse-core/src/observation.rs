@@ -1337,6 +1337,8 @@ impl TraceContext {
                 .parent_span_id
                 .map_or_else(random_u64, ObservationId::to_u64),
             as_root: true,
+            // Marked as an app root, as the Python SDK marks trace_context-linked spans.
+            claimed: false,
             anchor,
         }
     }

@@ -250,11 +250,14 @@ where
         });
 
         let (trace_id, parent_span_id, sampled, app_root, as_root) = match (remote, &parent) {
+            // The first observation under a remote parent is this process's app root
+            // in the trace, unless the caller claimed the trace for its own open
+            // observations (`langfuse_trace_id` baggage, reference §6.6).
             (Some(r), _) => (
                 r.trace_id,
                 Some(r.span_id),
                 self.sample(r.trace_id),
-                true,
+                !r.claimed,
                 r.as_root,
             ),
             (None, Some((trace_id, span_id, sampled, _))) => {

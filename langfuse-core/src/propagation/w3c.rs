@@ -54,24 +54,58 @@ const MAX_READ_MEMBERS: usize = 180;
 /// assert!(langfuse_core::propagation::current_traceparent().is_none());
 /// ```
 pub fn current_traceparent() -> Option<String> {
-    let mut found = None;
-    crate::hooks::with_current_state(|s| found = Some((s.trace_id, s.span_id, s.sampled)));
-    let (trace_id, span_id, sampled) = found.or_else(|| {
-        with_current_frame(|f| {
-            f.and_then(|f| f.remote_parent.as_ref())
-                .filter(|r| r.anchor.is_none())
-                .map(|r| (r.trace_id, r.span_id, true))
-        })
-    })?;
+    let (trace_id, span_id, sampled) = current_parent()?.0;
     Some(format!(
         "00-{trace_id:032x}-{span_id:016x}-{}",
         if sampled { "01" } else { "00" }
     ))
 }
 
+/// The parent an outbound request gets (trace id, span id, sampled), and the trace
+/// claimed with the `langfuse_trace_id` baggage entry: the current observation's trace
+/// (as every Python SDK observation claims it while it is current), or, passed on
+/// without one of ours, the remote parent and the claim received with it.
+fn current_parent() -> Option<((u128, u64, bool), Option<u128>)> {
+    let mut found = None;
+    crate::hooks::with_current_state(|s| found = Some((s.trace_id, s.span_id, s.sampled)));
+    if let Some(parent) = found {
+        return Some((parent, Some(parent.0)));
+    }
+    with_current_frame(|f| {
+        f.and_then(|f| f.remote_parent.as_ref())
+            .filter(|r| r.anchor.is_none())
+            .map(|r| {
+                let claim = r.claimed.then_some(r.trace_id);
+                ((r.trace_id, r.span_id, true), claim)
+            })
+    })
+}
+
+/// The baggage entry by which a Langfuse SDK claims a trace for the observations it
+/// has open: the receiving service does not mark its first observation in that trace
+/// as an app root (`langfuse.internal.is_app_root`, reference §6.6).
+const TRACE_CLAIM: &str = "langfuse_trace_id";
+
+/// The scope's baggage entries, after the trace claim when there is one.
+fn outbound_entries() -> Vec<(String, String)> {
+    let claim = current_parent().and_then(|(_, claim)| claim);
+    with_current_frame(|f| {
+        let scope = f.and_then(|f| f.propagated.as_ref());
+        let mut entries = Vec::with_capacity(scope.map_or(0, |p| p.baggage.len()) + 1);
+        if let Some(trace_id) = claim {
+            entries.push((TRACE_CLAIM.to_owned(), format!("{trace_id:032x}")));
+        }
+        if let Some(p) = scope {
+            entries.extend(p.baggage.iter().cloned());
+        }
+        entries
+    })
+}
+
 /// The `baggage` value carrying the Langfuse entries of the current scope (those of
 /// [`as_baggage`](super::PropagateAttributes::as_baggage) scopes and those received in
-/// an incoming `baggage` header); `None` when there are none.
+/// an incoming `baggage` header); `None` when there are none. While an observation is
+/// current it starts with `langfuse_trace_id=<trace id>`, as the Python SDK sends it.
 ///
 /// Values are percent-encoded: everything but ASCII letters, digits and `-._~`.
 ///
@@ -86,11 +120,7 @@ pub fn current_traceparent() -> Option<String> {
 /// });
 /// ```
 pub fn current_baggage() -> Option<String> {
-    let entries = with_current_frame(|f| {
-        f.and_then(|f| f.propagated.as_ref())
-            .map(|p| p.baggage.clone())
-            .unwrap_or_default()
-    });
+    let entries = outbound_entries();
     let mut out = String::new();
     append_baggage(&mut out, 0, &entries);
     (!out.is_empty()).then_some(out)
@@ -124,9 +154,10 @@ fn append_baggage(out: &mut String, mut existing: usize, entries: &[(String, Str
     }
 }
 
-/// Writes `traceparent` (the current observation, see [`current_traceparent`]) and, if
-/// the current scope has baggage entries, `baggage` into an outbound request's headers,
-/// so that the service receiving it continues this trace.
+/// Writes `traceparent` (the current observation, see [`current_traceparent`]) and
+/// `baggage` (see [`current_baggage`]: the trace claim `langfuse_trace_id` while an
+/// observation is current, and the current scope's entries) into an outbound
+/// request's headers, so that the service receiving it continues this trace.
 ///
 /// An existing `traceparent` is replaced. Existing `baggage` members are kept, except
 /// `langfuse_*` ones, which are replaced by the current scope's. Nothing is written
@@ -153,11 +184,7 @@ pub fn inject_trace_headers(headers: &mut HeaderMap) {
             headers.insert(TRACEPARENT_HEADER, v);
         }
     }
-    let entries = with_current_frame(|f| {
-        f.and_then(|f| f.propagated.as_ref())
-            .map(|p| p.baggage.clone())
-            .unwrap_or_default()
-    });
+    let entries = outbound_entries();
     if entries.is_empty() {
         return;
     }
@@ -306,6 +333,24 @@ fn parse_traceparent(value: &str) -> Result<(u128, u64, bool), TraceContextError
         return Err(invalid("all-zero parent id"));
     }
     Ok((trace_id, span_id, hex(flags) & 1 == 1))
+}
+
+/// The trace id of a `langfuse_trace_id` member (32 hex digits), if there is one.
+fn parse_trace_claim(header: &str) -> Option<u128> {
+    if header.len() > MAX_BAGGAGE_BYTES {
+        return None;
+    }
+    header.split(',').take(MAX_READ_MEMBERS).find_map(|member| {
+        let (name, value) = member.split(';').next()?.split_once('=')?;
+        if name.trim_matches(is_ows) != TRACE_CLAIM {
+            return None;
+        }
+        let value = value.trim_matches(is_ows);
+        let hex = value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit());
+        hex.then(|| u128::from_str_radix(value, 16).ok())
+            .flatten()
+            .filter(|id| *id != 0)
+    })
 }
 
 /// Reads the `langfuse_*` members of a `baggage` header into propagated attributes
@@ -505,6 +550,8 @@ fn parse_tags(value: &str) -> Vec<String> {
 pub struct RemoteContext {
     parent: Option<(u128, u64, bool)>,
     attributes: Option<Arc<PropagatedAttributes>>,
+    /// The trace the caller's `langfuse_trace_id` baggage entry claims.
+    claimed_trace: Option<u128>,
 }
 
 impl RemoteContext {
@@ -517,11 +564,14 @@ impl RemoteContext {
     ///   `.unwrap_or_default()` to fall back to a new trace.
     /// * The sampled flag is read but not obeyed: sampling depends on the trace id
     ///   alone, so both services make the same decision.
-    /// * `baggage`: only `langfuse_*` members are read (not `langfuse_trace_id`); each
+    /// * `baggage`: only `langfuse_*` members are read; each
     ///   value is validated as in `propagate_attributes` and an invalid one is dropped
     ///   with a warning. `langfuse_metadata_<k>` and any other `langfuse_<x>` become
     ///   trace metadata `<k>` / `<x>`, with the value as sent. A `+` is read as a space,
     ///   as both other Langfuse SDKs mean it (Python form-encodes, JS escapes `+`).
+    /// * `langfuse_trace_id` in the baggage (the caller has observations open in the
+    ///   trace it names): when it names the `traceparent`'s trace, the first
+    ///   observation here is not marked as an app root, as the Python SDK decides.
     ///
     /// ```
     /// use langfuse_core::propagation::RemoteContext;
@@ -535,11 +585,16 @@ impl RemoteContext {
         baggage: Option<&str>,
     ) -> Result<RemoteContext, TraceContextError> {
         let parent = traceparent.map(parse_traceparent).transpose()?;
+        let claimed_trace = baggage.and_then(parse_trace_claim);
         let attributes = baggage
             .map(parse_baggage)
             .filter(|a| !a.is_empty() || !a.baggage.is_empty())
             .map(Arc::new);
-        Ok(RemoteContext { parent, attributes })
+        Ok(RemoteContext {
+            parent,
+            attributes,
+            claimed_trace,
+        })
     }
 
     /// The trace to continue, if a `traceparent` was received.
@@ -595,6 +650,7 @@ impl RemoteContext {
                 trace_id,
                 span_id,
                 as_root: false,
+                claimed: self.claimed_trace == Some(trace_id),
                 anchor: crate::hooks::current_observation_span_id(),
             }),
             propagated: self.attributes.clone(),
