@@ -473,6 +473,18 @@ enum Attempt {
     Fail,
 }
 
+/// A `Retry-After` value (RFC 9110 §10.2.3): a number of seconds, or an HTTP date,
+/// read as the time from `now` until then (zero once it has passed). `None` for
+/// anything else, which leaves the exporter's own backoff in charge.
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 impl Transport {
     fn new(config: &LangfuseConfig) -> Result<Self, ConfigError> {
         let endpoint = config.endpoint();
@@ -602,8 +614,7 @@ impl Transport {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
         // Read the (small) answer so the connection can be reused; what it says about
         // partial success is not acted on.
         let mut sink = Vec::new();

@@ -562,3 +562,170 @@ fn measure_encode_and_gzip_per_span() {
         });
     }
 }
+
+#[test]
+fn retry_after_is_seconds_or_an_http_date() {
+    let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+    let parse = |v: &str| parse_retry_after(v, now);
+    assert_eq!(parse("120"), Some(Duration::from_secs(120)));
+    assert_eq!(parse(" 0 "), Some(Duration::ZERO));
+    // The three date forms RFC 9110 requires recipients to accept.
+    assert_eq!(
+        parse("Sun, 06 Nov 1994 08:50:07 GMT"),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        parse("Sunday, 06-Nov-94 08:50:07 GMT"),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        parse("Sun Nov  6 08:50:07 1994"),
+        Some(Duration::from_secs(30))
+    );
+    // A date already past: retry at once.
+    assert_eq!(parse("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
+    for bad in ["", "-1", "1.5", "soon", "Sun, 06 Nov 1994 25:00:00 GMT"] {
+        assert_eq!(parse(bad), None, "{bad:?}");
+    }
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 that answers the requests it gets, over kept-alive
+/// connections, with the given responses in turn (the last one repeated), and notes
+/// when each arrived.
+struct ScriptedServer {
+    url: String,
+    arrivals: Arc<std::sync::Mutex<Vec<SystemTime>>>,
+}
+
+impl ScriptedServer {
+    fn start(responses: Vec<String>) -> ScriptedServer {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let noted = Arc::clone(&arrivals);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut writer = stream;
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    let mut started = false;
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            break;
+                        }
+                        started = true;
+                        if let Some((name, value)) = line.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    if !started || line != "\r\n" {
+                        break;
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        break;
+                    }
+                    let n = {
+                        let mut noted = noted.lock().expect("arrivals");
+                        noted.push(SystemTime::now());
+                        noted.len() - 1
+                    };
+                    let response = &responses[n.min(responses.len() - 1)];
+                    if writer.write_all(response.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        ScriptedServer { url, arrivals }
+    }
+
+    fn arrivals(&self) -> Vec<SystemTime> {
+        self.arrivals.lock().expect("arrivals").clone()
+    }
+}
+
+fn response(status: &str, extra: &str) -> String {
+    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n{extra}\r\n")
+}
+
+fn transport_to(url: &str) -> Transport {
+    let config = LangfuseConfig::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(url)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("valid config");
+    Transport::new(&config).expect("transport")
+}
+
+#[test]
+fn throttling_and_gateway_errors_are_retried_and_others_are_not() {
+    // At least a second ahead (the format has whole seconds), far beyond the exporter's
+    // own first backoff (100 ms plus up to 100 ms of jitter).
+    let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
+    let not_before = httpdate::parse_http_date(&soon).expect("date");
+    let cases = [
+        // Throttled until a date, then accepted.
+        (
+            vec![
+                response("429 Too Many Requests", &format!("retry-after: {soon}\r\n")),
+                response("200 OK", ""),
+            ],
+            Ok(()),
+            2,
+        ),
+        // Unavailable with seconds, then a gateway error, then accepted.
+        (
+            vec![
+                response("503 Service Unavailable", "retry-after: 0\r\n"),
+                response("502 Bad Gateway", ""),
+                response("200 OK", ""),
+            ],
+            Ok(()),
+            3,
+        ),
+        // Always unavailable: three retries, then the error.
+        (
+            vec![response("503 Service Unavailable", "retry-after: 0\r\n")],
+            Err("HTTP export failed with status code: 503".to_owned()),
+            4,
+        ),
+        // A rejected request is not sent again.
+        (
+            vec![response("400 Bad Request", "")],
+            Err("HTTP export failed with status code: 400".to_owned()),
+            1,
+        ),
+    ];
+    for (i, (script, expected, requests)) in cases.into_iter().enumerate() {
+        let server = ScriptedServer::start(script.clone());
+        let transport = transport_to(&server.url);
+        assert_eq!(
+            transport.post(b"body".to_vec(), false),
+            expected,
+            "{script:?}"
+        );
+        let arrivals = server.arrivals();
+        assert_eq!(arrivals.len(), requests, "{script:?}");
+        if i == 0 {
+            // The retry waited for the server's date (not a timing measurement: an
+            // earlier retry would mean the date was ignored).
+            assert!(
+                arrivals[1] >= not_before,
+                "retried before the Retry-After date"
+            );
+        }
+    }
+}
