@@ -3,8 +3,9 @@
 //!
 //! Criterion measures a and b minutes apart, and on a shared 2-core machine the plain
 //! function's own time moves between runs by more than the 5 ns looked for. Here the
-//! three functions run in short blocks one after the other, in a rotating order, many
-//! times over: each round gives one difference b − a (and `#[tracing::instrument]` − a)
+//! functions run in short blocks one after the other, in a rotating order, many
+//! times over: each round gives one difference b − a (and the same for `#[observe]` with
+//! `update_current_generation`, and for `#[tracing::instrument]`)
 //! from blocks a few milliseconds apart, so a slow phase of the machine moves both sides
 //! of a difference alike. The median over all rounds, with a 95% confidence interval
 //! from the order statistics, is the figure.
@@ -19,7 +20,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use langfuse_bench::{instrumented_bare, observed_bare, plain, N, QUERY_40};
+use langfuse_bench::{instrumented_bare, observed, observed_bare, plain, N, QUERY_40};
 
 /// One measured function.
 struct Subject {
@@ -57,6 +58,11 @@ fn main() {
             ns: Vec::with_capacity(rounds),
         },
         Subject {
+            name: "b #[observe] + model update, no subscriber",
+            call: observed,
+            ns: Vec::with_capacity(rounds),
+        },
+        Subject {
             name: "#[tracing::instrument], no subscriber",
             call: instrumented_bare,
             ns: Vec::with_capacity(rounds),
@@ -69,7 +75,8 @@ fn main() {
     for round in 0..rounds {
         // Rotate the order so that no function always runs first after a switch.
         for k in 0..subjects.len() {
-            let s = &mut subjects[(round + k) % 3];
+            let n = subjects.len();
+            let s = &mut subjects[(round + k) % n];
             let ns = block(s.call, calls);
             s.ns.push(ns);
         }
@@ -84,7 +91,11 @@ fn main() {
             s.name
         );
     }
-    for (i, label) in [(1, "b − a"), (2, "#[tracing::instrument] − a")] {
+    for (i, label) in [
+        (1, "b − a"),
+        (2, "b (model update) − a"),
+        (3, "#[tracing::instrument] − a"),
+    ] {
         let mut d: Vec<f64> = subjects[i]
             .ns
             .iter()
