@@ -320,6 +320,7 @@ impl ObservationState {
             + o(&self.environment)
             + o(&self.release)
             + o(&self.metadata_value)
+            + block(self.spare_text.capacity())
             + pairs(&self.metadata)
             + block(self.extra.capacity() * std::mem::size_of::<(Cow<'static, str>, AttrValue)>())
             + self
