@@ -115,31 +115,34 @@ pub fn remember_opened(layer_id: usize, span: &Id, cell: Arc<StateCell>) {
     });
 }
 
-/// Called by a layer when it closes an observation: takes this thread's reference to
-/// its cell if this thread opened it and it is still open, so the layer need not look
-/// the span up to find its state.
+/// Called by a layer when it closes an observation: if this thread opened it, forgets
+/// it and closes its cell, returning the state, so the layer need not look the span
+/// up. `None` when the caller must look the span up: this thread did not open it, or
+/// the entry was of a span closed on another thread whose id was then reused (its
+/// cell is already empty).
 ///
 /// ```
 /// use std::sync::Arc;
-/// use langfuse_core::hooks::{remember_opened, take_opened};
+/// use langfuse_core::hooks::{close_opened, remember_opened};
 /// use langfuse_core::state::{ObservationState, StateCell};
 /// let id = tracing::span::Id::from_u64(5);
-/// remember_opened(1, &id, Arc::new(StateCell::new(ObservationState::boxed(1, 2, None, true))));
-/// assert!(take_opened(1, &id).is_some());
-/// assert!(take_opened(1, &id).is_none());
+/// let cell = Arc::new(StateCell::new(ObservationState::boxed(1, 2, None, true)));
+/// remember_opened(1, &id, Arc::clone(&cell));
+/// assert_eq!(close_opened(1, &id).map(|s| s.span_id), Some(2));
+/// assert!(cell.is_closed());
+/// assert!(close_opened(1, &id).is_none());
 /// ```
 #[doc(hidden)]
 #[inline]
-pub fn take_opened(layer_id: usize, span: &Id) -> Option<Arc<StateCell>> {
+pub fn close_opened(layer_id: usize, span: &Id) -> Option<Box<ObservationState>> {
     let span = span.into_u64();
     OPENED
         .try_with(|opened| {
             let mut opened = opened.try_borrow_mut().ok()?;
             let entry =
                 remove_innermost(&mut opened, |o| o.span == span && o.layer_id == layer_id)?;
-            // A closed cell is a span closed on another thread whose id was reused:
-            // not this span's state.
-            (!entry.cell.is_closed()).then_some(entry.cell)
+            // One lock: an already closed cell (the stale entry above) gives `None`.
+            entry.cell.close_and_take()
         })
         .ok()
         .flatten()

@@ -18,6 +18,7 @@ pub mod context;
 pub mod encoding;
 pub mod hooks;
 pub mod ids;
+mod lock;
 pub mod observation;
 pub mod propagation;
 pub mod recycle;

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::lock::{Guard, StoreReleaseLock};
 use crate::propagation::PropagatedAttributes;
 use crate::types::{Level, ObservationType};
 
@@ -392,8 +393,15 @@ pub(crate) fn merge_pair(pairs: &mut Vec<(String, String)>, key: String, value: 
 /// assert!(!cell.with(|_| {}));
 /// assert_eq!(state.input.as_deref(), Some("1"));
 /// ```
-#[derive(Debug)]
-pub struct StateCell(std::sync::Mutex<Option<Box<ObservationState>>>);
+pub struct StateCell(StoreReleaseLock<Option<Box<ObservationState>>>);
+
+impl std::fmt::Debug for StateCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Without taking the lock: formatting must not wait for (or deadlock with) a
+        // writer.
+        f.debug_struct("StateCell").finish_non_exhaustive()
+    }
+}
 
 impl StateCell {
     /// The state of a cell nobody else holds yet (no locking): lets the layer fill a
@@ -407,10 +415,7 @@ impl StateCell {
     /// ```
     #[inline]
     pub fn get_mut(&mut self) -> Option<&mut ObservationState> {
-        self.0
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_deref_mut()
+        self.0.get_mut().as_deref_mut()
     }
 
     /// A cell holding an open observation.
@@ -422,16 +427,15 @@ impl StateCell {
     /// ```
     #[inline]
     pub fn new(state: Box<ObservationState>) -> Self {
-        StateCell(std::sync::Mutex::new(Some(state)))
+        StateCell(StoreReleaseLock::new(Some(state)))
     }
 
     #[inline]
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Box<ObservationState>>> {
-        // A panic inside an update closure poisons the lock; the state is still
-        // consistent (every update is a plain field write), so keep using it.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> Guard<'_, Option<Box<ObservationState>>> {
+        // Not `std::sync::Mutex`: see `crate::lock`. A panic inside an update closure
+        // releases the lock; the state is still consistent (every update is a plain
+        // field write).
+        self.0.lock()
     }
 
     /// Runs `f` on the state if the observation is still open; returns whether it ran.

@@ -15,7 +15,7 @@ use langfuse_core::attributes as attr;
 use langfuse_core::context::with_current_frame;
 use langfuse_core::encoding::{encode_metadata, write_json_str, JsonStyle};
 use langfuse_core::hooks::{
-    current_entered, note_entered, note_exited, note_layer_attached, remember_opened, take_opened,
+    close_opened, current_entered, note_entered, note_exited, note_layer_attached, remember_opened,
     with_opened, LayerHooks,
 };
 use langfuse_core::ids::{random_u128, random_u64};
@@ -331,22 +331,22 @@ where
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         // An observation this thread opened needs no lookup; its `Slot` in the
-        // extensions goes when the `Registry` clears the span.
-        let cell = match take_opened(self.layer_id(), &id) {
-            Some(cell) => cell,
+        // extensions goes when the `Registry` clears the span. Taken out of its cell
+        // here rather than by the export thread: the cell is then freed on the thread
+        // that allocated it, which keeps glibc's allocator from contending for this
+        // thread's arena with the export thread.
+        let mut state = match close_opened(self.layer_id(), &id) {
+            Some(state) => state,
             None => {
                 let Some(span) = ctx.span(&id) else { return };
                 let Some(cell) = span.extensions_mut().remove::<Slot>() else {
                     return;
                 };
-                cell
+                let Some(state) = cell.close_and_take() else {
+                    return;
+                };
+                state
             }
-        };
-        // Taken out here rather than by the export thread: the cell is then freed on
-        // the thread that allocated it, which keeps glibc's allocator from contending
-        // for this thread's arena with the export thread.
-        let Some(mut state) = cell.close_and_take() else {
-            return;
         };
         if !state.sampled {
             return;
