@@ -527,6 +527,77 @@ fn a_full_queue_drops_new_observations_and_counts_them() {
     );
 }
 
+/// Sends `n` observations through a layer with an 8 KiB queue to a collector that
+/// answers each request after 20 ms; returns (delivered, dropped).
+fn flood_a_slow_collector(n: usize, queue_full_wait: Duration) -> (usize, u64) {
+    let receiver = Receiver::start_with_delay(Duration::from_millis(20));
+    let layer = layer(&receiver)
+        .max_queue_bytes(8 * 1024)
+        .flush_at(20)
+        .queue_full_wait(queue_full_wait)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..n {
+            let _s = tracing::info_span!("flood", langfuse.observation.type = "span", langfuse.observation.input = "some input text", i).entered();
+        }
+    });
+    handle.shutdown().unwrap();
+    let mut seen: Vec<i64> = receiver
+        .spans()
+        .iter()
+        .filter_map(|s| s.int_attr("i"))
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    (seen.len(), handle.dropped_observations())
+}
+
+#[test]
+fn with_a_queue_full_wait_a_slow_collector_slows_the_caller_instead_of_losing_spans() {
+    // The control: the same flood without waiting overflows the queue.
+    let (delivered, dropped) = flood_a_slow_collector(400, Duration::ZERO);
+    assert!(dropped > 0, "the 8 KiB queue cannot hold the flood");
+    assert_eq!(delivered as u64 + dropped, 400);
+
+    let (delivered, dropped) = flood_a_slow_collector(400, Duration::from_secs(30));
+    assert_eq!(dropped, 0, "every observation waited for room");
+    assert_eq!(delivered, 400, "every observation arrived, once");
+}
+
+#[test]
+fn a_queue_full_wait_gives_up_after_its_bound() {
+    // A collector that never answers, and a request timeout of a minute: the export
+    // thread is stuck in its first request, so the queue stays full, and each
+    // observation that finds it full is dropped after 20 ms instead of waiting for
+    // the export thread.
+    let receiver = Receiver::start_with_delay(Duration::from_secs(3600));
+    let layer = layer(&receiver)
+        .max_queue_bytes(8 * 1024)
+        .flush_at(5)
+        .timeout(Duration::from_secs(60))
+        .queue_full_wait(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            for _ in 0..100 {
+                let _s = tracing::info_span!("stuck", langfuse.observation.type = "span", langfuse.observation.input = "some input text").entered();
+            }
+        });
+        let _ = tx.send(());
+    });
+    // At most 100 waits of 20 ms; a caller that waited for the stuck export thread
+    // would not be done before its 60 s request timeout.
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("a full queue blocked the caller past queue_full_wait");
+    assert!(handle.dropped_observations() > 0);
+    // No shutdown: it would wait for the stuck request.
+}
+
 #[test]
 fn bad_field_values_warn_without_deadlocking_a_formatting_layer() {
     let receiver = Receiver::start();

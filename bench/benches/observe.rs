@@ -10,6 +10,7 @@
 //! | `c_observe_langfuse_noop` | `#[observe]` + `LangfuseLayer` + a discarding exporter |
 //! | `c_manual_langfuse_noop` | the hand-written `#[observe]` span (model as a static field) |
 //! | `c_observe_langfuse_otlp` | `#[observe]` + `LangfuseLayer` to the loopback receiver |
+//! | `*_langfuse_otlp*_lossless` | the same with `queue_full_wait`: a full queue slows the caller instead of dropping |
 //! | `d_instrument_otel_noop` | `#[tracing::instrument]` + `tracing-opentelemetry`, discarding exporter |
 //! | `d_instrument_otel_otlp` | the same with `opentelemetry-otlp` batch export to the receiver |
 //! | `d_instrument_otel_otlp_lossless` | the same with a 1 Mi-span queue (loses nothing) |
@@ -173,9 +174,8 @@ enum Pipeline {
 }
 
 impl Pipeline {
-    fn langfuse_otlp(receiver: &Receiver) -> Pipeline {
-        let (dispatch, handle) =
-            pipelines::langfuse_dispatch(pipelines::langfuse_layer(&receiver.base_url()));
+    fn langfuse(layer: langfuse_subscriber::LangfuseLayer) -> Pipeline {
+        let (dispatch, handle) = pipelines::langfuse_dispatch(layer);
         Pipeline::Langfuse {
             dispatch,
             handle,
@@ -374,7 +374,9 @@ fn observe_group(c: &mut Criterion) {
 
     use Mode::{HotPath, Sustained};
     use Roots::{Fastrace, Root100, Tracing};
-    let lf = || Pipeline::langfuse_otlp(&receiver);
+    let lf = || Pipeline::langfuse(pipelines::langfuse_layer(&receiver.base_url()));
+    let lf_lossless =
+        || Pipeline::langfuse(pipelines::langfuse_layer_lossless(&receiver.base_url()));
     let otel = || Pipeline::otel(pipelines::otel_provider(&otlp));
     let otel_lossless = || Pipeline::otel(pipelines::otel_provider_lossless(&otlp));
     let scenarios: Vec<Scenario<'_>> = vec![
@@ -438,6 +440,13 @@ fn observe_group(c: &mut Criterion) {
             &observed4k,
         ),
         (
+            "f_observe_langfuse_otlp_4k_lossless",
+            &lf_lossless,
+            Tracing,
+            HotPath,
+            &observed4k,
+        ),
+        (
             "f_instrument_otel_otlp_4k",
             &otel,
             Tracing,
@@ -447,6 +456,13 @@ fn observe_group(c: &mut Criterion) {
         (
             "g_root100_observe_langfuse_otlp",
             &lf,
+            Root100,
+            HotPath,
+            &observed_root,
+        ),
+        (
+            "g_root100_observe_langfuse_otlp_lossless",
+            &lf_lossless,
             Root100,
             HotPath,
             &observed_root,

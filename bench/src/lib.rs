@@ -402,6 +402,19 @@ pub mod pipelines {
             .expect("langfuse layer")
     }
 
+    /// Our layer to the receiver, waiting for room when the queue is full instead of
+    /// dropping (`queue_full_wait`): the calling thread slows to the export's pace.
+    pub fn langfuse_layer_lossless(base_url: &str) -> LangfuseLayer {
+        LangfuseLayer::builder()
+            .public_key("pk-lf-bench")
+            .secret_key("sk-lf-bench")
+            .base_url(base_url)
+            .console(false)
+            .queue_full_wait(std::time::Duration::MAX)
+            .build()
+            .expect("langfuse layer")
+    }
+
     /// Our layer with the discarding exporter.
     pub fn langfuse_layer_noop(exporter: NoopExporter) -> LangfuseLayer {
         LangfuseLayer::builder()

@@ -91,6 +91,8 @@ impl LayerBuilder {
         max_request_bytes(bytes: usize);
         /// See [`LangfuseConfigBuilder::max_queue_bytes`](crate::LangfuseConfigBuilder::max_queue_bytes).
         max_queue_bytes(bytes: usize);
+        /// See [`LangfuseConfigBuilder::queue_full_wait`](crate::LangfuseConfigBuilder::queue_full_wait).
+        queue_full_wait(wait: Duration);
         /// See [`LangfuseConfigBuilder::debug`](crate::LangfuseConfigBuilder::debug).
         debug(on: bool);
         /// See [`LangfuseConfigBuilder::console`](crate::LangfuseConfigBuilder::console).

@@ -159,6 +159,7 @@ pub struct LangfuseConfig {
     pub(crate) compression: Compression,
     pub(crate) max_request_bytes: usize,
     pub(crate) max_queue_bytes: usize,
+    pub(crate) queue_full_wait: Duration,
     pub(crate) debug: bool,
     pub(crate) console: Option<bool>,
     pub(crate) span_filter: Option<SpanFilter>,
@@ -186,6 +187,7 @@ impl fmt::Debug for LangfuseConfig {
             .field("compression", &self.compression)
             .field("max_request_bytes", &self.max_request_bytes)
             .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("queue_full_wait", &self.queue_full_wait)
             .field("debug", &self.debug)
             .field("console", &self.console)
             .field("span_filter", &self.span_filter)
@@ -371,6 +373,17 @@ impl LangfuseConfig {
         self.max_queue_bytes
     }
 
+    /// How long a thread waits for room in a full export queue before dropping its
+    /// observation (zero by default: it drops at once).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// assert_eq!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().queue_full_wait(), Duration::ZERO);
+    /// ```
+    pub fn queue_full_wait(&self) -> Duration {
+        self.queue_full_wait
+    }
+
     /// Whether `LANGFUSE_DEBUG` diagnostics are on.
     ///
     /// ```
@@ -408,6 +421,7 @@ fn unreachable_default() -> LangfuseConfig {
         compression: Compression::Gzip,
         max_request_bytes: 64 << 20,
         max_queue_bytes: 128 << 20,
+        queue_full_wait: Duration::ZERO,
         debug: false,
         console: None,
         span_filter: None,
@@ -451,6 +465,7 @@ pub struct LangfuseConfigBuilder {
     compression: Option<Compression>,
     max_request_bytes: Option<usize>,
     max_queue_bytes: Option<usize>,
+    queue_full_wait: Option<Duration>,
     debug: Option<bool>,
     console: Option<bool>,
     span_filter: Option<SpanFilter>,
@@ -655,6 +670,27 @@ impl LangfuseConfigBuilder {
         max_queue_bytes: usize
     );
     setter!(
+        /// How long a thread that closes an observation while the export queue is full
+        /// ([`max_queue_bytes`](Self::max_queue_bytes)) waits for room before the
+        /// observation is dropped and counted. Default zero: drop at once, so a slow or
+        /// unreachable collector never stalls the application. Set it when losing an
+        /// observation is worse than a paused thread (batch jobs, evaluation runs);
+        /// `Duration::MAX` waits as long as the export thread runs. The export thread
+        /// itself never waits (it would wait for itself), and neither does any thread
+        /// once the layer is shut down. A Tokio worker that waits blocks its other
+        /// tasks for that long.
+        ///
+        /// ```
+        /// # use std::time::Duration;
+        /// let c = langfuse_subscriber::LangfuseConfig::builder()
+        ///     .queue_full_wait(Duration::from_secs(2))
+        ///     .build()
+        ///     .unwrap();
+        /// assert_eq!(c.queue_full_wait(), Duration::from_secs(2));
+        /// ```
+        queue_full_wait: Duration
+    );
+    setter!(
         /// Diagnostics on stderr: every export and its result.
         ///
         /// ```
@@ -777,6 +813,7 @@ impl LangfuseConfigBuilder {
             compression: self.compression.unwrap_or_default(),
             max_request_bytes,
             max_queue_bytes,
+            queue_full_wait: self.queue_full_wait.unwrap_or(Duration::ZERO),
             debug: self.debug.unwrap_or(false),
             console: self.console,
             span_filter: self.span_filter,
@@ -805,6 +842,7 @@ impl LangfuseConfigBuilder {
             compression,
             max_request_bytes,
             max_queue_bytes,
+            queue_full_wait,
             debug,
             console,
             span_filter
@@ -903,6 +941,15 @@ impl LangfuseConfigBuilder {
                 _ => warn(
                     "LANGFUSE_MAX_QUEUE_BYTES",
                     "expected an integer of at least 4096",
+                ),
+            }
+        }
+        if let Some(v) = var("LANGFUSE_QUEUE_FULL_WAIT_MS") {
+            match v.trim().parse::<u64>() {
+                Ok(ms) => b.queue_full_wait = Some(Duration::from_millis(ms)),
+                _ => warn(
+                    "LANGFUSE_QUEUE_FULL_WAIT_MS",
+                    "expected a whole number of milliseconds",
                 ),
             }
         }
@@ -1029,8 +1076,10 @@ mod tests {
             ("LANGFUSE_OTEL_COMPRESSION", "brotli"),
             ("LANGFUSE_TRACING_ENVIRONMENT", "Production!"),
             ("LANGFUSE_BASE_URL", "ftp://x"),
+            ("LANGFUSE_QUEUE_FULL_WAIT_MS", "1.5s"),
         ]);
-        assert_eq!(w.len(), 7, "{w:#?}");
+        assert_eq!(w.len(), 8, "{w:#?}");
+        assert_eq!(c.queue_full_wait, Duration::ZERO);
         assert_eq!(c.sample_rate, 1.0);
         assert_eq!(c.flush_at, 512);
         assert_eq!(c.compression, Compression::Gzip);
@@ -1050,8 +1099,10 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "none"),
             ("LANGFUSE_TRACING_ENVIRONMENT", "staging-2"),
             ("LANGFUSE_DEBUG", "true"),
+            ("LANGFUSE_QUEUE_FULL_WAIT_MS", "250"),
         ]);
         assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.queue_full_wait, Duration::from_millis(250));
         assert!(c.has_credentials() && !c.console_enabled());
         assert_eq!(c.sample_rate, 0.25);
         assert_eq!(c.flush_at, 10);

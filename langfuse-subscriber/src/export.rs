@@ -180,6 +180,8 @@ pub(crate) struct Pipeline {
     flush_at: usize,
     worker_thread: std::thread::Thread,
     max_queue_bytes: usize,
+    /// How long `submit` waits for room in a full queue (zero: it drops at once).
+    queue_full_wait: Duration,
     dropped: Arc<AtomicU64>,
     warned_full: AtomicBool,
     shut_down: AtomicBool,
@@ -264,6 +266,7 @@ impl Pipeline {
             flush_at: config.flush_at,
             worker_thread,
             max_queue_bytes: config.max_queue_bytes,
+            queue_full_wait: config.queue_full_wait,
             dropped,
             warned_full: AtomicBool::new(false),
             shut_down: AtomicBool::new(false),
@@ -284,10 +287,8 @@ impl Pipeline {
             self.drop_one("the exporter is shut down");
             return;
         }
-        let before = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
-        if before + size > self.max_queue_bytes {
-            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            self.drop_one("the export queue is full (max_queue_bytes)");
+        if !self.reserve(size) && !self.wait_for_room(size) {
+            self.drop_one("the export queue is full (raise max_queue_bytes, or set queue_full_wait to wait for room)");
             return;
         }
         if !self.outbox.push(state, size) {
@@ -299,6 +300,56 @@ impl Pipeline {
         // flush is requested: no wake-up (a futex syscall) per observation.
         if self.pending.fetch_add(1, Ordering::Relaxed) + 1 == self.flush_at {
             self.worker_thread.unpark();
+        }
+    }
+
+    /// Counts `size` bytes against the queue's budget; false (and nothing counted)
+    /// when they do not fit.
+    #[inline]
+    fn reserve(&self, size: usize) -> bool {
+        let before = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        if before + size > self.max_queue_bytes {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The queue is full: with a `queue_full_wait`, wakes the export thread and waits
+    /// up to that long for `size` bytes of room; true once they are reserved.
+    #[cold]
+    fn wait_for_room(&self, size: usize) -> bool {
+        if self.queue_full_wait.is_zero() || std::thread::current().id() == self.worker_thread.id()
+        {
+            return false;
+        }
+        // `None`: longer than `Instant` can count, so as long as the worker runs.
+        let deadline = Instant::now().checked_add(self.queue_full_wait);
+        let mut pause = Duration::from_micros(20);
+        loop {
+            // The worker frees the budget as it takes observations from the queue,
+            // before it sends them.
+            self.worker_thread.unpark();
+            std::thread::sleep(pause);
+            if self.shut_down.load(Ordering::Relaxed) || self.worker_finished() {
+                return false;
+            }
+            if self.reserve(size) {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// True once the export thread has stopped (for example after a panic in a custom
+    /// exporter): nothing will make room any more.
+    fn worker_finished(&self) -> bool {
+        match self.worker.lock() {
+            Ok(worker) => worker.as_ref().is_none_or(|w| w.is_finished()),
+            Err(_) => true,
         }
     }
 

@@ -191,6 +191,8 @@ struct AppState {
     shared: Arc<Shared>,
     /// `None`: 200 (or 400 on undecodable bodies); `Some`: always that status.
     fixed_status: Option<StatusCode>,
+    /// How long each request waits before it is answered (a slow collector).
+    delay: Duration,
 }
 
 /// In-process OTLP/HTTP receiver on `127.0.0.1:<random port>`. Dropping it stops the server.
@@ -204,22 +206,29 @@ pub struct Receiver {
 impl Receiver {
     /// Answers 200 `{}` (application/json) to POST on any path; 400 if the body is undecodable.
     pub fn start() -> Receiver {
-        Self::spawn(None)
+        Self::spawn(None, Duration::ZERO)
+    }
+
+    /// Like [`Receiver::start`], but answers each request only after `delay`: a slow
+    /// collector (requests are still captured as they arrive).
+    pub fn start_with_delay(delay: Duration) -> Receiver {
+        Self::spawn(None, delay)
     }
 
     /// Always answers `status` (the request is still captured and decoded).
     pub fn start_with_status(status: u16) -> Receiver {
         let status = StatusCode::from_u16(status).expect("valid HTTP status code");
-        Self::spawn(Some(status))
+        Self::spawn(Some(status), Duration::ZERO)
     }
 
-    fn spawn(fixed_status: Option<StatusCode>) -> Receiver {
+    fn spawn(fixed_status: Option<StatusCode>, delay: Duration) -> Receiver {
         let shared = Arc::new(Shared::default());
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel::<std::io::Result<SocketAddr>>();
         let state = AppState {
             shared: shared.clone(),
             fixed_status,
+            delay,
         };
 
         let thread = std::thread::Builder::new()
@@ -453,6 +462,9 @@ async fn handle(
         guard.spans.extend(spans);
     }
     state.shared.cond.notify_all();
+    if !state.delay.is_zero() {
+        tokio::time::sleep(state.delay).await;
+    }
 
     let (status, body) = match (state.fixed_status, error) {
         (Some(status), _) => (status, "{}".to_string()),
