@@ -678,7 +678,8 @@ impl LangfuseHandle {
         }
     }
 
-    /// How many observations were lost: the queue was full, export had stopped, or the
+    /// How many observations were lost: the queue was full (and stayed full for the
+    /// configured `queue_full_wait`, zero by default), export had stopped, or the
     /// collector failed the batch they were in (after the exporter's retries).
     ///
     /// ```

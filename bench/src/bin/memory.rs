@@ -8,7 +8,8 @@
 //!
 //! Options: `--spans N` (1,000,000, as roots of 100 observations), `--threads N` (2),
 //! `--max-queue-bytes N` (the layer's default unless given; `LANGFUSE_MAX_QUEUE_BYTES`
-//! is read too). Every observation records input, output, type and model, like the
+//! is read too, as is `LANGFUSE_QUEUE_FULL_WAIT_MS`: with it the loop waits for room
+//! instead of dropping). Every observation records input, output, type and model, like the
 //! other programs. Prints one JSON line: spans created, dropped (as
 //! `dropped_observations()` counts them), the time, and the peak RSS from
 //! `/proc/self/status` (`VmHWM`), which `/usr/bin/time -v` reports as "Maximum resident
