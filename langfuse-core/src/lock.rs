@@ -11,6 +11,7 @@
 //! taken), so a wait is short unless the holder was preempted.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -51,7 +52,10 @@ impl<T> StoreReleaseLock<T> {
         {
             self.wait();
         }
-        Guard { lock: self }
+        Guard {
+            lock: self,
+            _not_send_or_sync: PhantomData,
+        }
     }
 
     #[cold]
@@ -82,7 +86,13 @@ impl<T> StoreReleaseLock<T> {
 /// field write, so the value is consistent whenever a guard is dropped.
 pub(crate) struct Guard<'a, T> {
     lock: &'a StoreReleaseLock<T>,
+    /// Neither `Send` nor `Sync` by default (as `std`'s `MutexGuard`): shared, a guard
+    /// hands out `&T`, which is only shareable when `T: Sync` (below).
+    _not_send_or_sync: PhantomData<*const ()>,
 }
+
+// SAFETY: `&Guard` only gives `&T`, shareable between threads exactly when `T: Sync`.
+unsafe impl<T: Sync> Sync for Guard<'_, T> {}
 
 impl<T> Deref for Guard<'_, T> {
     type Target = T;
