@@ -393,26 +393,24 @@ pub mod pipelines {
 
     /// Our layer exporting to a Langfuse-compatible base URL (gzip, defaults otherwise).
     pub fn langfuse_layer(base_url: &str) -> LangfuseLayer {
-        LangfuseLayer::builder()
-            .public_key("pk-lf-bench")
-            .secret_key("sk-lf-bench")
-            .base_url(base_url)
-            .console(false)
-            .build()
-            .expect("langfuse layer")
+        langfuse_builder(base_url).build().expect("langfuse layer")
     }
 
     /// Our layer to the receiver, waiting for room when the queue is full instead of
     /// dropping (`queue_full_wait`): the calling thread slows to the export's pace.
     pub fn langfuse_layer_lossless(base_url: &str) -> LangfuseLayer {
+        langfuse_builder(base_url)
+            .queue_full_wait(std::time::Duration::MAX)
+            .build()
+            .expect("langfuse layer")
+    }
+
+    fn langfuse_builder(base_url: &str) -> langfuse_subscriber::LayerBuilder {
         LangfuseLayer::builder()
             .public_key("pk-lf-bench")
             .secret_key("sk-lf-bench")
             .base_url(base_url)
             .console(false)
-            .queue_full_wait(std::time::Duration::MAX)
-            .build()
-            .expect("langfuse layer")
     }
 
     /// Our layer with the discarding exporter.

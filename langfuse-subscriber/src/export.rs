@@ -345,11 +345,13 @@ impl Pipeline {
     }
 
     /// True once the export thread has stopped (for example after a panic in a custom
-    /// exporter): nothing will make room any more.
+    /// exporter): nothing will make room any more. Never waits for the lock: a
+    /// `shutdown()` holding it while it joins the thread has set `shut_down` first.
     fn worker_finished(&self) -> bool {
-        match self.worker.lock() {
+        match self.worker.try_lock() {
             Ok(worker) => worker.as_ref().is_none_or(|w| w.is_finished()),
-            Err(_) => true,
+            Err(std::sync::TryLockError::WouldBlock) => false,
+            Err(std::sync::TryLockError::Poisoned(_)) => true,
         }
     }
 
