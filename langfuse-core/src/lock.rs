@@ -37,12 +37,6 @@ impl<T> StoreReleaseLock<T> {
         }
     }
 
-    /// The value, without locking: `&mut self` proves nobody else holds it.
-    #[inline]
-    pub(crate) fn get_mut(&mut self) -> &mut T {
-        self.value.get_mut()
-    }
-
     #[inline]
     pub(crate) fn lock(&self) -> Guard<'_, T> {
         if self

@@ -72,16 +72,25 @@ impl<T> Pool<T> {
         }
     }
 
-    /// An item from this thread's cache, refilled from the shared pool when empty.
+    /// An item from this thread's cache, refilled from the shared pool when empty;
+    /// `ahead` sees the item the next call will take.
     #[inline]
-    fn take(&'static self, local: &'static LocalKey<RefCell<Vec<T>>>) -> Option<T> {
+    fn take(
+        &'static self,
+        local: &'static LocalKey<RefCell<Vec<T>>>,
+        ahead: impl FnOnce(&T),
+    ) -> Option<T> {
         local
             .try_with(|local| {
                 let mut local = local.try_borrow_mut().ok()?;
                 if local.is_empty() && self.len.load(Ordering::Relaxed) > 0 {
                     self.refill(&mut local);
                 }
-                local.pop()
+                let item = local.pop();
+                if let Some(next) = local.last() {
+                    ahead(next);
+                }
+                item
             })
             .ok()
             .flatten()
@@ -136,7 +145,7 @@ thread_local! {
 /// ```
 #[inline]
 pub fn buffer(min_capacity: usize) -> String {
-    match BUFFERS.take(&LOCAL_BUFFERS) {
+    match BUFFERS.take(&LOCAL_BUFFERS, |_| {}) {
         Some(mut s) => {
             s.reserve(min_capacity);
             s
@@ -173,8 +182,30 @@ pub fn give_back(buffers: impl IntoIterator<Item = String>) {
 #[inline]
 pub fn state() -> Box<ObservationState> {
     STATES
-        .take(&LOCAL_STATES)
+        .take(&LOCAL_STATES, |next| prefetch_for_writing(next))
         .unwrap_or_else(|| Box::new(ObservationState::EMPTY))
+}
+
+/// Asks the CPU to bring the next state's cache lines to this core, owned, while the
+/// current observation runs: the export thread wrote them last (emptying the state),
+/// and without this the first reads of a reused state wait for the other core.
+#[inline]
+fn prefetch_for_writing(state: &ObservationState) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+        let start = (state as *const ObservationState).cast::<i8>();
+        let size = std::mem::size_of::<ObservationState>();
+        // Every line the state touches (it need not start on a line boundary).
+        let lines = (start as usize % 64 + size).div_ceil(64);
+        for line in 0..lines {
+            // SAFETY: a prefetch is only a hint: it never faults or changes memory.
+            // `wrapping_add` because the last line may start past the state's end.
+            unsafe { _mm_prefetch::<_MM_HINT_ET0>(start.wrapping_add(line * 64)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = state;
 }
 
 /// Empties a batch of exported observations: their input and output buffers and the

@@ -404,20 +404,6 @@ impl std::fmt::Debug for StateCell {
 }
 
 impl StateCell {
-    /// The state of a cell nobody else holds yet (no locking): lets the layer fill a
-    /// new observation in place instead of moving the whole state into the cell.
-    ///
-    /// ```
-    /// use langfuse_core::state::{ObservationState, StateCell};
-    /// let mut cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
-    /// cell.get_mut().unwrap().input = Some("1".into());
-    /// assert!(cell.with(|s| assert_eq!(s.input.as_deref(), Some("1"))));
-    /// ```
-    #[inline]
-    pub fn get_mut(&mut self) -> Option<&mut ObservationState> {
-        self.0.get_mut().as_deref_mut()
-    }
-
     /// A cell holding an open observation.
     ///
     /// ```

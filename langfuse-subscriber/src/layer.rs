@@ -269,31 +269,28 @@ where
             }
         };
         // Boxed (usually in a box the exporter gave back): the state is a few hundred
-        // bytes, and from here to the export queue it moves as one pointer.
-        let mut cell: Slot = Arc::new(StateCell::new(ObservationState::boxed(
-            trace_id,
-            random_u64(),
-            parent_span_id,
-            sampled,
-        )));
+        // bytes, and from here to the export queue it moves as one pointer. Filled in
+        // before it goes into its `Arc`: asking the `Arc` whether it is unique (its
+        // `get_mut`) is a locked instruction, which waits for every store to the
+        // recycled box (cache lines the export thread last wrote) to complete.
+        let mut state = ObservationState::boxed(trace_id, random_u64(), parent_span_id, sampled);
         let mut warnings = Vec::new();
-        if let Some(state) = Arc::get_mut(&mut cell).and_then(StateCell::get_mut) {
-            state.is_app_root = app_root;
-            state.as_root = as_root;
-            state.name = Some(Cow::Borrowed(attrs.metadata().name()));
-            if state.sampled {
-                state.propagated = propagated;
-                let mut visitor = FieldVisitor {
-                    state,
-                    warnings: Vec::new(),
-                };
-                attrs.record(&mut visitor);
-                warnings = visitor.warnings;
-                if state.as_type == ObservationType::Event {
-                    state.end_time = Some(state.start_time);
-                }
+        state.is_app_root = app_root;
+        state.as_root = as_root;
+        state.name = Some(Cow::Borrowed(attrs.metadata().name()));
+        if state.sampled {
+            state.propagated = propagated;
+            let mut visitor = FieldVisitor {
+                state: &mut state,
+                warnings: Vec::new(),
+            };
+            attrs.record(&mut visitor);
+            warnings = visitor.warnings;
+            if state.as_type == ObservationType::Event {
+                state.end_time = Some(state.start_time);
             }
         }
+        let cell: Slot = Arc::new(StateCell::new(state));
         remember_opened(layer_id, id, Arc::clone(&cell));
         span.extensions_mut().insert::<Slot>(cell);
         log_warnings(warnings);

@@ -30,7 +30,10 @@ fn main() {
         .map(|s| s.parse().unwrap_or_else(|_| usage()))
         .unwrap_or(100_000);
 
+    // Prints the calling thread's time per call (the export drain at shutdown is not in
+    // it), for A/B runs of two builds.
     let in_roots = |call: &dyn Fn(u64)| {
+        let started = std::time::Instant::now();
         let mut done = 0;
         while done < calls {
             let k = (calls - done).min(100);
@@ -41,6 +44,8 @@ fn main() {
             }
             done += k;
         }
+        let per_call = started.elapsed().as_nanos() as f64 / calls.max(1) as f64;
+        eprintln!("calls: {per_call:.1} ns per call");
     };
     let q = QUERY_40;
     match scenario.as_str() {
