@@ -245,6 +245,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn take_hands_out_each_item_once_and_shows_the_next_one() {
+        // A pool of its own: other tests' threads share the real ones.
+        static POOL: Pool<u32> = Pool::new();
+        thread_local! {
+            static LOCAL: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+        }
+        POOL.give_back([1, 2, 3], |_| true);
+        let (mut taken, mut shown) = (Vec::new(), Vec::new());
+        for _ in 0..4 {
+            let mut next = None;
+            taken.push(POOL.take(&LOCAL, |n| next = Some(*n)));
+            shown.push(next);
+        }
+        assert_eq!(taken, [Some(3), Some(2), Some(1), None]);
+        // What `ahead` saw is what the following call took.
+        assert_eq!(shown, [Some(2), Some(1), None, None]);
+    }
+
+    #[test]
     fn buffers_go_round_and_stay_bounded() {
         // A fresh thread, so its local cache starts empty.
         std::thread::spawn(|| {
