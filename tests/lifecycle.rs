@@ -198,3 +198,38 @@ fn flush_is_answered_while_full_batches_are_being_sent() {
     }
     handle.shutdown().unwrap();
 }
+
+/// A collector that accepts and never answers, with more observations than one batch:
+/// when `shutdown()` gives up, the batch in flight and the rest the export thread took
+/// are counted as dropped with what was still queued, so nothing is unaccounted for.
+#[test]
+fn after_a_shutdown_timeout_every_observation_is_delivered_or_counted() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(64) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let layer = LangfuseLayer::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .timeout(Duration::from_secs(1))
+        .flush_at(10)
+        .console(false)
+        .build()
+        .expect("valid config");
+    let handle = layer.handle();
+    let created = 45;
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(created));
+    let h = handle.clone();
+    let result = returns_within(Duration::from_secs(30), move || h.shutdown());
+    assert!(result.is_err(), "nothing could be delivered: {result:?}");
+    assert_eq!(handle.dropped_observations(), created as u64);
+    // The export thread, still waiting on its request, counts nothing twice.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(handle.dropped_observations(), created as u64);
+}

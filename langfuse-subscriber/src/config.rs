@@ -215,30 +215,22 @@ impl LangfuseConfig {
     }
 
     /// Reads every `LANGFUSE_*` variable. An invalid value is reported once on stderr
-    /// (and in [`LangfuseConfig::warnings`]) and its default is used instead.
+    /// (and in [`LangfuseConfig::warnings`]) and its default is used instead, except
+    /// the base URL: an invalid `LANGFUSE_BASE_URL` / `LANGFUSE_HOST` is an error, never
+    /// a fallback to another host (that would send the keys and data there).
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::from_env();
+    /// let c = langfuse_subscriber::LangfuseConfig::from_env().expect("valid LANGFUSE_* settings");
     /// let _ = c.endpoint();
     /// ```
-    pub fn from_env() -> LangfuseConfig {
+    pub fn from_env() -> Result<LangfuseConfig, ConfigError> {
         let (builder, warnings) = LangfuseConfigBuilder::from_env_vars(|k| std::env::var(k).ok());
-        let mut config = match builder.build() {
-            Ok(c) => c,
-            // Every env value was validated on the way in; fall back to defaults anyway.
-            Err(e) => {
-                let mut c = LangfuseConfigBuilder::default()
-                    .build()
-                    .unwrap_or_else(|_| unreachable_default());
-                c.warnings.push(e.to_string());
-                c
-            }
-        };
         for w in &warnings {
             eprintln!("langfuse: {w}");
         }
+        let mut config = builder.build()?;
         config.warnings.extend(warnings);
-        config
+        Ok(config)
     }
 
     /// The full OTLP endpoint, `{base_url}/api/public/otel/v1/traces` (one slash).
@@ -403,33 +395,6 @@ impl LangfuseConfig {
     }
 }
 
-#[cold]
-fn unreachable_default() -> LangfuseConfig {
-    // The default builder always validates; this keeps `from_env` free of panics anyway.
-    LangfuseConfig {
-        public_key: None,
-        secret_key: None,
-        base_url: DEFAULT_BASE_URL.into(),
-        export_path: DEFAULT_EXPORT_PATH.into(),
-        enabled: true,
-        environment: None,
-        release: None,
-        sample_rate: 1.0,
-        flush_at: 512,
-        flush_interval: Duration::from_secs(5),
-        timeout: Duration::from_secs(5),
-        compression: Compression::Gzip,
-        max_request_bytes: 64 << 20,
-        max_queue_bytes: 128 << 20,
-        queue_full_wait: Duration::ZERO,
-        debug: false,
-        console: None,
-        span_filter: None,
-        additional_headers: Vec::new(),
-        warnings: Vec::new(),
-    }
-}
-
 /// Builds a [`LangfuseConfig`]; `build()` validates every value.
 ///
 /// ```
@@ -454,6 +419,9 @@ pub struct LangfuseConfigBuilder {
     public_key: Option<String>,
     secret_key: Option<String>,
     base_url: Option<String>,
+    /// The variable `base_url` was read from, so that an invalid value is reported
+    /// under the name the user set.
+    base_url_variable: Option<&'static str>,
     export_path: Option<String>,
     enabled: Option<bool>,
     environment: Option<String>,
@@ -480,7 +448,7 @@ impl fmt::Debug for LangfuseConfigBuilder {
                 "secret_key",
                 &self.secret_key.as_ref().map(|_| "<redacted>"),
             )
-            .field("base_url", &self.base_url)
+            .field("base_url", &self.base_url.as_deref().map(redact_user_info))
             .finish_non_exhaustive()
     }
 }
@@ -527,6 +495,7 @@ impl LangfuseConfigBuilder {
     /// ```
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
         self.base_url = Some(url.into());
+        self.base_url_variable = None;
         self
     }
 
@@ -718,7 +687,8 @@ impl LangfuseConfigBuilder {
     /// ```
     pub fn build(self) -> Result<LangfuseConfig, ConfigError> {
         let base_url = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        validate_base_url(&base_url)?;
+        validate_base_url(&base_url, self.base_url_variable.unwrap_or("base_url"))?;
+        let mut warnings = Vec::new();
         let export_path = self
             .export_path
             .unwrap_or_else(|| DEFAULT_EXPORT_PATH.to_owned());
@@ -745,6 +715,12 @@ impl LangfuseConfigBuilder {
                 "expected more than zero",
             ));
         }
+        let flush_interval = clamp(
+            "flush_interval",
+            flush_interval,
+            FLUSH_INTERVAL_BOUNDS,
+            &mut warnings,
+        );
         let timeout = self.timeout.unwrap_or(Duration::from_secs(5));
         if timeout.is_zero() {
             return Err(ConfigError::invalid(
@@ -753,6 +729,7 @@ impl LangfuseConfigBuilder {
                 "expected more than zero",
             ));
         }
+        let timeout = clamp("timeout", timeout, TIMEOUT_BOUNDS, &mut warnings);
         let max_request_bytes = self.max_request_bytes.unwrap_or(64 << 20);
         if max_request_bytes < 1024 {
             return Err(ConfigError::invalid(
@@ -818,7 +795,7 @@ impl LangfuseConfigBuilder {
             console: self.console,
             span_filter: self.span_filter,
             additional_headers: self.additional_headers,
-            warnings: Vec::new(),
+            warnings,
         })
     }
 
@@ -826,6 +803,9 @@ impl LangfuseConfigBuilder {
     pub(crate) fn merge(mut self, other: Self) -> Self {
         macro_rules! take {
             ($($f:ident),*) => {$( if other.$f.is_some() { self.$f = other.$f; } )*};
+        }
+        if other.base_url.is_some() {
+            self.base_url_variable = other.base_url_variable;
         }
         take!(
             public_key,
@@ -861,10 +841,13 @@ impl LangfuseConfigBuilder {
         };
         b.public_key = var("LANGFUSE_PUBLIC_KEY");
         b.secret_key = var("LANGFUSE_SECRET_KEY");
-        if let Some(url) = var("LANGFUSE_BASE_URL").or_else(|| var("LANGFUSE_HOST")) {
-            match validate_base_url(&url) {
-                Ok(()) => b.base_url = Some(url),
-                Err(e) => warn("LANGFUSE_BASE_URL", &e.to_string()),
+        // An invalid URL is kept, so that `build()` fails naming it: falling back to
+        // the default host would send a self-hosted project's keys and data elsewhere.
+        for name in ["LANGFUSE_BASE_URL", "LANGFUSE_HOST"] {
+            if let Some(url) = var(name) {
+                b.base_url = Some(url);
+                b.base_url_variable = Some(name);
+                break;
             }
         }
         b.export_path = var("LANGFUSE_OTEL_TRACES_EXPORT_PATH");
@@ -979,18 +962,87 @@ fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn validate_base_url(url: &str) -> Result<(), ConfigError> {
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("http://")
-        .or_else(|| lower.strip_prefix("https://"))
-        .ok_or_else(|| {
-            ConfigError::invalid("base_url", url, "expected an http:// or https:// URL")
-        })?;
-    if rest.trim_end_matches('/').is_empty() || url.parse::<http::Uri>().is_err() {
-        return Err(ConfigError::invalid("base_url", url, "not a valid URL"));
+/// Checks a base URL; `name` is what the user set (`base_url`, `LANGFUSE_BASE_URL`,
+/// `LANGFUSE_HOST`), and the error names it with the value, its user info hidden.
+fn validate_base_url(url: &str, name: &'static str) -> Result<(), ConfigError> {
+    let fail = |why: &str| {
+        ConfigError::other(
+            "base_url",
+            format!(
+                "invalid {name} {:?}: {why}",
+                redact_user_info(url).chars().take(120).collect::<String>()
+            ),
+        )
+    };
+    let trimmed = url.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(fail(
+            "expected an http:// or https:// URL, such as https://cloud.langfuse.com or \
+             http://localhost:3000",
+        ));
+    }
+    let parsed =
+        reqwest::Url::parse(trimmed).map_err(|e| fail(&format!("not a valid URL ({e})")))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(fail("the URL has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(fail(
+            "credentials in the URL are not accepted; set public_key and secret_key \
+             (LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY) instead",
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(fail("a base URL has no query or fragment"));
+    }
+    if parsed.scheme() == "https" && !cfg!(feature = "rustls") {
+        return Err(fail(
+            "this build has no TLS support: enable the `rustls` feature of \
+             langfuse-subscriber (on by default), or use an http:// URL",
+        ));
     }
     Ok(())
+}
+
+/// `url` with anything between the scheme and an `@` replaced, so that a password in
+/// it is never shown.
+fn redact_user_info(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    match url[after_scheme..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}***@{}",
+            &url[..after_scheme],
+            &url[after_scheme + at + 1..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// Sane bounds of the durations: a flush interval of a nanosecond would spin the
+/// export thread on a core, a timeout of a microsecond would fail every export.
+const FLUSH_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(3600));
+const TIMEOUT_BOUNDS: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(600));
+
+/// `value` within `(min, max)`; a value outside gives one warning on stderr (and in
+/// [`LangfuseConfig::warnings`]).
+fn clamp(
+    setting: &str,
+    value: Duration,
+    (min, max): (Duration, Duration),
+    warnings: &mut Vec<String>,
+) -> Duration {
+    let clamped = value.clamp(min, max);
+    if clamped != value {
+        let w = format!("{setting} {value:?} is outside {min:?}..={max:?}; using {clamped:?}");
+        eprintln!("langfuse: {w}");
+        warnings.push(w);
+    }
+    clamped
 }
 
 /// The environment rule of the Langfuse SDKs: at most 40 characters of `[a-z0-9_-]`,
@@ -1075,10 +1127,9 @@ mod tests {
             ("LANGFUSE_TIMEOUT", "0"),
             ("LANGFUSE_OTEL_COMPRESSION", "brotli"),
             ("LANGFUSE_TRACING_ENVIRONMENT", "Production!"),
-            ("LANGFUSE_BASE_URL", "ftp://x"),
             ("LANGFUSE_QUEUE_FULL_WAIT_MS", "1.5s"),
         ]);
-        assert_eq!(w.len(), 8, "{w:#?}");
+        assert_eq!(w.len(), 7, "{w:#?}");
         assert_eq!(c.queue_full_wait, Duration::ZERO);
         assert_eq!(c.sample_rate, 1.0);
         assert_eq!(c.flush_at, 512);
@@ -1167,6 +1218,101 @@ mod tests {
         ];
         for (b, setting) in cases {
             assert_eq!(b.build().unwrap_err().setting(), setting);
+        }
+    }
+}
+
+#[cfg(test)]
+mod base_url_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from_env(vars: &[(&str, &str)]) -> Result<LangfuseConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        LangfuseConfigBuilder::from_env_vars(|k| map.get(k).cloned())
+            .0
+            .build()
+    }
+
+    #[test]
+    fn an_invalid_base_url_variable_is_an_error_naming_it_never_a_fallback() {
+        for (name, value) in [
+            ("LANGFUSE_BASE_URL", "langfuse.internal:3000"),
+            ("LANGFUSE_BASE_URL", "ftp://x"),
+            ("LANGFUSE_HOST", "http://"),
+            ("LANGFUSE_HOST", "http://exa mple.com"),
+        ] {
+            let err = from_env(&[
+                ("LANGFUSE_PUBLIC_KEY", "pk-lf-1"),
+                ("LANGFUSE_SECRET_KEY", "sk-lf-1"),
+                (name, value),
+            ])
+            .expect_err(value);
+            assert_eq!(err.setting(), "base_url");
+            let message = err.to_string();
+            assert!(
+                message.contains(name) && message.contains(value),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_rejected_and_the_secret_never_shown() {
+        let url = "http://pk-lf-1:sk-lf-TOPSECRET@langfuse.internal:3000";
+        let err = LangfuseConfig::builder().base_url(url).build().unwrap_err();
+        assert!(!err.to_string().contains("TOPSECRET"), "{err}");
+        assert!(err.to_string().contains("langfuse.internal:3000"), "{err}");
+        assert!(!format!("{err:?}").contains("TOPSECRET"));
+        let b = LangfuseConfig::builder().base_url(url);
+        assert!(!format!("{b:?}").contains("TOPSECRET"));
+        let err = from_env(&[("LANGFUSE_BASE_URL", url)]).unwrap_err();
+        assert!(!err.to_string().contains("TOPSECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_valid_builder_url_overrides_an_invalid_variable() {
+        let (env, _) = LangfuseConfigBuilder::from_env_vars(|k| {
+            (k == "LANGFUSE_BASE_URL").then(|| "nope".to_owned())
+        });
+        let c = env
+            .merge(LangfuseConfig::builder().base_url("http://127.0.0.1:1"))
+            .build()
+            .expect("the builder's URL wins");
+        assert!(c.endpoint().starts_with("http://127.0.0.1:1/"));
+    }
+
+    #[test]
+    fn degenerate_durations_are_clamped_with_one_warning_each() {
+        let c = from_env(&[
+            ("LANGFUSE_FLUSH_INTERVAL", "0.000000001"),
+            ("LANGFUSE_TIMEOUT", "0.000001"),
+        ])
+        .unwrap();
+        assert_eq!(c.flush_interval, FLUSH_INTERVAL_BOUNDS.0);
+        assert_eq!(c.timeout, TIMEOUT_BOUNDS.0);
+        assert_eq!(c.warnings().len(), 2, "{:?}", c.warnings());
+        let c = LangfuseConfig::builder()
+            .timeout(Duration::from_secs(86_400))
+            .build()
+            .unwrap();
+        assert_eq!(c.timeout, TIMEOUT_BOUNDS.1);
+        assert_eq!(c.warnings().len(), 1);
+    }
+
+    #[test]
+    fn https_needs_the_tls_feature() {
+        let built = LangfuseConfig::builder()
+            .base_url("https://cloud.langfuse.com")
+            .build();
+        if cfg!(feature = "rustls") {
+            assert!(built.is_ok());
+        } else {
+            let err = built.unwrap_err();
+            assert!(err.to_string().contains("TLS"), "{err}");
         }
     }
 }

@@ -164,6 +164,17 @@ impl Destination for Tee {
     }
 }
 
+/// The observations the export thread has taken from the queue and not yet settled
+/// (delivered, or counted as dropped). When `shutdown()` gives up waiting, it counts
+/// them as dropped and marks the pipeline abandoned, so the export thread, still busy
+/// with its request, does not count them a second time: after `shutdown()` returns,
+/// delivered + dropped = created, whatever the endpoint does.
+#[derive(Debug, Default)]
+struct InHand {
+    count: usize,
+    abandoned: bool,
+}
+
 /// Requests to the worker (observations go through the [`Outbox`]).
 enum Msg {
     Flush(SyncSender<Result<(), ExportError>>),
@@ -183,7 +194,9 @@ pub(crate) struct Pipeline {
     /// How long `submit` waits for room in a full queue (zero: it drops at once).
     queue_full_wait: Duration,
     dropped: Arc<AtomicU64>,
-    warned_full: AtomicBool,
+    in_hand: Arc<Mutex<InHand>>,
+    /// The reasons already reported on stderr (one line each, not one per observation).
+    warned: Mutex<Vec<&'static str>>,
     shut_down: AtomicBool,
     timeout: Duration,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -214,6 +227,8 @@ impl Pipeline {
         let pending = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
         let worker_dropped = dropped.clone();
+        let in_hand = Arc::new(Mutex::new(InHand::default()));
+        let worker_in_hand = in_hand.clone();
         let worker_pending = pending.clone();
         let outbox = Arc::new(Outbox::for_this_machine());
         let worker_outbox = outbox.clone();
@@ -237,6 +252,7 @@ impl Pipeline {
                     queued_bytes: worker_queued,
                     pending: worker_pending,
                     dropped: worker_dropped,
+                    in_hand: worker_in_hand,
                     flush_at: worker_config.flush_at,
                     flush_interval: worker_config.flush_interval,
                     max_request_bytes: worker_config.max_request_bytes,
@@ -268,7 +284,8 @@ impl Pipeline {
             max_queue_bytes: config.max_queue_bytes,
             queue_full_wait: config.queue_full_wait,
             dropped,
-            warned_full: AtomicBool::new(false),
+            in_hand,
+            warned: Mutex::new(Vec::new()),
             shut_down: AtomicBool::new(false),
             timeout: config.timeout,
             worker: Mutex::new(Some(worker)),
@@ -284,16 +301,20 @@ impl Pipeline {
     #[inline]
     pub(crate) fn submit(&self, state: Box<ObservationState>, size: usize) {
         if self.shut_down.load(Ordering::Relaxed) {
-            self.drop_one("the exporter is shut down");
+            self.drop_one(DropReason::ShutDown, size);
+            return;
+        }
+        if size > self.max_queue_bytes {
+            self.drop_one(DropReason::TooLarge, size);
             return;
         }
         if !self.reserve(size) && !self.wait_for_room(size) {
-            self.drop_one("the export queue is full (raise max_queue_bytes, or set queue_full_wait to wait for room)");
+            self.drop_one(DropReason::QueueFull, size);
             return;
         }
         if !self.outbox.push(state, size) {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            self.drop_one("the export thread has stopped");
+            self.drop_one(DropReason::Stopped, size);
             return;
         }
         // The worker sleeps until a batch is full, the flush interval passes, or a
@@ -356,11 +377,31 @@ impl Pipeline {
     }
 
     #[cold]
-    fn drop_one(&self, why: &str) {
+    fn drop_one(&self, why: DropReason, size: usize) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
-        if !self.warned_full.swap(true, Ordering::Relaxed) {
-            eprintln!("langfuse: dropping observations: {why}; the count is in LangfuseHandle::dropped_observations()");
+        let key = why.key();
+        let mut warned = match self.warned.lock() {
+            Ok(w) => w,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if warned.contains(&key) {
+            return;
         }
+        warned.push(key);
+        drop(warned);
+        let why = match why {
+            DropReason::ShutDown => "the exporter is shut down".to_owned(),
+            DropReason::QueueFull => "the export queue is full (raise max_queue_bytes, or set \
+                queue_full_wait to wait for room)"
+                .to_owned(),
+            DropReason::TooLarge => format!(
+                "an observation of {size} bytes is larger than the whole export queue \
+                 (max_queue_bytes is {} bytes); trim its input, output or metadata",
+                self.max_queue_bytes
+            ),
+            DropReason::Stopped => "the export thread has stopped".to_owned(),
+        };
+        eprintln!("langfuse: dropping observations: {why}; the count is in LangfuseHandle::dropped_observations()");
     }
 
     fn request(
@@ -397,9 +438,16 @@ impl Pipeline {
         }
         let result = self.request(Msg::Shutdown);
         if result == Err(ExportError::Timeout) {
-            // Whatever still waits in the queue will not be sent before the process
-            // ends: take it out (so the worker cannot count it again) and count it as
-            // lost rather than lose it silently.
+            // What the export thread holds will not be confirmed before the process
+            // ends: count it as lost now (the thread, when its request returns, counts
+            // nothing more). Whatever still waits in the queue is taken out (so the
+            // worker cannot count it again) and counted too, rather than lost silently.
+            {
+                let mut in_hand = lock(&self.in_hand);
+                in_hand.abandoned = true;
+                let n = std::mem::take(&mut in_hand.count);
+                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            }
             lose_queued(
                 &self.outbox,
                 &self.dropped,
@@ -430,6 +478,34 @@ impl Drop for Pipeline {
     }
 }
 
+/// Why `submit` dropped an observation (each reason is reported once).
+#[derive(Clone, Copy)]
+enum DropReason {
+    ShutDown,
+    QueueFull,
+    TooLarge,
+    Stopped,
+}
+
+impl DropReason {
+    fn key(self) -> &'static str {
+        match self {
+            DropReason::ShutDown => "shut down",
+            DropReason::QueueFull => "queue full",
+            DropReason::TooLarge => "too large",
+            DropReason::Stopped => "stopped",
+        }
+    }
+}
+
+/// A lock that a panic elsewhere cannot make unusable (the data are plain counters).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 /// Closes the outbox and counts what it still holds as lost.
 fn lose_queued(
     outbox: &Outbox,
@@ -456,6 +532,7 @@ struct Worker {
     pending: Arc<AtomicUsize>,
     /// Observations in batches the destination failed to take (counted as dropped).
     dropped: Arc<AtomicU64>,
+    in_hand: Arc<Mutex<InHand>>,
     flush_at: usize,
     flush_interval: Duration,
     max_request_bytes: usize,
@@ -466,7 +543,15 @@ impl Drop for Worker {
     fn drop(&mut self) {
         // After a normal stop the outbox is closed and empty. After a panic in a
         // destination, what is left is counted as lost and later observations are
-        // refused (and counted) instead of piling up.
+        // refused (and counted) instead of piling up; so is the batch it held.
+        {
+            let mut in_hand = lock(&self.in_hand);
+            if !in_hand.abandoned {
+                let n = std::mem::take(&mut in_hand.count);
+                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                in_hand.abandoned = true;
+            }
+        }
         lose_queued(
             &self.outbox,
             &self.dropped,
@@ -496,6 +581,17 @@ impl Worker {
                 let chunk_bytes: usize = states.iter().map(|(_, size)| size).sum();
                 self.queued_bytes.fetch_sub(chunk_bytes, Ordering::Relaxed);
                 self.pending.fetch_sub(states.len(), Ordering::Relaxed);
+                {
+                    let mut in_hand = lock(&self.in_hand);
+                    if in_hand.abandoned {
+                        // `shutdown()` gave up on this thread: nothing more is sent.
+                        self.dropped
+                            .fetch_add(states.len() as u64, Ordering::Relaxed);
+                        states.clear();
+                        return;
+                    }
+                    in_hand.count += states.len();
+                }
                 for (state, size) in states.drain(..) {
                     batch_bytes += size;
                     batch.push(state);
@@ -553,6 +649,11 @@ impl Worker {
         }
         let n = batch.len();
         let result = self.destination.export(batch);
+        let abandoned = {
+            let mut in_hand = lock(&self.in_hand);
+            in_hand.count = in_hand.count.saturating_sub(n);
+            in_hand.abandoned
+        };
         // Whatever a destination left is not sent again; the states are reused.
         langfuse_core::recycle::give_back_observations(batch);
         if batch.capacity() > 4 * self.flush_at.max(64) {
@@ -568,7 +669,10 @@ impl Worker {
                 Ok(())
             }
             Err(Undelivered { lost, reason }) => {
-                self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+                if !abandoned {
+                    // Once abandoned, `shutdown()` counted this batch already.
+                    self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+                }
                 // One line per distinct failure, not one per batch.
                 if self.debug || last_error.as_deref() != Some(reason.as_str()) {
                     eprintln!("langfuse: export of {lost} of {n} observations failed: {reason}");

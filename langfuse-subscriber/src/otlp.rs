@@ -361,31 +361,45 @@ impl RequestEncoder {
         [&self.head, &self.spans[range], &self.resource_schema_url]
     }
 
-    /// Splits the encoded spans into requests of at most `max_bytes`; a span that alone
-    /// exceeds the limit is returned apart (it cannot be sent).
-    fn parts(&self, max_bytes: usize) -> (Vec<(std::ops::Range<usize>, usize)>, Vec<usize>) {
+    /// The bytes of spans `first..end` in `spans`.
+    fn byte_range(&self, spans: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let start = match spans.start {
+            0 => 0,
+            i => self.span_ends[i - 1],
+        };
+        let end = match spans.end {
+            0 => 0,
+            i => self.span_ends[i - 1],
+        };
+        start..end
+    }
+
+    /// The encoded size of span `i`.
+    fn span_len(&self, i: usize) -> usize {
+        self.byte_range(i..i + 1).len()
+    }
+
+    /// Splits the encoded spans into requests of at most `max_bytes`, as ranges of span
+    /// indices; a span that alone exceeds the limit is returned apart (it cannot be sent).
+    fn parts(&self, max_bytes: usize) -> (Vec<std::ops::Range<usize>>, Vec<usize>) {
         let budget = max_bytes.saturating_sub(self.overhead());
         let mut parts = Vec::new();
         let mut oversized = Vec::new();
-        let (mut start, mut count) = (0usize, 0usize);
-        let mut prev_end = 0usize;
-        for (i, &end) in self.span_ends.iter().enumerate() {
-            if end - prev_end > budget {
-                if count > 0 {
-                    parts.push((start..prev_end, count));
+        let mut first = 0usize;
+        for i in 0..self.span_ends.len() {
+            if self.span_len(i) > budget {
+                if first < i {
+                    parts.push(first..i);
                 }
                 oversized.push(i);
-                (start, count) = (end, 0);
-            } else if end - start > budget {
-                parts.push((start..prev_end, count));
-                (start, count) = (prev_end, 1);
-            } else {
-                count += 1;
+                first = i + 1;
+            } else if self.byte_range(first..i + 1).len() > budget {
+                parts.push(first..i);
+                first = i;
             }
-            prev_end = end;
         }
-        if count > 0 {
-            parts.push((start..prev_end, count));
+        if first < self.span_ends.len() {
+            parts.push(first..self.span_ends.len());
         }
         (parts, oversized)
     }
@@ -465,12 +479,31 @@ const MAX_THROTTLE: Duration = Duration::from_secs(600);
 struct Transport {
     client: reqwest::blocking::Client,
     endpoint: reqwest::Url,
+    /// The public key, shown when the endpoint rejects the keys (never the secret).
+    public_key: String,
     timeout: Duration,
 }
 
 enum Attempt {
     Retry(Option<Duration>),
     Fail,
+}
+
+/// Why one request was not accepted: the message for the user, and whether the
+/// endpoint said the body was too large (413), which the caller answers by splitting.
+#[derive(Debug)]
+pub(crate) struct PostError {
+    pub(crate) message: String,
+    pub(crate) too_large: bool,
+}
+
+impl PostError {
+    fn new(message: String) -> Self {
+        PostError {
+            message,
+            too_large: false,
+        }
+    }
 }
 
 /// A `Retry-After` value (RFC 9110 §10.2.3): a number of seconds, or an HTTP date,
@@ -528,6 +561,10 @@ impl Transport {
         let client = reqwest::blocking::Client::builder()
             .default_headers(headers)
             .timeout(config.timeout)
+            // A redirect would be followed as a GET without the body, and the page it
+            // lands on would answer 200: an export is delivered only when the OTLP
+            // endpoint itself accepts it, so a 3xx is a failure (see `post_once`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| {
                 ConfigError::other("exporter", format!("cannot build the HTTP client: {e}"))
@@ -535,12 +572,13 @@ impl Transport {
         Ok(Transport {
             client,
             endpoint,
+            public_key,
             timeout: config.timeout,
         })
     }
 
     /// POSTs one body, retrying throttling, gateway and network errors until `timeout`.
-    fn post(&self, body: Vec<u8>, gzip: bool) -> Result<(), String> {
+    fn post(&self, body: Vec<u8>, gzip: bool) -> Result<(), PostError> {
         let body = bytes::Bytes::from(body);
         let started = Instant::now();
         let mut delay = FIRST_RETRY_DELAY;
@@ -583,9 +621,11 @@ impl Transport {
         body: bytes::Bytes,
         gzip: bool,
         timeout: Duration,
-    ) -> Result<(), (String, Attempt)> {
+    ) -> Result<(), (PostError, Attempt)> {
+        let endpoint = &self.endpoint;
         if timeout.is_zero() {
-            return Err(("HTTP export timed out".to_owned(), Attempt::Fail));
+            let message = format!("export to {endpoint} timed out");
+            return Err((PostError::new(message), Attempt::Fail));
         }
         let mut request = self
             .client
@@ -607,29 +647,73 @@ impl Transport {
             } else {
                 "network error"
             };
-            (format!("HTTP export failed: {what}"), Attempt::Retry(None))
+            let message = format!("export to {endpoint} failed: {what}");
+            (PostError::new(message), Attempt::Retry(None))
         })?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .and_then(|v| parse_retry_after(&v, SystemTime::now()));
+        let location = header(reqwest::header::LOCATION);
         // Read the (small) answer so the connection can be reused; what it says about
         // partial success is not acted on.
-        let mut sink = Vec::new();
-        let _ = response.take(4 << 20).read_to_end(&mut sink);
+        let mut answer = Vec::new();
+        let _ = response.take(4 << 20).read_to_end(&mut answer);
         if status.is_success() {
             return Ok(());
         }
-        let attempt = match status.as_u16() {
+        let code = status.as_u16();
+        let attempt = match code {
             429 | 503 => Attempt::Retry(retry_after),
             502 | 504 => Attempt::Retry(None),
             _ => Attempt::Fail,
         };
-        let message = format!("HTTP export failed with status code: {}", status.as_u16());
-        Err((message, attempt))
+        let message = match code {
+            300..=399 => format!(
+                "export to {endpoint} was answered {code} redirecting to {}; redirects are \
+                 not followed for exports: set the base URL to the address Langfuse answers on",
+                location.as_deref().unwrap_or("(no Location)")
+            ),
+            401 | 403 => format!(
+                "the Langfuse keys were rejected by {endpoint} (status {code}, public key \
+                 {:?}): check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY for this host",
+                self.public_key
+            ),
+            _ => {
+                let answer = server_answer(&answer);
+                let sep = if answer.is_empty() { "" } else { ": " };
+                format!("export to {endpoint} failed with status {code}{sep}{answer}")
+            }
+        };
+        let error = PostError {
+            message,
+            too_large: code == 413,
+        };
+        Err((error, attempt))
     }
+}
+
+/// The start of a server's error answer, on one line, for the user's message.
+fn server_answer(body: &[u8]) -> String {
+    const MAX_CHARS: usize = 200;
+    let text = String::from_utf8_lossy(body);
+    let mut out: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(MAX_CHARS + 1)
+        .collect();
+    if out.chars().count() > MAX_CHARS {
+        out = out.chars().take(MAX_CHARS).collect::<String>() + "...";
+    }
+    out
 }
 
 /// Langfuse's OTLP endpoint as an export destination.
@@ -674,13 +758,45 @@ impl OtlpDestination {
         })
     }
 
-    /// The body of one request: gzip-compressed, or the pieces joined.
-    fn body(&mut self, range: std::ops::Range<usize>) -> Result<Vec<u8>, String> {
-        let pieces = self.encoder.request(range);
+    /// The body of the request holding spans `spans`: gzip-compressed, or the pieces
+    /// joined.
+    fn body(&mut self, spans: std::ops::Range<usize>) -> Result<Vec<u8>, PostError> {
+        let pieces = self.encoder.request(self.encoder.byte_range(spans));
         match &mut self.gzip {
-            Some(gzip) => gzip.compress(&pieces),
+            Some(gzip) => gzip.compress(&pieces).map_err(PostError::new),
             None => Ok(pieces.concat()),
         }
+    }
+
+    /// Sends spans `spans` in one request; when the endpoint answers 413 the part is
+    /// split in halves and each half sent, down to single observations, so one large
+    /// observation costs only itself. Adds what could not be delivered to `failure`.
+    fn send_part(&mut self, spans: std::ops::Range<usize>, failure: &mut Option<Undelivered>) {
+        let sent = self
+            .body(spans.clone())
+            .and_then(|body| self.transport.post(body, self.gzip.is_some()));
+        let Err(error) = sent else {
+            return;
+        };
+        if error.too_large && spans.len() > 1 {
+            let mid = spans.start + spans.len() / 2;
+            self.send_part(spans.start..mid, failure);
+            self.send_part(mid..spans.end, failure);
+            return;
+        }
+        let reason = if error.too_large {
+            format!(
+                "{}; an observation of {} bytes was too large for the endpoint on its own \
+                 and was dropped (max_request_bytes is {} bytes)",
+                error.message,
+                self.encoder.span_len(spans.start),
+                self.max_request_bytes
+            )
+        } else {
+            error.message
+        };
+        let lost = failure.as_ref().map_or(0, |f| f.lost) + spans.len();
+        *failure = Some(Undelivered { lost, reason });
     }
 }
 
@@ -696,20 +812,20 @@ impl Destination for OtlpDestination {
             failure = Some(Undelivered {
                 lost: oversized.len(),
                 reason: format!(
-                    "{} observation(s) larger than max_request_bytes ({} bytes) not sent",
+                    "{} observation(s) not sent: the largest is {} bytes, more than \
+                     max_request_bytes ({} bytes)",
                     oversized.len(),
+                    oversized
+                        .iter()
+                        .map(|&i| self.encoder.span_len(i))
+                        .max()
+                        .unwrap_or(0),
                     self.max_request_bytes
                 ),
             });
         }
-        for (range, count) in parts {
-            let sent = self
-                .body(range)
-                .and_then(|body| self.transport.post(body, self.gzip.is_some()));
-            if let Err(reason) = sent {
-                let lost = failure.as_ref().map_or(0, |f| f.lost) + count;
-                failure = Some(Undelivered { lost, reason });
-            }
+        for spans in parts {
+            self.send_part(spans, &mut failure);
         }
         failure.map_or(Ok(()), Err)
     }

@@ -409,10 +409,11 @@ fn batches_over_the_request_limit_go_in_parts_and_oversized_spans_apart() {
     let (parts, oversized) = encoder.parts(max);
     assert_eq!(oversized, vec![7]);
     assert!(parts.len() > 1, "{parts:?}");
-    assert_eq!(parts.iter().map(|(_, n)| n).sum::<usize>(), 19);
+    assert_eq!(parts.iter().map(|p| p.len()).sum::<usize>(), 19);
     let mut span_ids = Vec::new();
-    for (range, count) in parts {
-        let body = encoder.request(range).concat();
+    for part in parts {
+        let count = part.len();
+        let body = encoder.request(encoder.byte_range(part)).concat();
         assert!(body.len() <= max, "{} > {max}", body.len());
         let req = ExportTraceServiceRequest::decode(body.as_slice()).expect("decodes");
         let spans = &req.resource_spans[0].scope_spans[0].spans;
@@ -446,17 +447,14 @@ fn debug_output_holds_no_secret() {
     assert!(!debug.contains("Basic"), "{debug}");
     assert!(debug.contains("/api/public/otel/v1/traces"), "{debug}");
 
-    let config = LangfuseConfig::builder()
+    // A URL with credentials never gets this far: the configuration rejects it.
+    let err = LangfuseConfig::builder()
         .public_key("pk-lf-test")
         .secret_key("sk-lf-secret")
         .base_url("https://user:url-secret@langfuse.example.com")
         .build()
-        .expect("valid config");
-    let destination =
-        OtlpDestination::new(&config, &crate::export::resource(&config)).expect("destination");
-    let debug = format!("{destination:?}");
-    assert!(!debug.contains("url-secret"), "{debug}");
-    assert!(debug.contains("langfuse.example.com"), "{debug}");
+        .expect_err("credentials in the URL");
+    assert!(!err.to_string().contains("url-secret"), "{err}");
 }
 
 /// The throughput benchmark's child observation: a generation with input, output and
@@ -699,24 +697,30 @@ fn throttling_and_gateway_errors_are_retried_and_others_are_not() {
         // Always unavailable: three retries, then the error.
         (
             vec![response("503 Service Unavailable", "retry-after: 0\r\n")],
-            Err("HTTP export failed with status code: 503".to_owned()),
+            Err(503),
             4,
         ),
         // A rejected request is not sent again.
-        (
-            vec![response("400 Bad Request", "")],
-            Err("HTTP export failed with status code: 400".to_owned()),
-            1,
-        ),
+        (vec![response("400 Bad Request", "")], Err(400), 1),
     ];
     for (i, (script, expected, requests)) in cases.into_iter().enumerate() {
         let server = ScriptedServer::start(script.clone());
         let transport = transport_to(&server.url);
-        assert_eq!(
-            transport.post(b"body".to_vec(), false),
-            expected,
-            "{script:?}"
-        );
+        let got = transport
+            .post(b"body".to_vec(), false)
+            .map_err(|e| e.message);
+        match (&got, expected) {
+            (Ok(()), Ok(())) => {}
+            (Err(message), Err(code)) => {
+                // The message names the endpoint and the status.
+                let endpoint = format!("{}/api/public/otel/v1/traces", server.url);
+                assert!(
+                    message.contains(&endpoint) && message.contains(&format!("status {code}")),
+                    "{message}"
+                );
+            }
+            _ => panic!("{script:?}: got {got:?}, expected {expected:?}"),
+        }
         let arrivals = server.arrivals();
         assert_eq!(arrivals.len(), requests, "{script:?}");
         if i == 0 {
@@ -728,4 +732,90 @@ fn throttling_and_gateway_errors_are_retried_and_others_are_not() {
             );
         }
     }
+}
+
+#[test]
+fn a_redirect_is_a_failed_export_naming_the_location_and_is_not_followed() {
+    let server = ScriptedServer::start(vec![
+        response(
+            "301 Moved Permanently",
+            "location: https://elsewhere.example/\r\n",
+        ),
+        response("200 OK", ""),
+    ]);
+    let transport = transport_to(&server.url);
+    let error = transport
+        .post(b"body".to_vec(), false)
+        .expect_err("a 301 is not a delivery");
+    assert!(error.message.contains("301"), "{}", error.message);
+    assert!(
+        error.message.contains("https://elsewhere.example/"),
+        "{}",
+        error.message
+    );
+    assert_eq!(server.arrivals().len(), 1, "no second request");
+}
+
+#[test]
+fn rejected_keys_are_named_as_such_with_the_public_key_and_never_the_secret() {
+    for status in ["401 Unauthorized", "403 Forbidden"] {
+        let server = ScriptedServer::start(vec![response(status, "")]);
+        let transport = transport_to(&server.url);
+        let error = transport
+            .post(b"body".to_vec(), false)
+            .expect_err("rejected");
+        assert!(
+            error.message.contains("keys were rejected"),
+            "{}",
+            error.message
+        );
+        assert!(error.message.contains("pk-lf-test"), "{}", error.message);
+        assert!(error.message.contains(&server.url), "{}", error.message);
+        assert!(!error.message.contains("sk-lf-test"), "{}", error.message);
+        assert_eq!(server.arrivals().len(), 1, "not retried");
+    }
+}
+
+fn destination_to(url: &str) -> OtlpDestination {
+    let config = LangfuseConfig::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(url)
+        .compression(Compression::None)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("valid config");
+    OtlpDestination::new(&config, &resource()).expect("destination")
+}
+
+fn batch_of(n: u64) -> Batch {
+    (1..=n).map(|i| Box::new(state(i, None))).collect()
+}
+
+#[test]
+fn a_batch_rejected_as_too_large_is_split_in_halves_until_it_passes() {
+    // 4 spans: all four -> 413; the first half -> 413; then each single span and the
+    // second half are accepted.
+    let server = ScriptedServer::start(vec![
+        response("413 Payload Too Large", ""),
+        response("413 Payload Too Large", ""),
+        response("200 OK", ""),
+    ]);
+    let mut destination = destination_to(&server.url);
+    let mut batch = batch_of(4);
+    assert_eq!(destination.export(&mut batch), Ok(()));
+    assert_eq!(server.arrivals().len(), 5, "4, 2, 1, 1, 2 spans");
+}
+
+#[test]
+fn one_observation_too_large_on_its_own_is_dropped_and_counted_with_its_size() {
+    let server = ScriptedServer::start(vec![response("413 Payload Too Large", "")]);
+    let mut destination = destination_to(&server.url);
+    let mut batch = batch_of(2);
+    let error = destination.export(&mut batch).expect_err("rejected");
+    assert_eq!(error.lost, 2);
+    assert!(error.reason.contains("too large"), "{}", error.reason);
+    assert!(error.reason.contains("bytes"), "{}", error.reason);
+    // 2 spans, then each alone.
+    assert_eq!(server.arrivals().len(), 3);
 }
