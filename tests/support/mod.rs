@@ -5,6 +5,9 @@
 //! accessors are synchronous.
 #![allow(dead_code)]
 
+/// The scriptable, fault-injecting receiver of the fault and load suites.
+pub mod faulty;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::SocketAddr;
