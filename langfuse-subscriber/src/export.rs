@@ -673,11 +673,13 @@ impl Worker {
                     // Once abandoned, `shutdown()` counted this batch already.
                     self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
                 }
-                // One line per distinct failure, not one per batch.
-                if self.debug || last_error.as_deref() != Some(reason.as_str()) {
+                // One line per kind of failure, not one per batch: two failures differing
+                // only in their figures (sizes, counts) are the same kind.
+                let kind: String = reason.chars().filter(|c| !c.is_ascii_digit()).collect();
+                if self.debug || last_error.as_deref() != Some(kind.as_str()) {
                     eprintln!("langfuse: export of {lost} of {n} observations failed: {reason}");
                 }
-                *last_error = Some(reason.clone());
+                *last_error = Some(kind);
                 Err(ExportError::Failed(reason))
             }
         }

@@ -685,6 +685,9 @@ impl Transport {
                  {:?}): check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY for this host",
                 self.public_key
             ),
+            // A server error's body may differ per request (ids, times): not shown, so
+            // that a burst of them is reported once.
+            500..=599 => format!("export to {endpoint} failed with status {code}"),
             _ => {
                 let answer = server_answer(&answer);
                 let sep = if answer.is_empty() { "" } else { ": " };
