@@ -25,7 +25,7 @@ pub type WithCurrentStateFn =
 
 /// Function pointers a Langfuse layer exposes through `downcast_raw`.
 #[doc(hidden)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct LayerHooks {
     /// Tells layers apart in the per-thread cache of [`remember_opened`] (span ids are
     /// only unique within one subscriber).
@@ -41,6 +41,9 @@ pub struct LayerHooks {
     /// True when every enabled observation span is recorded (no sampling): callers
     /// can skip the per-span lookup that `with_state` costs.
     pub records_every_observation: bool,
+    /// The layer's mask: applied to input, output and metadata before they are stored
+    /// (see [`crate::mask`]).
+    pub mask: Option<crate::mask::Mask>,
 }
 
 /// Runs `f` on the state of `span` if it is an observation; returns whether it ran.

@@ -19,6 +19,7 @@ pub mod encoding;
 pub mod hooks;
 pub mod ids;
 mod lock;
+pub mod mask;
 pub mod observation;
 pub mod propagation;
 pub mod recycle;

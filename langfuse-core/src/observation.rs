@@ -68,6 +68,9 @@ struct Fields {
     cost_details: Option<String>,
     completion_start_time: Option<String>,
     prompt: Option<(String, i64)>,
+    /// A mask exists in this process: input and output are JSON and nothing is masked
+    /// yet; [`Fields::mask_for`] finishes them once the observation is known.
+    raw: bool,
 }
 
 thread_local! {
@@ -80,11 +83,44 @@ impl Fields {
     /// An empty box: this thread's spare, or a new one.
     #[inline]
     fn spare() -> Box<Fields> {
-        SPARE_FIELDS
+        let mut fields: Box<Fields> = SPARE_FIELDS
             .try_with(std::cell::Cell::take)
             .ok()
             .flatten()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        fields.raw = crate::mask::mask_installed();
+        fields
+    }
+
+    /// IO encoding, or JSON while a mask may still apply (see [`crate::mask`]).
+    #[inline]
+    fn io<T: Serialize + ?Sized>(&self, value: &T) -> String {
+        if self.raw {
+            crate::mask::json_io(value)
+        } else {
+            encode_io(value)
+        }
+    }
+
+    /// Masks and encodes values kept raw, with the mask of the layer that records `span`
+    /// (or, without a span, of the current subscriber's layer). Before the state's lock:
+    /// the mask is user code.
+    #[inline]
+    fn mask_for(&mut self, span: Option<&Span>) {
+        if self.raw {
+            self.raw = false;
+            let mask = match span {
+                Some(span) => crate::mask::for_span(span),
+                None => crate::mask::for_current(),
+            };
+            crate::mask::finish_values(
+                mask.as_ref(),
+                &mut self.input,
+                &mut self.output,
+                &mut self.metadata,
+                Some(&mut self.metadata_value),
+            );
+        }
     }
 
     /// Keeps an applied box as this thread's spare if it is empty (an update applied to
@@ -200,7 +236,7 @@ macro_rules! common_setters {
         #[inline]
         pub fn input<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
             if let Some(f) = self.fields_mut() {
-                f.input = Some(encode_io(value));
+                f.input = Some(f.io(value));
             }
             self
         }
@@ -208,7 +244,7 @@ macro_rules! common_setters {
         #[inline]
         pub fn output<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
             if let Some(f) = self.fields_mut() {
-                f.output = Some(encode_io(value));
+                f.output = Some(f.io(value));
             }
             self
         }
@@ -485,7 +521,10 @@ fn builder<K>(name: impl Into<String>, as_type: ObservationType) -> ObservationB
     ObservationBuilder {
         name: name.into(),
         as_type,
-        fields: Fields::default(),
+        fields: Fields {
+            raw: crate::mask::mask_installed(),
+            ..Fields::default()
+        },
         trace_context: None,
         on: layer_installed(),
         _kind: PhantomData,
@@ -625,10 +664,12 @@ impl<K> ObservationBuilder<K> {
                 tracing::info_span!(target: "langfuse", "langfuse.observation", langfuse.observation.type = as_type.as_str())
             }
         };
-        let mut fields = Some(Fields {
+        let mut fields = Fields {
             name: Some(self.name),
             ..self.fields
-        });
+        };
+        fields.mask_for(Some(&span));
+        let mut fields = Some(fields);
         with_span_state(&span, |s| {
             if let Some(f) = fields.take() {
                 f.apply(s);
@@ -867,7 +908,8 @@ impl<K> Observation<K> {
     ///     root.update_trace(TraceUpdate::new().user_id("user_123").tags(["beta"]));
     /// });
     /// ```
-    pub fn update_trace(&self, update: TraceUpdate) -> &Self {
+    pub fn update_trace(&self, mut update: TraceUpdate) -> &Self {
+        update.mask_for(Some(&self.span));
         let mut update = Some(update);
         with_span_state(&self.span, |s| {
             if let Some(u) = update.take() {
@@ -912,7 +954,8 @@ impl<K> Observation<K> {
         self.update_trace(TraceUpdate::new().public(true))
     }
 
-    fn apply(&self, fields: Fields) -> &Self {
+    fn apply(&self, mut fields: Fields) -> &Self {
+        fields.mask_for(Some(&self.span));
         let mut fields = Some(fields);
         with_span_state(&self.span, |s| {
             if let Some(f) = fields.take() {
@@ -977,6 +1020,8 @@ pub struct TraceUpdate {
     input: Option<String>,
     output: Option<String>,
     on: bool,
+    /// As [`Fields`]'s `raw`.
+    raw: bool,
 }
 
 impl Default for TraceUpdate {
@@ -1005,6 +1050,7 @@ impl TraceUpdate {
             input: None,
             output: None,
             on: layer_installed(),
+            raw: crate::mask::mask_installed(),
         }
     }
 
@@ -1115,7 +1161,11 @@ impl TraceUpdate {
     /// ```
     pub fn input<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         if self.on {
-            self.input = Some(encode_io(value));
+            self.input = Some(if self.raw {
+                crate::mask::json_io(value)
+            } else {
+                encode_io(value)
+            });
         }
         self
     }
@@ -1128,9 +1178,31 @@ impl TraceUpdate {
     /// ```
     pub fn output<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         if self.on {
-            self.output = Some(encode_io(value));
+            self.output = Some(if self.raw {
+                crate::mask::json_io(value)
+            } else {
+                encode_io(value)
+            });
         }
         self
+    }
+
+    /// As [`Fields::mask_for`].
+    fn mask_for(&mut self, span: Option<&Span>) {
+        if self.raw {
+            self.raw = false;
+            let mask = match span {
+                Some(span) => crate::mask::for_span(span),
+                None => crate::mask::for_current(),
+            };
+            crate::mask::finish_values(
+                mask.as_ref(),
+                &mut self.input,
+                &mut self.output,
+                &mut self.metadata,
+                None,
+            );
+        }
     }
 
     fn apply(self, s: &mut ObservationState) {
@@ -1191,6 +1263,7 @@ pub fn update_current_span(update: SpanUpdate) {
 
 /// The lookup behind `update_current_span` and `update_current_generation`, out of line.
 fn update_current(mut fields: Box<Fields>, what: &str) {
+    fields.mask_for(None);
     if !with_current_state(|s| fields.apply_to(s)) {
         warn_nothing_current(what);
     }
@@ -1219,7 +1292,8 @@ pub fn update_current_generation(update: GenerationUpdate) {
 /// use langfuse_core::observation::{span, update_current_trace, TraceUpdate};
 /// span("request").run(|_| update_current_trace(TraceUpdate::new().user_id("user_123").session_id("s1")));
 /// ```
-pub fn update_current_trace(update: TraceUpdate) {
+pub fn update_current_trace(mut update: TraceUpdate) {
+    update.mask_for(None);
     let mut update = Some(update);
     if layer_installed()
         && !with_current_state(|s| {

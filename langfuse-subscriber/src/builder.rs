@@ -7,6 +7,7 @@ use opentelemetry_sdk::trace::SpanExporter;
 use crate::config::{Compression, ConfigError, LangfuseConfigBuilder, SpanFilter};
 use crate::export::{BoxedDestination, ExporterDestination};
 use crate::layer::LangfuseLayer;
+use langfuse_core::mask::Mask;
 
 /// Builds a [`LangfuseLayer`]. It has every setting of
 /// [`LangfuseConfigBuilder`](crate::LangfuseConfigBuilder), and [`LayerBuilder::exporter`]
@@ -26,6 +27,7 @@ pub struct LayerBuilder {
     config: LangfuseConfigBuilder,
     from_env: bool,
     destination: Option<BoxedDestination>,
+    mask: Option<Mask>,
 }
 
 macro_rules! forward {
@@ -44,6 +46,7 @@ impl LayerBuilder {
             config,
             from_env: false,
             destination: None,
+            mask: None,
         }
     }
 
@@ -125,6 +128,54 @@ impl LayerBuilder {
         self
     }
 
+    /// Masks input, output and metadata before they are stored (reference §8): `mask`
+    /// gets each value as a `serde_json::Value` and returns what is kept. It is called on
+    /// the thread that writes the value, separately for the input, the output and the
+    /// metadata of one call (as one object), for `#[observe]` capture, builders, updates
+    /// and the trace input and output; it never sees propagated attributes. A panic
+    /// yields `"<fully masked due to failed mask function>"` (see
+    /// [`langfuse_core::mask`]).
+    ///
+    /// ```
+    /// use serde_json::Value;
+    /// let layer = langfuse_subscriber::LangfuseLayer::builder()
+    ///     .console(false)
+    ///     .mask(|v: Value| match v {
+    ///         Value::String(s) => Value::String(s.replace("sk-live", "***")),
+    ///         other => other,
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # layer.handle().shutdown().unwrap();
+    /// ```
+    pub fn mask<F>(mut self, mask: F) -> Self
+    where
+        F: Fn(serde_json::Value) -> serde_json::Value + Send + Sync + 'static,
+    {
+        self.mask = Some(Mask::new(mask));
+        self
+    }
+
+    /// Like [`LayerBuilder::mask`] with a fallible function: an `Err` (never printed)
+    /// yields `"<fully masked due to failed mask function>"`.
+    ///
+    /// ```
+    /// use serde_json::Value;
+    /// let layer = langfuse_subscriber::LangfuseLayer::builder()
+    ///     .console(false)
+    ///     .try_mask(|v: Value| if v.to_string().len() > 10_000 { Err("too large to scan") } else { Ok(v) })
+    ///     .build()
+    ///     .unwrap();
+    /// # layer.handle().shutdown().unwrap();
+    /// ```
+    pub fn try_mask<F, E>(mut self, mask: F) -> Self
+    where
+        F: Fn(serde_json::Value) -> Result<serde_json::Value, E> + Send + Sync + 'static,
+    {
+        self.mask = Some(Mask::fallible(mask));
+        self
+    }
+
     /// Validates the configuration and starts the export thread.
     ///
     /// ```
@@ -150,6 +201,8 @@ impl LayerBuilder {
         } else if console {
             config.console = Some(true);
         }
-        LangfuseLayer::from_parts(config, self.destination)
+        let mut layer = LangfuseLayer::from_parts(config, self.destination)?;
+        layer.set_mask(self.mask);
+        Ok(layer)
     }
 }

@@ -19,6 +19,9 @@ use langfuse_core::hooks::{
     with_opened, LayerHooks,
 };
 use langfuse_core::ids::{random_u128, random_u64};
+use langfuse_core::mask::{
+    mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
+};
 use langfuse_core::state::{AttrValue, ObservationState, StateCell};
 
 /// How a state is kept in span extensions: in a cell shared with the thread that opened
@@ -58,6 +61,9 @@ use crate::export::{LangfuseHandle, Pipeline};
 pub struct LangfuseLayer {
     shared: Arc<Shared>,
     hooks: Option<LayerHooks>,
+    /// Applied to input, output and metadata before they are stored (see
+    /// `langfuse_core::mask`); reaches the API through `hooks`.
+    mask: Option<Mask>,
 }
 
 struct Shared {
@@ -98,7 +104,7 @@ impl LangfuseLayer {
     ///     .init();
     /// ```
     pub fn from_env() -> Result<LangfuseLayer, ConfigError> {
-        Self::from_config(LangfuseConfig::from_env())
+        Self::from_config(LangfuseConfig::from_env()?)
     }
 
     /// A layer from a finished configuration; starts the export thread.
@@ -140,7 +146,16 @@ impl LangfuseLayer {
                 filter,
             }),
             hooks: None,
+            mask: None,
         })
+    }
+
+    /// Sets the mask (from the builder, before the layer is attached).
+    pub(crate) fn set_mask(&mut self, mask: Option<Mask>) {
+        if mask.is_some() {
+            note_mask_installed();
+        }
+        self.mask = mask;
     }
 
     /// The handle to flush or shut down this layer's export, usable after the layer
@@ -181,6 +196,7 @@ where
             current_observation: current_observation::<S>,
             records_every_observation: self.shared.pipeline.is_some()
                 && self.shared.sample_below.is_none(),
+            mask: self.mask.clone(),
         });
     }
 
@@ -283,6 +299,7 @@ where
             let mut visitor = FieldVisitor {
                 state: &mut state,
                 warnings: Vec::new(),
+                mask: self.mask.as_ref(),
             };
             attrs.record(&mut visitor);
             warnings = visitor.warnings;
@@ -305,6 +322,7 @@ where
                     let mut visitor = FieldVisitor {
                         state,
                         warnings: Vec::new(),
+                        mask: self.mask.as_ref(),
                     };
                     values.record(&mut visitor);
                     warnings = visitor.warnings;
@@ -459,6 +477,9 @@ where
 struct FieldVisitor<'a> {
     state: &'a mut ObservationState,
     warnings: Vec<String>,
+    /// The layer's mask, applied to input, output and metadata fields (a metadata key
+    /// as the object `{key: value}`).
+    mask: Option<&'a Mask>,
 }
 
 fn log_warnings(warnings: Vec<String>) {
@@ -535,6 +556,14 @@ impl Val<'_> {
     }
 }
 
+/// An IO-encoded field value, masked when there is a mask.
+fn masked_io(mask: Option<&Mask>, text: String) -> String {
+    match mask {
+        Some(mask) => mask_field_io(mask, text),
+        None => text,
+    }
+}
+
 fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     write_json_str(&mut out, s, JsonStyle::Metadata);
@@ -557,6 +586,31 @@ fn parse_tags(text: &str) -> Vec<String> {
 }
 
 impl FieldVisitor<'_> {
+    /// One metadata key (observation or trace), masked; a single value the mask made of
+    /// it becomes the observation's metadata value (dropped for the trace).
+    fn metadata(&mut self, trace: bool, key: &str, value: String) {
+        let (pairs, single) = match self.mask {
+            Some(mask) => mask_field_metadata(mask, vec![(key.to_owned(), value)]),
+            None => (vec![(key.to_owned(), value)], None),
+        };
+        let s = &mut *self.state;
+        for (key, value) in pairs {
+            if trace {
+                let t = s.trace_mut();
+                if let Some(slot) = t.metadata.iter_mut().find(|(k, _)| *k == key) {
+                    slot.1 = value;
+                } else {
+                    t.metadata.push((key, value));
+                }
+            } else {
+                s.merge_metadata(key, value);
+            }
+        }
+        if let (Some(single), false) = (single, trace) {
+            s.metadata_value = Some(single);
+        }
+    }
+
     fn set(&mut self, name: &'static str, v: Val<'_>) {
         let s = &mut *self.state;
         match name {
@@ -577,8 +631,8 @@ impl FieldVisitor<'_> {
                     }
                 };
             }
-            attr::OBSERVATION_INPUT => s.input = Some(v.text()),
-            attr::OBSERVATION_OUTPUT => s.output = Some(v.text()),
+            attr::OBSERVATION_INPUT => s.input = Some(masked_io(self.mask, v.text())),
+            attr::OBSERVATION_OUTPUT => s.output = Some(masked_io(self.mask, v.text())),
             attr::OBSERVATION_LEVEL => {
                 let text = v.text();
                 match text.parse::<Level>() {
@@ -592,7 +646,13 @@ impl FieldVisitor<'_> {
             attr::VERSION => s.version = Some(v.text()),
             attr::ENVIRONMENT => s.environment = Some(v.text()),
             attr::RELEASE => s.release = Some(v.text()),
-            attr::OBSERVATION_METADATA => s.metadata_value = Some(v.metadata()),
+            attr::OBSERVATION_METADATA => {
+                let value = v.metadata();
+                s.metadata_value = Some(match self.mask {
+                    Some(mask) => mask_field_metadata_value(mask, value),
+                    None => value,
+                });
+            }
             attr::OBSERVATION_MODEL => s.generation_mut().model = Some(v.text()),
             attr::OBSERVATION_MODEL_PARAMETERS => {
                 s.generation_mut().model_parameters = Some(v.text())
@@ -627,20 +687,14 @@ impl FieldVisitor<'_> {
                 }
             }
             attr::TRACE_PUBLIC => s.trace_mut().public = v.as_bool().unwrap_or(false),
-            attr::TRACE_INPUT => s.trace_mut().input = Some(v.text()),
-            attr::TRACE_OUTPUT => s.trace_mut().output = Some(v.text()),
+            attr::TRACE_INPUT => s.trace_mut().input = Some(masked_io(self.mask, v.text())),
+            attr::TRACE_OUTPUT => s.trace_mut().output = Some(masked_io(self.mask, v.text())),
             attr::AS_ROOT => s.as_root = v.as_bool().unwrap_or(false),
             _ => {
                 if let Some(key) = name.strip_prefix("langfuse.observation.metadata.") {
-                    s.merge_metadata(key.to_owned(), v.metadata());
+                    self.metadata(false, key, v.metadata());
                 } else if let Some(key) = name.strip_prefix("langfuse.trace.metadata.") {
-                    let value = v.metadata();
-                    let t = s.trace_mut();
-                    if let Some(slot) = t.metadata.iter_mut().find(|(k, _)| k == key) {
-                        slot.1 = value;
-                    } else {
-                        t.metadata.push((key.to_owned(), value));
-                    }
+                    self.metadata(true, key, v.metadata());
                 } else {
                     let value = v.into_attr();
                     if let Some(slot) = s.extra.iter_mut().find(|(k, _)| k == name) {

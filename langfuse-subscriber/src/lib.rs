@@ -93,7 +93,25 @@ impl Drop for LangfuseGuard {
 /// // instrumented code; the guard flushes when `main` returns
 /// ```
 pub fn init() -> Result<LangfuseGuard, ConfigError> {
-    let layer = LangfuseLayer::from_env()?;
+    install(LangfuseLayer::from_env()?)
+}
+
+/// [`init`] with options from a [`LayerBuilder`]: start from
+/// `LangfuseLayer::builder().with_env()` to keep reading the `LANGFUSE_*` variables.
+///
+/// ```no_run
+/// let _langfuse = langfuse_subscriber::init_with(
+///     langfuse_subscriber::LangfuseLayer::builder()
+///         .with_env()
+///         .mask(|v| if v.to_string().contains("password") { "<redacted>".into() } else { v }),
+/// )
+/// .expect("langfuse");
+/// ```
+pub fn init_with(builder: LayerBuilder) -> Result<LangfuseGuard, ConfigError> {
+    install(builder.build()?)
+}
+
+fn install(layer: LangfuseLayer) -> Result<LangfuseGuard, ConfigError> {
     let handle = layer.handle();
     tracing_subscriber::registry()
         .with(layer)

@@ -31,9 +31,15 @@ pub fn is_recording(span: &Span) -> bool {
     .unwrap_or(false)
 }
 
-/// Stores the IO-encoded input of the observation.
+/// Stores the IO-encoded input of the observation (a JSON object), masked by the
+/// layer's mask if it has one.
 #[inline]
 pub fn set_input(span: &Span, encoded: String) {
+    let encoded = if crate::mask::mask_installed() {
+        crate::mask::finish_io_for_span(span, encoded, crate::mask::Encoded::Json)
+    } else {
+        encoded
+    };
     let mut value = Some(encoded);
     crate::hooks::with_span_state(span, |s| s.input = value.take());
 }
@@ -41,6 +47,17 @@ pub fn set_input(span: &Span, encoded: String) {
 /// Stores the IO-encoded output of the observation.
 #[inline]
 pub fn set_output(span: &Span, encoded: String) {
+    set_output_as(span, encoded, crate::mask::Encoded::Io);
+}
+
+/// Stores the output, read as `kind`, masked by the layer's mask if it has one.
+#[inline]
+pub(crate) fn set_output_as(span: &Span, encoded: String, kind: crate::mask::Encoded) {
+    let encoded = if crate::mask::mask_installed() {
+        crate::mask::finish_io_for_span(span, encoded, kind)
+    } else {
+        encoded
+    };
     let mut value = Some(encoded);
     crate::hooks::with_span_state(span, |s| s.output = value.take());
 }

@@ -24,6 +24,7 @@ use serde::Serialize;
 use tracing::Span;
 
 use crate::encoding::{write_io, write_json, write_json_str, JsonStyle};
+use crate::mask::Encoded;
 
 // ---------------------------------------------------------------------------
 // Value capture (inputs and outputs)
@@ -32,12 +33,27 @@ use crate::encoding::{write_io, write_json, write_json_str, JsonStyle};
 /// A borrowed value whose capture strategy is chosen by autoref specialization.
 pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 
+/// A captured output: its encoded text, and how a mask reads it back.
+#[derive(Debug)]
+pub struct Captured {
+    text: String,
+    kind: Encoded,
+}
+
+impl Captured {
+    /// The encoded text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
 /// Capture through `Serialize` (the most specific impl: three references deep).
 pub trait ViaSerialize {
     /// Appends the value as one JSON value (IO style) to `out`.
     fn __langfuse_json(&self, out: &mut String);
     /// The IO encoding of the value as a whole; `None` for JSON `null` (`()`, `None`).
-    fn __langfuse_io(&self) -> Option<String>;
+    /// Once a mask exists in the process: JSON (a string quoted), for the mask to read.
+    fn __langfuse_io(&self) -> Option<Captured>;
 }
 
 /// Capture through `Debug`, for values that are not `Serialize`.
@@ -45,7 +61,7 @@ pub trait ViaDebug {
     /// Appends the `Debug` text as a JSON string.
     fn __langfuse_json(&self, out: &mut String);
     /// The `Debug` text, verbatim (a top-level string in the IO encoding).
-    fn __langfuse_io(&self) -> Option<String>;
+    fn __langfuse_io(&self) -> Option<Captured>;
 }
 
 /// Capture as the type name, for values with neither `Serialize` nor `Debug`.
@@ -53,7 +69,7 @@ pub trait ViaTypeName {
     /// Appends the type name as a JSON string.
     fn __langfuse_json(&self, out: &mut String);
     /// The type name, verbatim.
-    fn __langfuse_io(&self) -> Option<String>;
+    fn __langfuse_io(&self) -> Option<Captured>;
 }
 
 impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
@@ -63,10 +79,16 @@ impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
     }
 
     #[inline]
-    fn __langfuse_io(&self) -> Option<String> {
+    fn __langfuse_io(&self) -> Option<Captured> {
         let mut out = crate::recycle::buffer(0);
-        write_io(&mut out, self.0);
-        (out != "null").then_some(out)
+        let kind = if crate::mask::mask_installed() {
+            write_json(&mut out, self.0, JsonStyle::Io);
+            Encoded::Json
+        } else {
+            write_io(&mut out, self.0);
+            Encoded::Io
+        };
+        (out != "null").then_some(Captured { text: out, kind })
     }
 }
 
@@ -77,8 +99,11 @@ impl<T: Debug + ?Sized> ViaDebug for &Wrap<'_, T> {
     }
 
     #[inline]
-    fn __langfuse_io(&self) -> Option<String> {
-        Some(debug_string(self.0))
+    fn __langfuse_io(&self) -> Option<Captured> {
+        Some(Captured {
+            text: debug_string(self.0),
+            kind: Encoded::Text,
+        })
     }
 }
 
@@ -89,8 +114,11 @@ impl<T: ?Sized> ViaTypeName for Wrap<'_, T> {
     }
 
     #[inline]
-    fn __langfuse_io(&self) -> Option<String> {
-        Some(type_name::<T>().to_owned())
+    fn __langfuse_io(&self) -> Option<Captured> {
+        Some(Captured {
+            text: type_name::<T>().to_owned(),
+            kind: Encoded::Text,
+        })
     }
 }
 
@@ -194,9 +222,9 @@ pub fn capture_input(span: &Span, write: impl FnOnce(&mut InputObject)) {
 
 /// Stores an output produced by one of the capture traits (`None`: nothing to store).
 #[inline]
-pub fn set_output(span: &Span, encoded: Option<String>) {
-    if let Some(encoded) = encoded {
-        super::set_output(span, encoded);
+pub fn set_output(span: &Span, captured: Option<Captured>) {
+    if let Some(c) = captured {
+        super::set_output_as(span, c.text, c.kind);
     }
 }
 
@@ -502,11 +530,14 @@ impl ItemCollector {
         }
         if self.capture {
             let mut out = core::mem::take(&mut self.buf);
-            if !self.text && self.items > 0 {
+            let kind = if !self.text && self.items > 0 {
                 out.push(']');
-            }
+                Encoded::Json
+            } else {
+                Encoded::Text
+            };
             // An empty stream gives "" (like the Python SDK's empty generator).
-            super::set_output(span, out);
+            super::set_output_as(span, out, kind);
         }
     }
 }
