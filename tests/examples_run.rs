@@ -1,0 +1,174 @@
+//! Every example runs as a user would run it, with the `LANGFUSE_*` variables pointing
+//! at the in-process OTLP receiver, and delivers its observations there. The binaries
+//! are the ones `cargo test` builds; run alone, this test builds them first.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use support::{CapturedSpan, Receiver};
+
+fn example_binary(name: &str) -> PathBuf {
+    // target/<profile>/deps/examples_run-<hash> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .join("examples");
+    let binary = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo build --example");
+        assert!(status.success(), "cannot build example {name}");
+    }
+    binary
+}
+
+/// Runs an example against `receiver`, as `cargo run --example NAME` with keys set.
+fn run_example(name: &str, receiver: &Receiver) -> Output {
+    let output = Command::new(example_binary(name))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LANGFUSE_PUBLIC_KEY", "pk-lf-example")
+        .env("LANGFUSE_SECRET_KEY", "sk-lf-example")
+        .env("LANGFUSE_BASE_URL", receiver.base_url())
+        .output()
+        .expect("the example runs");
+    assert!(
+        output.status.success(),
+        "{name} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("sk-lf-example"),
+        "no secret on stderr"
+    );
+    output
+}
+
+fn names(spans: &[CapturedSpan]) -> Vec<&str> {
+    let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    names
+}
+
+fn parent_name<'a>(spans: &'a [CapturedSpan], name: &str) -> Option<&'a str> {
+    let child = spans.iter().find(|s| s.name == name)?;
+    spans
+        .iter()
+        .find(|s| Some(&s.span_id) == child.parent_span_id.as_ref())
+        .map(|s| s.name.as_str())
+}
+
+#[test]
+fn quickstart_delivers_the_whole_pipeline() {
+    let receiver = Receiver::start();
+    let output = run_example("quickstart", &receiver);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Paris"));
+    let spans = receiver.spans();
+    assert_eq!(
+        names(&spans),
+        [
+            "answer_question",
+            "get_weather",
+            "llm-call",
+            "moderate",
+            "retrieve"
+        ]
+    );
+    let llm = spans
+        .iter()
+        .find(|s| s.name == "llm-call")
+        .expect("llm-call");
+    assert_eq!(
+        llm.str_attr("langfuse.observation.type"),
+        Some("generation")
+    );
+    assert_eq!(
+        llm.str_attr("langfuse.observation.model.name"),
+        Some("gpt-4o-mini")
+    );
+    let moderate = spans
+        .iter()
+        .find(|s| s.name == "moderate")
+        .expect("moderate");
+    assert_eq!(
+        moderate.str_attr("langfuse.observation.level"),
+        Some("ERROR")
+    );
+    let root = spans
+        .iter()
+        .find(|s| s.name == "answer_question")
+        .expect("root");
+    assert_eq!(root.str_attr("user.id"), Some("user_123"));
+}
+
+#[test]
+fn streaming_records_the_time_to_first_token() {
+    let receiver = Receiver::start();
+    run_example("streaming", &receiver);
+    let spans = receiver.spans();
+    assert_eq!(names(&spans), ["answer", "chat-completion-stream"]);
+    let generation = spans
+        .iter()
+        .find(|s| s.name == "chat-completion-stream")
+        .expect("generation");
+    assert!(
+        generation
+            .str_attr("langfuse.observation.completion_start_time")
+            .is_some(),
+        "{:?}",
+        generation.langfuse_keys()
+    );
+    assert!(generation
+        .str_attr("langfuse.observation.output")
+        .is_some_and(|o| o.contains("Paris")));
+    assert_eq!(
+        parent_name(&spans, "chat-completion-stream"),
+        Some("answer")
+    );
+}
+
+#[test]
+fn manual_observations_are_siblings_under_the_root() {
+    let receiver = Receiver::start();
+    run_example("manual_observations", &receiver);
+    let spans = receiver.spans();
+    assert_eq!(names(&spans), ["fetch-weather", "llm-call", "user-request"]);
+    assert_eq!(parent_name(&spans, "fetch-weather"), Some("user-request"));
+    assert_eq!(parent_name(&spans, "llm-call"), Some("user-request"));
+}
+
+#[test]
+fn propagated_attributes_reach_spawned_tasks() {
+    let receiver = Receiver::start();
+    run_example("propagate_tasks", &receiver);
+    let spans = receiver.spans();
+    assert_eq!(
+        names(&spans),
+        ["handle_request", "search", "search", "search"]
+    );
+    for span in &spans {
+        assert_eq!(span.str_attr("user.id"), Some("user_123"), "{}", span.name);
+        assert_eq!(
+            span.str_attr("session.id"),
+            Some("session_abc"),
+            "{}",
+            span.name
+        );
+    }
+    let root = spans
+        .iter()
+        .find(|s| s.name == "handle_request")
+        .expect("root");
+    for search in spans.iter().filter(|s| s.name == "search") {
+        assert_eq!(search.parent_span_id.as_ref(), Some(&root.span_id));
+        assert_eq!(search.trace_id, root.trace_id);
+    }
+}
