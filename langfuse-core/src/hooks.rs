@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tracing::span::Id;
 use tracing::{Dispatch, Span};
@@ -41,6 +42,8 @@ pub struct LayerHooks {
     /// True when every enabled observation span is recorded (no sampling): callers
     /// can skip the per-span lookup that `with_state` costs.
     pub records_every_observation: bool,
+    /// Queues a finished observation for export: the layer's end of [`end_span`].
+    pub submit: fn(&Dispatch, Box<ObservationState>),
     /// The layer's mask: applied to input, output and metadata before they are stored
     /// (see [`crate::mask`]).
     pub mask: Option<crate::mask::Mask>,
@@ -66,6 +69,33 @@ pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) ->
         },
     )
     .unwrap_or(false)
+}
+
+/// Ends the observation of `span` now and queues it for export, whatever handles or
+/// child spans still keep the span open (`Observation::end`): waiting for the span to
+/// close lost it when `flush()` or shutdown came first. Closing the span later exports
+/// nothing more. False if `span` is no open observation or was already ended.
+///
+/// ```
+/// // Without a Langfuse layer there is nothing to end.
+/// let span = tracing::info_span!("x");
+/// assert!(!langfuse_core::hooks::end_span(&span, std::time::SystemTime::now()));
+/// ```
+pub fn end_span(span: &Span, at: SystemTime) -> bool {
+    let mut ended = false;
+    let mut taken = None;
+    with_span_state(span, |s| {
+        ended = !s.ended;
+        taken = s.end_now(at);
+    });
+    if let Some(state) = taken {
+        span.with_subscriber(|(_, dispatch)| {
+            if let Some(hooks) = dispatch.downcast_ref::<LayerHooks>() {
+                (hooks.submit)(dispatch, state);
+            }
+        });
+    }
+    ended
 }
 
 /// An observation this thread opened and has not seen close, as the layer left it.

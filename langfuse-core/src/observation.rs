@@ -155,7 +155,7 @@ impl Fields {
     /// Moves the set fields into `s`, leaving `self` empty (no move of the whole,
     /// ~400-byte struct on the hot path).
     fn apply_to(&mut self, s: &mut ObservationState) {
-        if !s.sampled {
+        if !s.sampled || s.ended {
             return;
         }
         if let Some(name) = self.name.take() {
@@ -812,19 +812,15 @@ impl<K> Observation<K> {
         id
     }
 
-    /// Ends the observation now. Its data is exported when the last clone of the
-    /// handle is gone (normally: right here).
+    /// Ends the observation now and queues it for export (the next `flush()` sends
+    /// it), even while clones of the handle or children still hold its span. Later
+    /// updates and ends of it are ignored; its id stays readable.
     ///
     /// ```
     /// langfuse_core::observation::span("s").start().end();
     /// ```
     pub fn end(self) {
-        let now = crate::clock::now();
-        with_span_state(&self.span, |s| {
-            if s.end_time.is_none() {
-                s.end_time = Some(now);
-            }
-        });
+        crate::hooks::end_span(&self.span, crate::clock::now());
     }
 
     fn finish_if_event(&self) {
@@ -1206,7 +1202,7 @@ impl TraceUpdate {
     }
 
     fn apply(self, s: &mut ObservationState) {
-        if !s.sampled {
+        if !s.sampled || s.ended {
             return;
         }
         if self.version.is_some() {

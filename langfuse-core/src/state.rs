@@ -156,6 +156,10 @@ pub struct ObservationState {
     pub is_app_root: bool,
     /// Other attributes (fields of plain `tracing` spans).
     pub extra: Vec<(Cow<'static, str>, AttrValue)>,
+    /// Set on what `Observation::end` leaves in the span when it hands the observation
+    /// to the export queue: only its ids and times remain (for children started
+    /// later, and `id()`); updates are ignored and closing the span exports nothing.
+    pub ended: bool,
     /// An emptied buffer that held the model name of an earlier observation in this box
     /// (see [`crate::recycle`]); the next model name is copied into it. Never exported.
     #[doc(hidden)]
@@ -194,6 +198,7 @@ impl ObservationState {
         as_root: false,
         is_app_root: false,
         extra: Vec::new(),
+        ended: false,
         spare_text: String::new(),
     };
 
@@ -249,6 +254,43 @@ impl ObservationState {
     /// ```
     pub fn merge_metadata(&mut self, key: String, encoded: String) {
         merge_pair(&mut self.metadata, key, encoded);
+    }
+
+    /// Takes the observation out for export now (`Observation::end`), ended at `at`
+    /// unless it has an end time, and leaves its ids and times here, marked
+    /// [`ended`](Self::ended). `None` if it was already ended or is sampled out.
+    ///
+    /// ```
+    /// let mut s = langfuse_core::state::ObservationState::new(1, 2, None, true);
+    /// s.input = Some("q".into());
+    /// let out = s.end_now(std::time::SystemTime::now()).unwrap();
+    /// assert_eq!((out.span_id, out.input.as_deref()), (2, Some("q")));
+    /// assert!(s.ended && s.span_id == 2 && s.input.is_none());
+    /// assert!(s.end_now(std::time::SystemTime::now()).is_none());
+    /// ```
+    pub fn end_now(&mut self, at: SystemTime) -> Option<Box<Self>> {
+        if self.ended {
+            return None;
+        }
+        if self.end_time.is_none() {
+            // Not before the start: the clock may have been re-anchored in between.
+            self.end_time = Some(at.max(self.start_time));
+        }
+        if !self.sampled {
+            self.ended = true;
+            return None;
+        }
+        let mut state = crate::recycle::state();
+        std::mem::swap(&mut *state, self);
+        self.trace_id = state.trace_id;
+        self.span_id = state.span_id;
+        self.parent_span_id = state.parent_span_id;
+        self.sampled = true;
+        self.start_time = state.start_time;
+        self.end_time = state.end_time;
+        self.as_type = state.as_type;
+        self.ended = true;
+        Some(state)
     }
 
     /// The generation fields, created on first use.

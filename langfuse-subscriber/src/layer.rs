@@ -196,6 +196,7 @@ where
             current_observation: current_observation::<S>,
             records_every_observation: self.shared.pipeline.is_some()
                 && self.shared.sample_below.is_none(),
+            submit: submit_ended,
             mask: self.mask.clone(),
         });
     }
@@ -363,18 +364,16 @@ where
                 state
             }
         };
-        if !state.sampled {
+        // An ended observation was queued by `end()`; only its ids were left here.
+        if !state.sampled || state.ended {
             return;
         }
-        if let Some(pipeline) = &self.shared.pipeline {
-            if state.end_time.is_none() {
-                // Not before the start: the two readings may straddle a re-anchoring
-                // of the clock (see `langfuse_core::clock`).
-                state.end_time = Some(langfuse_core::clock::now().max(state.start_time));
-            }
-            let size = state.approx_size();
-            pipeline.submit(state, size);
+        if state.end_time.is_none() {
+            // Not before the start: the two readings may straddle a re-anchoring
+            // of the clock (see `langfuse_core::clock`).
+            state.end_time = Some(langfuse_core::clock::now().max(state.start_time));
         }
+        self.submit(state);
     }
 
     unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
@@ -397,12 +396,28 @@ impl LangfuseLayer {
         Arc::as_ptr(&self.shared) as usize
     }
 
+    /// Queues a finished observation for export.
+    #[inline]
+    fn submit(&self, state: Box<ObservationState>) {
+        if let Some(pipeline) = &self.shared.pipeline {
+            let size = state.approx_size();
+            pipeline.submit(state, size);
+        }
+    }
+
     #[inline]
     fn sample(&self, trace_id: u128) -> bool {
         match self.shared.sample_below {
             None => true,
             Some(below) => (trace_id as u64) < below,
         }
+    }
+}
+
+/// `LayerHooks::submit`: an observation ended by `end()` while its span stays open.
+fn submit_ended(dispatch: &Dispatch, state: Box<ObservationState>) {
+    if let Some(layer) = dispatch.downcast_ref::<LangfuseLayer>() {
+        layer.submit(state);
     }
 }
 
