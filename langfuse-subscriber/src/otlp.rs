@@ -564,11 +564,12 @@ impl Transport {
             // A redirect would be followed as a GET without the body, and the page it
             // lands on would answer 200: an export is delivered only when the OTLP
             // endpoint itself accepts it, so a 3xx is a failure (see `post_once`).
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                ConfigError::other("exporter", format!("cannot build the HTTP client: {e}"))
-            })?;
+            .redirect(reqwest::redirect::Policy::none());
+        #[cfg(feature = "rustls")]
+        let client = client.tls_backend_preconfigured(tls_config()?);
+        let client = client.build().map_err(|e| {
+            ConfigError::other("exporter", format!("cannot build the HTTP client: {e}"))
+        })?;
         Ok(Transport {
             client,
             endpoint,
@@ -700,6 +701,19 @@ impl Transport {
         };
         Err((error, attempt))
     }
+}
+
+/// rustls with the `ring` provider and the platform's certificate verifier, passed to
+/// the client as is: no process-wide crypto provider is installed or required.
+#[cfg(feature = "rustls")]
+fn tls_config() -> Result<rustls::ClientConfig, ConfigError> {
+    use rustls_platform_verifier::BuilderVerifierExt as _;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_platform_verifier())
+        .map(|builder| builder.with_no_client_auth())
+        .map_err(|e| ConfigError::other("exporter", format!("cannot set up TLS: {e}")))
 }
 
 /// The start of a server's error answer, on one line, for the user's message.
@@ -836,3 +850,41 @@ impl Destination for OtlpDestination {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(all(test, feature = "rustls"))]
+mod tls_tests {
+    use super::*;
+
+    /// An `https` endpoint gets a working TLS client (ring provider, no process-wide
+    /// provider needed); a plain-HTTP listener then fails the handshake, reported as
+    /// an error naming the endpoint, never a panic.
+    #[test]
+    fn https_builds_a_tls_client_and_a_failed_handshake_is_an_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                use std::io::Write as _;
+                if let Ok(mut s) = stream {
+                    let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+                }
+            }
+        });
+        let config = LangfuseConfig::builder()
+            .public_key("pk-lf-test")
+            .secret_key("sk-lf-test")
+            .base_url(format!("https://127.0.0.1:{port}"))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("valid config");
+        let transport = Transport::new(&config).expect("a TLS client");
+        let error = transport
+            .post(b"body".to_vec(), false)
+            .expect_err("no TLS on the other side");
+        assert!(
+            error.message.contains(&format!("127.0.0.1:{port}")),
+            "{}",
+            error.message
+        );
+    }
+}
