@@ -43,7 +43,10 @@ fn capture_masked(
     f: impl FnOnce(),
 ) -> Vec<CapturedSpan> {
     let receiver = Receiver::start();
-    let layer = support::layer_builder(&receiver).mask(mask).build().unwrap();
+    let layer = support::layer_builder(&receiver)
+        .mask(mask)
+        .build()
+        .unwrap();
     run(layer, f);
     receiver.spans()
 }
@@ -281,7 +284,10 @@ fn builders_updates_and_trace_io_are_masked_on_the_wire() {
         manual.str_attr("langfuse.observation.metadata.nested"),
         Some(r#"{"token":"[REDACTED]"}"#)
     );
-    assert_eq!(manual.str_attr("langfuse.observation.metadata.n"), Some("1"));
+    assert_eq!(
+        manual.str_attr("langfuse.observation.metadata.n"),
+        Some("1")
+    );
     assert_eq!(manual.str_attr("langfuse.trace.input"), Some(REDACTED));
     assert_eq!(
         manual.str_attr("langfuse.trace.output"),
@@ -321,7 +327,10 @@ fn tracing_fields_are_masked_at_creation_and_on_record() {
             langfuse.observation.output = tracing::field::Empty,
             langfuse.trace.output = tracing::field::Empty,
         );
-        s.record("langfuse.observation.output", format!("out {SECRET}").as_str());
+        s.record(
+            "langfuse.observation.output",
+            format!("out {SECRET}").as_str(),
+        );
         s.record(
             "langfuse.trace.output",
             json!({"a": SECRET}).to_string().as_str(),
@@ -382,7 +391,10 @@ fn a_panicking_mask_yields_the_fully_masked_value() {
     let p = span_named(&spans, "p");
     let quoted = format!("\"{FULLY_MASKED}\"");
     assert_eq!(p.str_attr("langfuse.observation.input"), Some(FULLY_MASKED));
-    assert_eq!(p.str_attr("langfuse.observation.output"), Some(FULLY_MASKED));
+    assert_eq!(
+        p.str_attr("langfuse.observation.output"),
+        Some(FULLY_MASKED)
+    );
     assert_eq!(p.str_attr("langfuse.trace.input"), Some(FULLY_MASKED));
     assert_eq!(
         p.str_attr("langfuse.observation.metadata.a"),
@@ -585,10 +597,7 @@ fn the_masked_value_never_reaches_stderr() {
         .expect("run the test binary again");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "child failed:\n{stdout}\n{stderr}"
-    );
+    assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
     assert!(
         stdout.contains("1 passed"),
         "the child test did not run:\n{stdout}"
