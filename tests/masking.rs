@@ -579,29 +579,68 @@ fn child_console_and_export_with_mask() {
     eprintln!("child: {} spans received", spans.len());
 }
 
+/// Run by [`a_failing_mask_warns_once_on_stderr`] in a child process.
 #[test]
-fn the_masked_value_never_reaches_stderr() {
-    if std::env::var_os(CHILD_ENV).is_some() {
+fn child_failing_mask() {
+    if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
+    std::panic::set_hook(Box::new(|_| {}));
+    let receiver = Receiver::start();
+    let layer = support::layer_builder(&receiver)
+        .console(true)
+        .mask(|_| panic!("no"))
+        .build()
+        .unwrap();
+    run(layer, || {
+        for _ in 0..3 {
+            span("f").input(&SECRET).metadata("k", &SECRET).run(|o| {
+                o.update(SpanUpdate::new().output(&SECRET));
+            });
+        }
+    });
+    let spans = receiver.wait_for_spans(3, Duration::from_secs(10));
+    assert_no_secret(&spans);
+}
+
+fn run_child(test: &str) -> (String, String) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_console_and_export_with_mask",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("run the test binary again");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
     assert!(
         stdout.contains("1 passed"),
         "the child test did not run:\n{stdout}"
     );
+    (stdout, stderr)
+}
+
+#[test]
+fn a_failing_mask_warns_once_on_stderr() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let (stdout, stderr) = run_child("child_failing_mask");
+    assert_eq!(
+        stderr.matches("the mask function panicked").count(),
+        1,
+        "one warning for 9 failures:\n{stderr}"
+    );
+    assert!(stderr.contains(FULLY_MASKED), "{stderr}");
+    assert!(!stderr.contains(SECRET) && !stdout.contains(SECRET));
+}
+
+#[test]
+fn the_masked_value_never_reaches_stderr() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let (stdout, stderr) = run_child("child_console_and_export_with_mask");
     assert!(
         stderr.contains("child: ") && stderr.contains("spans received"),
         "{stderr}"

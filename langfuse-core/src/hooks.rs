@@ -48,6 +48,9 @@ pub struct LayerHooks {
     /// The layer's mask: applied to input, output and metadata before they are stored
     /// (see [`crate::mask`]).
     pub mask: Option<crate::mask::Mask>,
+    /// The layer's mask: applied to input, output and metadata before they are stored
+    /// (see [`crate::mask`]).
+    pub mask: Option<crate::mask::Mask>,
     /// Queues a finished observation for export: the layer's end of [`end_span`].
     pub submit: fn(&Dispatch, Box<ObservationState>),
     /// The layer's mask: applied to input, output and metadata before they are stored

@@ -1237,6 +1237,24 @@ impl TraceUpdate {
         }
     }
 
+    /// As [`Fields::mask_for`].
+    fn mask_for(&mut self, span: Option<&Span>) {
+        if self.raw {
+            self.raw = false;
+            let mask = match span {
+                Some(span) => crate::mask::for_span(span),
+                None => crate::mask::for_current(),
+            };
+            crate::mask::finish_values(
+                mask.as_ref(),
+                &mut self.input,
+                &mut self.output,
+                &mut self.metadata,
+                None,
+            );
+        }
+    }
+
     fn apply(self, s: &mut ObservationState) {
         if !s.sampled || s.ended {
             return;
@@ -1295,6 +1313,7 @@ pub fn update_current_span(update: SpanUpdate) {
 
 /// The lookup behind `update_current_span` and `update_current_generation`, out of line.
 fn update_current(mut fields: Box<Fields>, what: &str) {
+    fields.mask_for(None);
     fields.mask_for(None);
     fields.mask_for(None);
     fields.mask_for(None);

@@ -28,6 +28,9 @@ use langfuse_core::mask::{
 use langfuse_core::mask::{
     mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
 };
+use langfuse_core::mask::{
+    mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
+};
 use langfuse_core::state::{AttrValue, ObservationState, StateCell};
 
 /// How a state is kept in span extensions: in a cell shared with the thread that opened
@@ -202,6 +205,7 @@ where
             current_observation: current_observation::<S>,
             records_every_observation: self.shared.pipeline.is_some()
                 && self.shared.sample_below.is_none(),
+            mask: self.mask.clone(),
             mask: self.mask.clone(),
             mask: self.mask.clone(),
             submit: submit_ended,
@@ -576,6 +580,14 @@ impl Val<'_> {
             Val::F64(v) => AttrValue::F64(v),
             Val::Bool(v) => AttrValue::Bool(v),
         }
+    }
+}
+
+/// An IO-encoded field value, masked when there is a mask.
+fn masked_io(mask: Option<&Mask>, text: String) -> String {
+    match mask {
+        Some(mask) => mask_field_io(mask, text),
+        None => text,
     }
 }
 
