@@ -23,6 +23,7 @@ pub mod mask;
 pub mod observation;
 pub mod propagation;
 pub mod recycle;
+pub mod score;
 pub mod state;
 pub mod time;
 mod types;
@@ -45,5 +46,9 @@ pub use observation::{
 };
 pub use propagation::{
     propagate_attributes, PropagateAttributes, PropagationContext, RemoteContext,
+};
+pub use score::{
+    create_score, score_current_span, score_current_trace, Score, ScoreDataType, ScoreError,
+    ScoreValue,
 };
 pub use types::{Level, ObservationType, ParseError};
