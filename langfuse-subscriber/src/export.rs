@@ -749,11 +749,16 @@ fn otlp_destination(
 #[derive(Clone, Debug)]
 pub struct LangfuseHandle {
     pipeline: Option<Arc<Pipeline>>,
+    /// The score queue (see `scores.rs`).
+    pub(crate) scores: Option<crate::scores::Scores>,
 }
 
 impl LangfuseHandle {
     pub(crate) fn new(pipeline: Option<Arc<Pipeline>>) -> Self {
-        LangfuseHandle { pipeline }
+        LangfuseHandle {
+            pipeline,
+            scores: None,
+        }
     }
 
     /// Blocks until every observation that ended before this call is exported, or the
@@ -765,10 +770,11 @@ impl LangfuseHandle {
     /// # handle.shutdown().unwrap();
     /// ```
     pub fn flush(&self) -> Result<(), ExportError> {
-        match &self.pipeline {
+        let spans = match &self.pipeline {
             Some(p) => p.flush(),
             None => Ok(()),
-        }
+        };
+        spans.and(self.flush_scores())
     }
 
     /// Flushes, then stops the export thread. Later observations are dropped (and
@@ -780,10 +786,11 @@ impl LangfuseHandle {
     /// handle.shutdown().unwrap();
     /// ```
     pub fn shutdown(&self) -> Result<(), ExportError> {
-        match &self.pipeline {
+        let spans = match &self.pipeline {
             Some(p) => p.shutdown(),
             None => Ok(()),
-        }
+        };
+        spans.and(self.shutdown_scores())
     }
 
     /// How many observations were lost: the queue was full (and stayed full for the
@@ -808,7 +815,7 @@ impl LangfuseHandle {
 /// langfuse_subscriber::flush().unwrap();
 /// ```
 pub fn flush() -> Result<(), ExportError> {
-    for_each_pipeline(Pipeline::flush)
+    for_each_pipeline(Pipeline::flush).and(crate::scores::flush_all())
 }
 
 /// Shuts down every Langfuse layer of this process (see [`LangfuseHandle::shutdown`]).
@@ -817,7 +824,7 @@ pub fn flush() -> Result<(), ExportError> {
 /// langfuse_subscriber::shutdown().unwrap();
 /// ```
 pub fn shutdown() -> Result<(), ExportError> {
-    for_each_pipeline(Pipeline::shutdown)
+    for_each_pipeline(Pipeline::shutdown).and(crate::scores::shutdown_all())
 }
 
 fn for_each_pipeline(f: fn(&Pipeline) -> Result<(), ExportError>) -> Result<(), ExportError> {

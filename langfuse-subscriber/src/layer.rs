@@ -146,7 +146,8 @@ impl LangfuseLayer {
         } else {
             None
         };
-        let handle = LangfuseHandle::new(pipeline.clone());
+        let handle = LangfuseHandle::new(pipeline.clone())
+            .with_scores(crate::scores::Scores::start(&config, sample_below)?);
         Ok(LangfuseLayer {
             shared: Arc::new(Shared {
                 pipeline,
@@ -395,6 +396,9 @@ where
             self.hooks
                 .as_ref()
                 .map(|h| h as *const LayerHooks as *const ())
+        } else if id == TypeId::of::<langfuse_core::score::ScoreHook>() {
+            let hook = self.shared.handle.score_hook();
+            hook.map(|h| h as *const langfuse_core::score::ScoreHook as *const ())
         } else {
             None
         }

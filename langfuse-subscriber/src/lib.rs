@@ -28,6 +28,8 @@ mod export;
 mod layer;
 mod otlp;
 mod outbox;
+mod rest;
+mod scores;
 mod span_attributes;
 
 pub use builder::LayerBuilder;
@@ -36,6 +38,7 @@ pub use config::{
 };
 pub use export::{flush, shutdown, ExportError, LangfuseHandle};
 pub use layer::LangfuseLayer;
+pub use scores::ScoreCounts;
 
 pub use langfuse_core;
 pub use langfuse_core::*;

@@ -509,7 +509,7 @@ impl PostError {
 /// A `Retry-After` value (RFC 9110 §10.2.3): a number of seconds, or an HTTP date,
 /// read as the time from `now` until then (zero once it has passed). `None` for
 /// anything else, which leaves the exporter's own backoff in charge.
-fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -706,7 +706,7 @@ impl Transport {
 /// rustls with the `ring` provider and the platform's certificate verifier, passed to
 /// the client as is: no process-wide crypto provider is installed or required.
 #[cfg(feature = "rustls")]
-fn tls_config() -> Result<rustls::ClientConfig, ConfigError> {
+pub(crate) fn tls_config() -> Result<rustls::ClientConfig, ConfigError> {
     use rustls_platform_verifier::BuilderVerifierExt as _;
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
@@ -717,7 +717,7 @@ fn tls_config() -> Result<rustls::ClientConfig, ConfigError> {
 }
 
 /// The start of a server's error answer, on one line, for the user's message.
-fn server_answer(body: &[u8]) -> String {
+pub(crate) fn server_answer(body: &[u8]) -> String {
     const MAX_CHARS: usize = 200;
     let text = String::from_utf8_lossy(body);
     let mut out: String = text

@@ -1,0 +1,333 @@
+//! The small blocking REST client of the score and media workers: the span exporter's
+//! credentials, headers, timeout, TLS and redirect policy (see `otlp.rs`), for the JSON
+//! endpoints of the Langfuse public API and for presigned upload URLs.
+//!
+//! The Langfuse headers (Basic auth, `x-langfuse-*`, the configured extra headers) are
+//! added per API request, never as client defaults: a presigned upload URL points at
+//! object storage and must not receive the keys. Messages name the URL without its
+//! query (a presigned URL's signature) and never the secret key.
+
+use std::io::Read as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Method;
+
+use crate::config::{ConfigError, LangfuseConfig};
+use crate::otlp::{parse_retry_after, server_answer};
+
+/// Tries of one request (the first and two retries), as the reference SDK's REST client.
+const MAX_TRIES: u32 = 3;
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(300);
+
+/// One answer from the server.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Answer {
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The start of the body on one line (for messages).
+    pub(crate) fn text(&self) -> String {
+        server_answer(&self.body)
+    }
+}
+
+/// The REST side: one blocking client (connections kept alive).
+pub(crate) struct RestClient {
+    client: reqwest::blocking::Client,
+    base: String,
+    api_headers: HeaderMap,
+    public_key: String,
+    pub(crate) timeout: Duration,
+}
+
+impl std::fmt::Debug for RestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No headers: they hold the secret key.
+        f.debug_struct("RestClient")
+            .field("base", &self.base)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RestClient {
+    pub(crate) fn new(config: &LangfuseConfig) -> Result<RestClient, ConfigError> {
+        let base = config.base_url.trim_end_matches('/').to_owned();
+        reqwest::Url::parse(&base)
+            .map_err(|e| ConfigError::other("base_url", format!("invalid base URL: {e}")))?;
+        let public_key = config.public_key.clone().unwrap_or_default();
+        let secret_key = config.secret_key.as_deref().unwrap_or_default();
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
+        // The messages name the header, never its value (it may hold the secret key).
+        let value = |name: &str, v: &str| {
+            HeaderValue::from_str(v)
+                .map_err(|_| ConfigError::other("header", format!("invalid value for {name:?}")))
+        };
+        let mut authorization = value("authorization", &format!("Basic {auth}"))?;
+        authorization.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, authorization);
+        let fixed = [
+            ("x-langfuse-sdk-name", "rust"),
+            ("x-langfuse-sdk-version", env!("CARGO_PKG_VERSION")),
+            ("x-langfuse-public-key", public_key.as_str()),
+        ];
+        for (name, v) in fixed {
+            headers.insert(HeaderName::from_static(name), value(name, v)?);
+        }
+        for (name, v) in &config.additional_headers {
+            let name = name.to_ascii_lowercase();
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ConfigError::invalid("header", &name, "not a valid header name"))?;
+            let mut v = value(&name, v)?;
+            v.set_sensitive(true);
+            headers.insert(header, v);
+        }
+        let client = reqwest::blocking::Client::builder()
+            .timeout(config.timeout)
+            // As for exports: a redirect would turn the POST into a GET elsewhere.
+            .redirect(reqwest::redirect::Policy::none());
+        #[cfg(feature = "rustls")]
+        let client = client.tls_backend_preconfigured(crate::otlp::tls_config()?);
+        let client = client.build().map_err(|e| {
+            ConfigError::other("rest", format!("cannot build the HTTP client: {e}"))
+        })?;
+        Ok(RestClient {
+            client,
+            base,
+            api_headers: headers,
+            public_key,
+            timeout: config.timeout,
+        })
+    }
+
+    /// `{base}/{path}` with one slash.
+    pub(crate) fn api_url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// The base URL (identifies the server, e.g. for the remembered score form).
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// One request to the Langfuse API with a JSON body.
+    pub(crate) fn api_once(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
+        let url = self.api_url(path);
+        let mut request = self
+            .client
+            .request(method, &url)
+            .headers(self.api_headers.clone())
+            .timeout(timeout);
+        if let Some(body) = json {
+            request = request
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )
+                .body(body);
+        }
+        self.finish(request, &url)
+    }
+
+    /// One request to the API, retried on 429 (after `Retry-After`), 5xx and network
+    /// errors: at most three tries, all within the configured timeout.
+    pub(crate) fn api(
+        &self,
+        method: Method,
+        path: &str,
+        json: Option<Vec<u8>>,
+    ) -> Result<Answer, String> {
+        with_retries(self.timeout, |timeout| {
+            self.api_once(method.clone(), path, json.clone(), timeout)
+        })
+    }
+
+    /// A `PUT` of bytes to a presigned upload URL: no Langfuse headers.
+    pub(crate) fn upload(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Answer, String> {
+        let body = bytes::Bytes::from(body);
+        with_retries(self.timeout, |timeout| {
+            let request = self
+                .client
+                .put(url)
+                .headers(headers.clone())
+                .timeout(timeout)
+                .body(body.clone());
+            self.finish(request, url)
+        })
+    }
+
+    fn finish(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        url: &str,
+    ) -> Result<Answer, String> {
+        let response = request.send().map_err(|e| {
+            // Never the error's text: it carries the URL (a presigned one has a signature).
+            let what = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "cannot connect"
+            } else {
+                "network error"
+            };
+            format!("request to {} failed: {what}", display_url(url))
+        })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut body = Vec::new();
+        let _ = response.take(4 << 20).read_to_end(&mut body);
+        Ok(Answer {
+            status,
+            body,
+            retry_after,
+        })
+    }
+
+    /// The message for a request the server did not accept.
+    pub(crate) fn refusal(&self, url: &str, answer: &Answer) -> String {
+        let url = display_url(url);
+        let code = answer.status;
+        match code {
+            401 | 403 => format!(
+                "the Langfuse keys were rejected by {url} (status {code}, public key {:?}): \
+                 check LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY for this host; the server \
+                 answered: {}",
+                self.public_key,
+                answer.text()
+            ),
+            300..=399 => format!("{url} answered {code} (a redirect); redirects are not followed"),
+            // A server error's body may differ per request: not shown, so that a burst
+            // of them is reported once.
+            500..=599 => format!("{url} failed with status {code}"),
+            _ => {
+                let text = answer.text();
+                let sep = if text.is_empty() { "" } else { ": " };
+                format!("{url} answered status {code}{sep}{text}")
+            }
+        }
+    }
+}
+
+/// Scheme, host and path of a URL: no user info, no query (a signature), no fragment.
+pub(crate) fn display_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "<invalid URL>".to_owned(),
+    }
+}
+
+/// Runs `attempt` (given the time left) until it is answered with neither 429 nor 5xx,
+/// at most [`MAX_TRIES`] times and within `budget`. Returns the last answer or error.
+pub(crate) fn with_retries(
+    budget: Duration,
+    mut attempt: impl FnMut(Duration) -> Result<Answer, String>,
+) -> Result<Answer, String> {
+    let started = Instant::now();
+    let mut delay = FIRST_RETRY_DELAY;
+    let mut tries = 0;
+    loop {
+        let remaining = budget.saturating_sub(started.elapsed());
+        let result = attempt(remaining.max(Duration::from_millis(1)));
+        tries += 1;
+        let retry_after = match &result {
+            Ok(a) if a.status == 429 || a.status >= 500 => a.retry_after,
+            Ok(_) => return result,
+            Err(_) => None,
+        };
+        if tries >= MAX_TRIES {
+            return result;
+        }
+        let jitter = Duration::from_millis(fastrand::u64(0..=100));
+        let wait = retry_after.unwrap_or(delay + jitter);
+        if wait >= budget.saturating_sub(started.elapsed()) {
+            return result;
+        }
+        std::thread::sleep(wait);
+        delay *= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_query_or_credentials() {
+        assert_eq!(
+            display_url("http://u:p@127.0.0.1:9/up?X-Amz-Signature=abc#f"),
+            "http://127.0.0.1:9/up"
+        );
+        assert_eq!(display_url("::"), "<invalid URL>");
+    }
+
+    #[test]
+    fn retries_stop_at_three_tries_and_on_success() {
+        let mut n = 0;
+        let r = with_retries(Duration::from_secs(30), |_| {
+            n += 1;
+            Ok(Answer {
+                status: 503,
+                body: Vec::new(),
+                retry_after: Some(Duration::from_millis(1)),
+            })
+        });
+        assert_eq!(n, 3);
+        assert_eq!(r.unwrap().status, 503);
+        let mut n = 0;
+        let r = with_retries(Duration::from_secs(30), |_| {
+            n += 1;
+            Ok(Answer {
+                status: 400,
+                body: Vec::new(),
+                retry_after: None,
+            })
+        });
+        assert_eq!((n, r.unwrap().status), (1, 400));
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_budget_is_not_waited_for() {
+        let mut n = 0;
+        let r = with_retries(Duration::from_millis(200), |_| {
+            n += 1;
+            Ok(Answer {
+                status: 429,
+                body: Vec::new(),
+                retry_after: Some(Duration::from_secs(60)),
+            })
+        });
+        assert_eq!((n, r.unwrap().status), (1, 429));
+    }
+}
