@@ -298,7 +298,8 @@ impl Inner {
         self.wake.notify_one();
         // Each batch ahead may take the whole timeout (its retries included).
         let batches = (target - st.settled).div_ceil(SCORE_BATCH as u64) as u32;
-        let deadline = Instant::now() + self.timeout * batches.clamp(1, 20) + Duration::from_secs(1);
+        let deadline =
+            Instant::now() + self.timeout * batches.clamp(1, 20) + Duration::from_secs(1);
         while st.settled < target && !st.worker_done {
             let now = Instant::now();
             if now >= deadline {
@@ -348,7 +349,10 @@ impl Inner {
 fn warn_once(kind: &str, message: impl FnOnce() -> String) {
     static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut seen = lock(&SEEN);
-    if seen.get_or_insert_with(HashSet::new).insert(kind.to_owned()) {
+    if seen
+        .get_or_insert_with(HashSet::new)
+        .insert(kind.to_owned())
+    {
         eprintln!("langfuse: {}", message());
     }
 }
@@ -435,7 +439,8 @@ impl Worker {
             return self.send_singly(batch);
         }
         let url = self.client.api_url(SCORES_PATH);
-        let mut body = Vec::with_capacity(batch.iter().map(|i| i.json.len() + 1).sum::<usize>() + 2);
+        let mut body =
+            Vec::with_capacity(batch.iter().map(|i| i.json.len() + 1).sum::<usize>() + 2);
         body.push(b'[');
         for (i, item) in batch.iter().enumerate() {
             if i > 0 {
@@ -452,7 +457,10 @@ impl Worker {
                 if debug {
                     eprintln!("langfuse: sent {n} scores");
                 }
-                Outcome { sent: n, dropped: 0 }
+                Outcome {
+                    sent: n,
+                    dropped: 0,
+                }
             }
             Ok(answer) if matches!(answer.status, 400 | 404 | 405 | 415 | 422) => {
                 // Perhaps a server older than the batch form: try one object per request.
@@ -478,7 +486,10 @@ impl Worker {
     /// One object per request (the form of the OpenAPI file, answered 200 `{id}`).
     fn send_singly(&mut self, batch: &[Item]) -> Outcome {
         let url = self.client.api_url(SCORES_PATH);
-        let mut outcome = Outcome { sent: 0, dropped: 0 };
+        let mut outcome = Outcome {
+            sent: 0,
+            dropped: 0,
+        };
         for item in batch {
             match self
                 .client
@@ -519,7 +530,10 @@ impl Worker {
                     crate::rest::display_url(url),
                     answer.text()
                 ));
-                Outcome { sent: n, dropped: 0 }
+                Outcome {
+                    sent: n,
+                    dropped: 0,
+                }
             }
         }
     }
