@@ -2,6 +2,7 @@
 //! at the in-process OTLP receiver, and delivers its observations there. The binaries
 //! are the ones `cargo test` builds; run alone, this test builds them first.
 
+mod rest_support;
 mod support;
 
 use std::path::PathBuf;
@@ -171,4 +172,67 @@ fn propagated_attributes_reach_spawned_tasks() {
         assert_eq!(search.parent_span_id.as_ref(), Some(&root.span_id));
         assert_eq!(search.trace_id, root.trace_id);
     }
+}
+
+/// Runs an example against the REST test server (it answers the OTLP path too).
+fn run_example_rest(name: &str, server: &rest_support::RestServer) -> Output {
+    let output = Command::new(example_binary(name))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LANGFUSE_PUBLIC_KEY", rest_support::PUBLIC_KEY)
+        .env("LANGFUSE_SECRET_KEY", rest_support::SECRET_KEY)
+        .env("LANGFUSE_BASE_URL", server.base_url())
+        .output()
+        .expect("the example runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{name} failed: {stderr}");
+    assert!(
+        !stderr.contains(rest_support::SECRET_KEY),
+        "no secret on stderr"
+    );
+    output
+}
+
+#[test]
+fn feedback_scores_the_generation_and_the_trace_by_id_and_updates_the_score() {
+    let server = rest_support::RestServer::start();
+    run_example_rest("feedback", &server);
+    server.assert_valid();
+    let scores = server.scores();
+    let trace = "6cec55478a541a9eb2b3bfd6c8ba5670"; // create_trace_id("req_12345")
+    assert_eq!(scores.len(), 3, "{scores:#?}");
+    assert!(scores.iter().all(|s| s["traceId"] == trace));
+    let helpful: Vec<_> = scores.iter().filter(|s| s["name"] == "helpful").collect();
+    assert_eq!(helpful.len(), 2);
+    assert_eq!(helpful[0]["id"], "req_12345-helpful");
+    assert_eq!(helpful[0]["id"], helpful[1]["id"]);
+    assert_eq!(helpful[0]["timestamp"], helpful[1]["timestamp"]);
+    assert_eq!(
+        (helpful[0]["value"].as_f64(), helpful[1]["value"].as_f64()),
+        (Some(0.0), Some(1.0))
+    );
+    assert!(helpful[0]["observationId"].is_string());
+    let correctness = scores
+        .iter()
+        .find(|s| s["name"] == "correctness")
+        .expect("trace score");
+    assert!(correctness.get("observationId").is_none());
+    assert!(!server.requests_to("/api/public/otel/v1/traces").is_empty());
+}
+
+#[test]
+fn feedback_without_credentials_prints_the_scores() {
+    let output = Command::new(example_binary("feedback"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("the example runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.matches("langfuse: score helpful").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(stderr.contains("langfuse: score correctness"), "{stderr}");
 }
