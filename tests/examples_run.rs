@@ -236,3 +236,50 @@ fn feedback_without_credentials_prints_the_scores() {
     );
     assert!(stderr.contains("langfuse: score correctness"), "{stderr}");
 }
+
+#[test]
+fn vision_uploads_the_image_and_records_only_its_reference() {
+    let server = rest_support::RestServer::start();
+    let output = run_example_rest("vision", &server);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("@@@langfuseMedia:type=image/png|id="),
+        "{stdout}"
+    );
+    server.assert_valid();
+    let media = server.media();
+    assert_eq!(media.len(), 1, "{media:#?}");
+    let (post, bytes, patch) = &media[0];
+    assert_eq!(post["contentType"], "image/png");
+    assert_eq!(post["field"], "input");
+    assert_eq!(post["contentLength"], 70);
+    assert!(post["observationId"].is_string() && post["traceId"].is_string());
+    assert_eq!(bytes.as_ref().map(Vec::len), Some(70));
+    let patch = patch.as_ref().expect("the upload status was reported");
+    assert_eq!(patch["uploadHttpStatus"], 200);
+    // The span carries the reference, not the bytes.
+    let otlp = server.requests_to("/api/public/otel/v1/traces");
+    assert!(!otlp.is_empty());
+    let bodies: Vec<Vec<u8>> = otlp
+        .iter()
+        .map(|r| {
+            use std::io::Read as _;
+            let mut out = Vec::new();
+            match r.header("content-encoding") {
+                Some(e) if e.contains("gzip") => {
+                    flate2::read::GzDecoder::new(&r.body[..])
+                        .read_to_end(&mut out)
+                        .expect("gzip");
+                }
+                _ => out = r.body.clone(),
+            }
+            out
+        })
+        .collect();
+    assert!(bodies
+        .iter()
+        .any(|b| String::from_utf8_lossy(b).contains("@@@langfuseMedia:type=image/png")));
+    assert!(bodies
+        .iter()
+        .all(|b| !String::from_utf8_lossy(b).contains("iVBORw0KGgo")));
+}

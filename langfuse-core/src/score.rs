@@ -148,8 +148,8 @@ impl ScoreValue {
             }
             (ScoreDataType::Boolean, Value::Bool(b)) => ScoreValue::Boolean(*b),
             (ScoreDataType::Boolean, Value::Number(n)) => match n.as_f64() {
-                Some(v) if v == 1.0 => ScoreValue::Boolean(true),
-                Some(v) if v == 0.0 => ScoreValue::Boolean(false),
+                Some(1.0) => ScoreValue::Boolean(true),
+                Some(0.0) => ScoreValue::Boolean(false),
                 _ => return Err(wrong()),
             },
             (ScoreDataType::Categorical, Value::String(s)) => ScoreValue::Categorical(s.clone()),

@@ -751,6 +751,8 @@ pub struct LangfuseHandle {
     pipeline: Option<Arc<Pipeline>>,
     /// The score queue (see `scores.rs`).
     pub(crate) scores: Option<crate::scores::Scores>,
+    /// The media uploader (see `media.rs`).
+    pub(crate) media: Option<Arc<crate::media::Uploader>>,
 }
 
 impl LangfuseHandle {
@@ -758,6 +760,7 @@ impl LangfuseHandle {
         LangfuseHandle {
             pipeline,
             scores: None,
+            media: None,
         }
     }
 

@@ -147,7 +147,8 @@ impl LangfuseLayer {
             None
         };
         let handle = LangfuseHandle::new(pipeline.clone())
-            .with_scores(crate::scores::Scores::start(&config, sample_below)?);
+            .with_scores(crate::scores::Scores::start(&config, sample_below)?)
+            .with_uploader(crate::media::Uploader::for_config(&config)?);
         Ok(LangfuseLayer {
             shared: Arc::new(Shared {
                 pipeline,

@@ -26,6 +26,7 @@ mod console;
 mod convert;
 mod export;
 mod layer;
+pub mod media;
 mod otlp;
 mod outbox;
 mod rest;

@@ -670,13 +670,31 @@ impl LangfuseHandle {
     }
 
     /// Waits for the scores (the second half of `flush()`).
+    /// (Media uploads are waited for first, since a score may follow an upload.)
     pub(crate) fn flush_scores(&self) -> Result<(), ExportError> {
+        self.flush_media_bounded()?;
         self.scores.as_ref().map_or(Ok(()), Scores::flush)
+    }
+
+    fn flush_media_bounded(&self) -> Result<(), ExportError> {
+        let timeout = self
+            .scores
+            .as_ref()
+            .map_or(Duration::from_secs(5), |s| s.inner.timeout * 3);
+        if self.flush_media(timeout) {
+            Ok(())
+        } else {
+            Err(ExportError::Timeout)
+        }
     }
 
     /// Stops the score queue (the second half of `shutdown()`).
     pub(crate) fn shutdown_scores(&self) -> Result<(), ExportError> {
-        self.scores.as_ref().map_or(Ok(()), Scores::shutdown)
+        let media = self.flush_media_bounded();
+        self.scores
+            .as_ref()
+            .map_or(Ok(()), Scores::shutdown)
+            .and(media)
     }
 }
 

@@ -1,0 +1,496 @@
+//! Langfuse media (reference §8): base64 payloads in input, output or metadata are
+//! replaced by a reference string, and their bytes are uploaded in the background.
+//!
+//! Recognised (at most 10 levels deep): a `data:<mime>;base64,<data>` string (OpenAI's
+//! `image_url` uses one), an Anthropic `{"type":"base64","media_type","data"}` source,
+//! a Vertex `{"type":"media","mime_type","data"}` part, and Gemini
+//! `inline_data`/`inlineData` holding `mime_type`/`mimeType` and `data`. Each becomes
+//! `@@@langfuseMedia:type=<mime>|id=<media_id>|source=<base64_data_uri|bytes>@@@`,
+//! where `media_id` is the first 22 characters of the URL-safe base64 SHA-256 of the
+//! bytes. [`LangfuseMedia`] attaches bytes with a content type explicitly.
+//!
+//! The upload: `POST /api/public/media` (trace, observation, content type, length,
+//! SHA-256, field), then, when an upload URL comes back, `PUT` of the bytes there
+//! (with no Langfuse credentials), then `PATCH /api/public/media/{id}` with the
+//! upload's status and time. It runs on its own thread; a failure is reported once
+//! and never blocks or fails the observation. `LANGFUSE_MEDIA_UPLOAD_ENABLED=false`
+//! (or `0`) leaves values untouched and uploads nothing.
+
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::export::LangfuseHandle;
+use crate::rest::{display_url, RestClient};
+
+const MAX_DEPTH: usize = 10;
+
+/// Bytes with a content type, sent as Langfuse media.
+///
+/// ```
+/// use langfuse_subscriber::media::LangfuseMedia;
+/// let png = LangfuseMedia::new("image/png", vec![0x89, b'P', b'N', b'G']);
+/// let r = png.reference();
+/// assert!(r.starts_with("@@@langfuseMedia:type=image/png|id="));
+/// assert!(r.ends_with("|source=bytes@@@"));
+/// let from_uri = LangfuseMedia::from_data_uri("data:image/png;base64,iVBORw==").unwrap();
+/// assert_eq!(from_uri.content_type(), "image/png");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct LangfuseMedia {
+    content_type: String,
+    bytes: Vec<u8>,
+    source: &'static str,
+}
+
+impl std::fmt::Debug for LangfuseMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LangfuseMedia")
+            .field("content_type", &self.content_type)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl LangfuseMedia {
+    /// Bytes of `content_type` (for example `"application/pdf"`).
+    ///
+    /// ```
+    /// let m = langfuse_subscriber::media::LangfuseMedia::new("audio/wav", vec![1, 2]);
+    /// assert_eq!(m.len(), 2);
+    /// ```
+    pub fn new(content_type: impl Into<String>, bytes: Vec<u8>) -> LangfuseMedia {
+        LangfuseMedia {
+            content_type: content_type.into(),
+            bytes,
+            source: "bytes",
+        }
+    }
+
+    /// A `data:<mime>;base64,<data>` URI; `None` when it is not one.
+    ///
+    /// ```
+    /// assert!(langfuse_subscriber::media::LangfuseMedia::from_data_uri("https://x/a.png").is_none());
+    /// ```
+    pub fn from_data_uri(uri: &str) -> Option<LangfuseMedia> {
+        let rest = uri.strip_prefix("data:")?;
+        let (head, data) = rest.split_once(',')?;
+        let mime = head.strip_suffix(";base64")?;
+        let mut media = Self::from_base64(mime, data)?;
+        media.source = "base64_data_uri";
+        Some(media)
+    }
+
+    fn from_base64(mime: &str, data: &str) -> Option<LangfuseMedia> {
+        if mime.is_empty() || !mime.contains('/') {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()?;
+        Some(LangfuseMedia {
+            content_type: mime.to_owned(),
+            bytes,
+            source: "base64_data_uri",
+        })
+    }
+
+    /// The content type.
+    ///
+    /// ```
+    /// assert_eq!(langfuse_subscriber::media::LangfuseMedia::new("image/gif", vec![]).content_type(), "image/gif");
+    /// ```
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
+    /// The number of bytes.
+    ///
+    /// ```
+    /// assert!(langfuse_subscriber::media::LangfuseMedia::new("image/gif", vec![]).is_empty());
+    /// ```
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True when there are no bytes.
+    ///
+    /// ```
+    /// assert!(!langfuse_subscriber::media::LangfuseMedia::new("image/gif", vec![1]).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    fn sha256(&self) -> [u8; 32] {
+        Sha256::digest(&self.bytes).into()
+    }
+
+    /// The media id: the first 22 characters of the URL-safe base64 SHA-256.
+    ///
+    /// ```
+    /// let m = langfuse_subscriber::media::LangfuseMedia::new("text/plain", b"hello".to_vec());
+    /// assert_eq!(m.id(), "LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ"[..22].to_string());
+    /// ```
+    pub fn id(&self) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.sha256());
+        b64.replace('+', "-")
+            .replace('/', "_")
+            .chars()
+            .take(22)
+            .collect()
+    }
+
+    /// The reference string that replaces the bytes in a value.
+    ///
+    /// ```
+    /// let m = langfuse_subscriber::media::LangfuseMedia::new("text/plain", b"hello".to_vec());
+    /// assert_eq!(m.reference(), format!("@@@langfuseMedia:type=text/plain|id={}|source=bytes@@@", m.id()));
+    /// ```
+    pub fn reference(&self) -> String {
+        format!(
+            "@@@langfuseMedia:type={}|id={}|source={}@@@",
+            self.content_type,
+            self.id(),
+            self.source
+        )
+    }
+}
+
+fn str_field<'a>(m: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| m.get(*k).and_then(Value::as_str))
+}
+
+/// The media of a provider-shaped object, if it is one.
+fn object_media(m: &Map<String, Value>) -> Option<LangfuseMedia> {
+    let kind = m.get("type").and_then(Value::as_str);
+    let data = str_field(m, &["data"])?;
+    let mime = match kind {
+        Some("base64") => str_field(m, &["media_type"])?,
+        Some("media") => str_field(m, &["mime_type"])?,
+        _ => str_field(m, &["mime_type", "mimeType"])?,
+    };
+    LangfuseMedia::from_base64(mime, data)
+}
+
+/// Replaces every media payload in `value` by its reference string; returns the media.
+///
+/// ```
+/// use serde_json::json;
+/// let mut v = json!({"messages": [{"role": "user", "content": [
+///     {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}},
+///     {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}},
+///     {"inline_data": {"mime_type": "application/pdf", "data": "JVBERg=="}}
+/// ]}]});
+/// let found = langfuse_subscriber::media::extract_media(&mut v);
+/// assert_eq!(found.len(), 3);
+/// assert!(v.to_string().matches("@@@langfuseMedia:").count() == 3);
+/// assert!(!v.to_string().contains("iVBORw=="));
+/// ```
+pub fn extract_media(value: &mut Value) -> Vec<LangfuseMedia> {
+    let mut found = Vec::new();
+    walk(value, 0, &mut found);
+    found
+}
+
+fn walk(value: &mut Value, depth: usize, found: &mut Vec<LangfuseMedia>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match value {
+        Value::String(s) if s.starts_with("data:") => {
+            if let Some(media) = LangfuseMedia::from_data_uri(s) {
+                *s = media.reference();
+                found.push(media);
+            }
+        }
+        Value::Object(m) => {
+            if let Some(mut media) = object_media(m) {
+                // A provider object's data becomes the reference; its other keys stay.
+                media.source = "base64_data_uri";
+                m.insert("data".into(), Value::String(media.reference()));
+                found.push(media);
+                return;
+            }
+            for v in m.values_mut() {
+                walk(v, depth + 1, found);
+            }
+        }
+        Value::Array(a) => {
+            for v in a {
+                walk(v, depth + 1, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether media handling is on: `LANGFUSE_MEDIA_UPLOAD_ENABLED` is not `false`/`0`.
+///
+/// ```
+/// let _ = langfuse_subscriber::media::upload_enabled();
+/// ```
+pub fn upload_enabled() -> bool {
+    !matches!(
+        std::env::var("LANGFUSE_MEDIA_UPLOAD_ENABLED")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref(),
+        Ok("false") | Ok("0")
+    )
+}
+
+struct Job {
+    media: LangfuseMedia,
+    trace_id: String,
+    observation_id: Option<String>,
+    field: &'static str,
+}
+
+/// The background uploader of one layer.
+pub(crate) struct Uploader {
+    tx: Mutex<Option<Sender<Job>>>,
+    pending: Arc<(Mutex<usize>, Condvar)>,
+    console: bool,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploader")
+            .field("console", &self.console)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Uploader {
+    /// The uploader of a layer: over the network with credentials, on the console
+    /// without; none when tracing is disabled.
+    pub(crate) fn for_config(
+        config: &crate::config::LangfuseConfig,
+    ) -> Result<Option<Uploader>, crate::config::ConfigError> {
+        if !config.enabled {
+            return Ok(None);
+        }
+        let client = if config.has_credentials() {
+            Some(RestClient::new(config)?)
+        } else {
+            None
+        };
+        Ok(Some(Uploader::start(client)))
+    }
+
+    pub(crate) fn start(client: Option<RestClient>) -> Uploader {
+        let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let console = client.is_none();
+        let tx = client.and_then(|client| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let worker_pending = pending.clone();
+            std::thread::Builder::new()
+                .name("langfuse-media".into())
+                .spawn(move || run(client, rx, worker_pending))
+                .ok()
+                .map(|_| tx)
+        });
+        Uploader {
+            tx: Mutex::new(tx),
+            pending,
+            console,
+        }
+    }
+
+    fn queue(&self, job: Job) {
+        if self.console {
+            eprintln!(
+                "langfuse: media {} ({} bytes, {}) in {} of trace {}",
+                job.media.reference(),
+                job.media.len(),
+                job.media.content_type(),
+                job.field,
+                job.trace_id
+            );
+            return;
+        }
+        let tx = match self.tx.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        if let Some(tx) = tx {
+            if let Ok(mut n) = self.pending.0.lock() {
+                *n += 1;
+            }
+            if tx.send(job).is_err() {
+                if let Ok(mut n) = self.pending.0.lock() {
+                    *n -= 1;
+                }
+            }
+        }
+    }
+
+    /// Waits (up to `timeout`) until the queued uploads are done.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (lock, cond) = &*self.pending;
+        let Ok(mut n) = lock.lock() else {
+            return false;
+        };
+        while *n > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            n = match cond.wait_timeout(n, deadline - now) {
+                Ok((g, _)) => g,
+                Err(_) => return false,
+            };
+        }
+        true
+    }
+}
+
+fn run(client: RestClient, rx: Receiver<Job>, pending: Arc<(Mutex<usize>, Condvar)>) {
+    let mut reported = std::collections::HashSet::new();
+    for job in rx {
+        if let Err(message) = upload(&client, &job) {
+            let kind: String = message.chars().filter(|c| !c.is_ascii_digit()).collect();
+            if reported.insert(kind) {
+                eprintln!("langfuse: media upload failed: {message}");
+            }
+        }
+        let (lock, cond) = &*pending;
+        if let Ok(mut n) = lock.lock() {
+            *n = n.saturating_sub(1);
+        }
+        cond.notify_all();
+    }
+}
+
+fn upload(client: &RestClient, job: &Job) -> Result<(), String> {
+    let sha = base64::engine::general_purpose::STANDARD.encode(job.media.sha256());
+    let mut body = json!({
+        "traceId": job.trace_id,
+        "contentType": job.media.content_type,
+        "contentLength": job.media.len(),
+        "sha256Hash": sha,
+        "field": job.field,
+    });
+    if let Some(o) = &job.observation_id {
+        body["observationId"] = json!(o);
+    }
+    let url = client.api_url("api/public/media");
+    let answer = client.api(
+        Method::POST,
+        "api/public/media",
+        Some(body.to_string().into_bytes()),
+    )?;
+    if !answer.is_success() {
+        return Err(client.refusal(&url, &answer));
+    }
+    let reply: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    let Some(media_id) = reply["mediaId"].as_str() else {
+        return Err(format!("{} answered without a mediaId", display_url(&url)));
+    };
+    let Some(upload_url) = reply["uploadUrl"].as_str() else {
+        return Ok(()); // already uploaded
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&job.media.content_type) {
+        headers.insert(reqwest::header::CONTENT_TYPE, v);
+    }
+    let google = reqwest::Url::parse(upload_url)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h == "storage.googleapis.com"))
+        .unwrap_or(false);
+    if !google {
+        headers.insert("x-ms-blob-type", HeaderValue::from_static("BlockBlob"));
+        if let Ok(v) = HeaderValue::from_str(&sha) {
+            headers.insert("x-amz-checksum-sha256", v);
+        }
+    }
+    let started = Instant::now();
+    let put = client.upload(upload_url, headers, job.media.bytes.clone());
+    let elapsed = started.elapsed().as_millis() as u64;
+    let (status, error) = match &put {
+        Ok(a) if a.is_success() => (a.status, None),
+        Ok(a) => (a.status, Some(format!("status {}: {}", a.status, a.text()))),
+        Err(e) => (0, Some(e.clone())),
+    };
+    let patch = json!({
+        "uploadedAt": langfuse_core::time::iso8601(SystemTime::now()),
+        "uploadHttpStatus": status,
+        "uploadHttpError": error,
+        "uploadTimeMs": elapsed,
+    });
+    let path = format!("api/public/media/{media_id}");
+    let answer = client.api(Method::PATCH, &path, Some(patch.to_string().into_bytes()))?;
+    if !answer.is_success() {
+        return Err(client.refusal(&client.api_url(&path), &answer));
+    }
+    match error {
+        Some(e) => Err(format!("upload to {} failed: {e}", display_url(upload_url))),
+        None => Ok(()),
+    }
+}
+
+impl LangfuseHandle {
+    /// Replaces the media payloads in `value` (data URIs and provider base64 shapes) by
+    /// Langfuse media references and uploads their bytes in the background, attached
+    /// to `field` (`"input"`, `"output"` or `"metadata"`) of the observation `obs`.
+    /// Returns the value to record. Without credentials the references are printed on
+    /// the console; with `LANGFUSE_MEDIA_UPLOAD_ENABLED=false` the value is returned
+    /// unchanged. An upload failure is reported once and never fails the caller.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// let obs = langfuse_subscriber::observation::generation("vision").start();
+    /// let v = handle.with_media(&obs, "input", json!({"image": "data:image/png;base64,iVBORw=="}));
+    /// // Without a layer recording `obs` there are no ids: the value is kept as is.
+    /// assert_eq!(v["image"], "data:image/png;base64,iVBORw==");
+    /// ```
+    pub fn with_media<K>(
+        &self,
+        obs: &langfuse_core::Observation<K>,
+        field: &'static str,
+        mut value: Value,
+    ) -> Value {
+        let (Some(trace), Some(id)) = (obs.trace_id(), obs.id()) else {
+            return value;
+        };
+        let Some(uploader) = &self.media else {
+            return value;
+        };
+        if !upload_enabled() {
+            return value;
+        }
+        for media in extract_media(&mut value) {
+            uploader.queue(Job {
+                media,
+                trace_id: trace.to_string(),
+                observation_id: Some(id.to_string()),
+                field,
+            });
+        }
+        value
+    }
+
+    /// Waits for the media uploads queued so far (bounded by `timeout`); true when done.
+    ///
+    /// ```
+    /// let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// assert!(handle.flush_media(std::time::Duration::from_secs(1)));
+    /// ```
+    pub fn flush_media(&self, timeout: Duration) -> bool {
+        self.media.as_ref().is_none_or(|u| u.flush(timeout))
+    }
+
+    /// Adds the media uploader (the layer does, when it is built).
+    pub(crate) fn with_uploader(mut self, uploader: Option<Uploader>) -> Self {
+        self.media = uploader.map(Arc::new);
+        self
+    }
+}
