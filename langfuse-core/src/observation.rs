@@ -26,7 +26,7 @@ use std::marker::PhantomData;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tracing::{Instrument, Span};
+use tracing::Span;
 
 use crate::context::{current_frame, in_frame, Frame, RemoteParent};
 use crate::encoding::{encode_io, encode_metadata};
@@ -706,10 +706,13 @@ impl<K> ObservationBuilder<K> {
     /// });
     /// assert_eq!(n, 42);
     /// ```
+    ///
+    /// A panic in `f` is recorded as `#[observe]` records one (level ERROR, the panic
+    /// message), then continues.
     pub fn run<R>(self, f: impl FnOnce(&Observation<K>) -> R) -> R {
         let obs = self.create(None);
         let _entered = obs.span.enter();
-        f(&obs)
+        crate::__private::observe::run(true, &obs.span, || f(&obs))
     }
 
     /// The async form of [`ObservationBuilder::run`]: the observation is current in
@@ -728,19 +731,62 @@ impl<K> ObservationBuilder<K> {
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
     /// # }
     /// ```
-    pub fn run_async<F, Fut>(self, f: F) -> tracing::instrument::Instrumented<Fut>
+    pub fn run_async<F, Fut>(self, f: F) -> ObservationFuture<Fut>
     where
         F: FnOnce(Observation<K>) -> Fut,
         Fut: Future,
     {
         let obs = self.create(None);
         let span = obs.span.clone();
-        f(obs).instrument(span)
+        ObservationFuture::new(f(obs), span)
     }
 }
 
 impl ObservationBuilder<GenerationLike> {
     generation_setters!();
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`ObservationBuilder::run_async`]: polls the inner future with the
+    /// observation current, and records a panic escaping it as `#[observe]` does
+    /// (level ERROR, the panic message) before the panic continues.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ObservationFuture<F> {
+        #[pin]
+        inner: F,
+        span: Span,
+    }
+}
+
+impl<F> ObservationFuture<F> {
+    fn new(inner: F, span: Span) -> Self {
+        ObservationFuture { inner, span }
+    }
+
+    /// The span the future is polled in.
+    ///
+    /// ```
+    /// let fut = langfuse_core::observation::span("s").run_async(|_| async { 1 });
+    /// assert!(fut.span().is_disabled()); // no subscriber in this example
+    /// ```
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+}
+
+impl<F: Future> Future for ObservationFuture<F> {
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let inner = this.inner;
+        crate::__private::observe::run(true, this.span, || inner.poll(cx))
+    }
 }
 
 /// A started observation. Dropping it (or its last clone) ends it, like `end()`.
@@ -861,7 +907,7 @@ impl<K> Observation<K> {
     ) -> R {
         let obs = child.create(Some(&self.span));
         let _entered = obs.span.enter();
-        f(&obs)
+        crate::__private::observe::run(true, &obs.span, || f(&obs))
     }
 
     /// The async form of [`Observation::start_as_current_observation`].
@@ -876,14 +922,14 @@ impl<K> Observation<K> {
         &self,
         child: ObservationBuilder<C>,
         f: F,
-    ) -> tracing::instrument::Instrumented<Fut>
+    ) -> ObservationFuture<Fut>
     where
         F: FnOnce(Observation<C>) -> Fut,
         Fut: Future,
     {
         let obs = child.create(Some(&self.span));
         let span = obs.span.clone();
-        f(obs).instrument(span)
+        ObservationFuture::new(f(obs), span)
     }
 
     /// Records an event (zero duration) as a child of this observation.

@@ -714,20 +714,24 @@ impl Gen<'_> {
         let imports = self.imports();
         let ok = Ident::new("lf_ok", Span::mixed_site());
         let err = Ident::new("lf_err", Span::mixed_site());
-        quote! {{
-            #imports
-            #[allow(unreachable_patterns)]
-            match (&&#observe::Out(#value)).__langfuse_split() {
-                ::core::result::Result::Ok(#ok) => {
-                    if #capture {
-                        #observe::set_output(#span, (&&&#observe::Wrap(#ok)).__langfuse_io());
+        // Inside `capture_output`: a panicking `Serialize`, `Debug` or `Display` impl is
+        // recorded on the observation before it continues.
+        quote! {
+            #observe::capture_output(#span, || {
+                #imports
+                #[allow(unreachable_patterns)]
+                match (&&#observe::Out(#value)).__langfuse_split() {
+                    ::core::result::Result::Ok(#ok) => {
+                        if #capture {
+                            #observe::set_output(#span, (&&&#observe::Wrap(#ok)).__langfuse_io());
+                        }
+                    }
+                    ::core::result::Result::Err(#err) => {
+                        #private::set_error(#span, (&&&#observe::ErrWrap(#err)).__langfuse_message());
                     }
                 }
-                ::core::result::Result::Err(#err) => {
-                    #private::set_error(#span, (&&&#observe::ErrWrap(#err)).__langfuse_message());
-                }
-            }
-        }}
+            })
+        }
     }
 
     /// `|span, output, capture| { .. }`, coerced to the `fn` pointer `ObservedFuture` takes.

@@ -213,11 +213,27 @@ impl InputObject {
 ///
 /// Out of line, so the code that builds the input stays off the hot path of the
 /// observed function (it matters for `async fn` state machines).
+///
+/// A panic in a `Serialize` or `Debug` impl of an argument is recorded as a panicking
+/// body is (level ERROR, the panic message), then continues: the call fails as it
+/// would if that impl were called by the function itself.
 #[inline(never)]
 pub fn capture_input(span: &Span, write: impl FnOnce(&mut InputObject)) {
     let mut input = InputObject::new();
-    write(&mut input);
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| write(&mut input))) {
+        record_panic_and_resume(span, payload);
+    }
     input.finish(span);
+}
+
+/// Runs the output capture of the return value (`Serialize`, `Debug`, an error's
+/// `Display`); a panic in it is recorded on `span`, then continues, as in
+/// [`capture_input`].
+#[inline]
+pub fn capture_output(span: &Span, capture: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(capture)) {
+        record_panic_and_resume(span, payload);
+    }
 }
 
 /// Stores an output produced by one of the capture traits (`None`: nothing to store).
@@ -677,7 +693,13 @@ impl<C> ItemState<C> {
                     super::set_completion_start_now(&self.span);
                 }
             }
-            (self.collect)(&mut self.collector, item);
+            // A panicking `Serialize` / `Debug` of an item: recorded, then continues.
+            let collector = &mut self.collector;
+            let collect = &self.collect;
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| collect(collector, item))) {
+                self.done = true;
+                record_panic_and_resume(&self.span, payload);
+            }
         }
     }
 
