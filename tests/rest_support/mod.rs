@@ -133,20 +133,14 @@ pub fn validate_with(
                 return Err(format!("{at}: {s:?} is not an RFC 3339 date-time"));
             }
         }
-        Some("number") => {
-            if !value.is_number() {
-                return Err(format!("{at}: expected a number, got {value}"));
-            }
+        Some("number") if !value.is_number() => {
+            return Err(format!("{at}: expected a number, got {value}"));
         }
-        Some("integer") => {
-            if !(value.is_i64() || value.is_u64()) {
-                return Err(format!("{at}: expected an integer, got {value}"));
-            }
+        Some("integer") if !(value.is_i64() || value.is_u64()) => {
+            return Err(format!("{at}: expected an integer, got {value}"));
         }
-        Some("boolean") => {
-            if !value.is_boolean() {
-                return Err(format!("{at}: expected a boolean, got {value}"));
-            }
+        Some("boolean") if !value.is_boolean() => {
+            return Err(format!("{at}: expected a boolean, got {value}"));
         }
         _ => {}
     }
@@ -209,6 +203,9 @@ impl Seen {
     }
 }
 
+/// (id, POST body, uploaded bytes, PATCH body)
+type MediaRecord = (String, Value, Option<Vec<u8>>, Option<Value>);
+
 #[derive(Default)]
 struct Inner {
     seen: Vec<Seen>,
@@ -218,8 +215,8 @@ struct Inner {
     violations: Vec<String>,
     script: VecDeque<Answer>,
     default: Option<Answer>,
-    /// Media records: id -> (content length, uploaded bytes, patched)
-    media: Vec<(String, Value, Option<Vec<u8>>, Option<Value>)>,
+    /// Media records: (id, POST body, uploaded bytes, PATCH body).
+    media: Vec<MediaRecord>,
 }
 
 #[derive(Clone, Default)]
