@@ -233,3 +233,33 @@ fn after_a_shutdown_timeout_every_observation_is_delivered_or_counted() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(handle.dropped_observations(), created as u64);
 }
+
+/// A batch sent because it was full fails before `flush()` is called: the flush still
+/// reports the failure (and the loss is counted), instead of `Ok` after a loss.
+#[test]
+fn flush_reports_a_failure_of_a_full_batch_sent_before_it() {
+    let receiver = Receiver::start_with_status(400);
+    let layer = LangfuseLayer::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(receiver.base_url())
+        .timeout(Duration::from_secs(5))
+        .flush_at(5)
+        .flush_interval(Duration::from_secs(60))
+        .console(false)
+        .build()
+        .expect("valid config");
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || emit(5));
+    // The full batch goes out on its own; wait until the receiver answered it.
+    receiver.wait_for_requests(1, Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handle.dropped_observations() < 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(handle.dropped_observations(), 5);
+    assert!(matches!(handle.flush(), Err(ExportError::Failed(_))));
+    // Reported once: the next flush has nothing new to report.
+    assert_eq!(handle.flush(), Ok(()));
+    handle.shutdown().ok();
+}

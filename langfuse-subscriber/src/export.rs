@@ -253,6 +253,7 @@ impl Pipeline {
                     pending: worker_pending,
                     dropped: worker_dropped,
                     in_hand: worker_in_hand,
+                    failed_since_reply: None,
                     flush_at: worker_config.flush_at,
                     flush_interval: worker_config.flush_interval,
                     max_request_bytes: worker_config.max_request_bytes,
@@ -533,6 +534,10 @@ struct Worker {
     /// Observations in batches the destination failed to take (counted as dropped).
     dropped: Arc<AtomicU64>,
     in_hand: Arc<Mutex<InHand>>,
+    /// The first export failure since the last `flush()` or `shutdown()` was answered:
+    /// a batch sent because it was full can fail before the flush is asked for, and
+    /// the flush must still report it.
+    failed_since_reply: Option<String>,
     flush_at: usize,
     flush_interval: Duration,
     max_request_bytes: usize,
@@ -562,6 +567,13 @@ impl Drop for Worker {
 }
 
 impl Worker {
+    /// The answer to a flush or shutdown: `result` of its own send, or the first
+    /// failure since the previous answer.
+    fn since_last_reply(&mut self, result: Result<(), ExportError>) -> Result<(), ExportError> {
+        let earlier = self.failed_since_reply.take();
+        result.and(earlier.map_or(Ok(()), |reason| Err(ExportError::Failed(reason))))
+    }
+
     fn run(mut self) {
         let mut batch: Batch = Vec::new();
         let mut batch_bytes = 0usize;
@@ -607,11 +619,12 @@ impl Worker {
                 Ok(Msg::Flush(reply)) => {
                     let r = self.send(&mut batch, &mut last_error);
                     batch_bytes = 0;
-                    let _ = reply.send(r);
+                    let _ = reply.send(self.since_last_reply(r));
                     continue;
                 }
                 Ok(Msg::Shutdown(reply)) => {
                     let r = self.send(&mut batch, &mut last_error);
+                    let r = self.since_last_reply(r);
                     self.destination.shutdown();
                     let _ = reply.send(r);
                     return;
@@ -680,6 +693,9 @@ impl Worker {
                     eprintln!("langfuse: export of {lost} of {n} observations failed: {reason}");
                 }
                 *last_error = Some(kind);
+                if self.failed_since_reply.is_none() {
+                    self.failed_since_reply = Some(reason.clone());
+                }
                 Err(ExportError::Failed(reason))
             }
         }
@@ -765,7 +781,9 @@ impl LangfuseHandle {
     }
 
     /// Blocks until every observation that ended before this call is exported, or the
-    /// configured timeout passes.
+    /// configured timeout passes. An error also reports an export that failed since the
+    /// previous `flush()` (a batch sent because it was full); the lost observations are
+    /// counted in [`dropped_observations`](Self::dropped_observations).
     ///
     /// ```
     /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();

@@ -276,12 +276,20 @@ impl Uploader {
         if !config.enabled {
             return Ok(None);
         }
-        let client = if config.has_credentials() {
-            Some(RestClient::new(config)?)
-        } else {
-            None
-        };
-        Ok(Some(Uploader::start(client)))
+        if !config.has_credentials() {
+            return Ok(Some(Uploader::start(None)));
+        }
+        let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let (tx, rx) = mpsc::channel::<Job>();
+        let worker_pending = pending.clone();
+        crate::rest::spawn_with_client("langfuse-media", config, move |client| {
+            run(client, rx, worker_pending)
+        })?;
+        Ok(Some(Uploader {
+            tx: Mutex::new(Some(tx)),
+            pending,
+            console: false,
+        }))
     }
 
     pub(crate) fn start(client: Option<RestClient>) -> Uploader {

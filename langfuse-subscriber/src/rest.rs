@@ -59,6 +59,41 @@ impl std::fmt::Debug for RestClient {
     }
 }
 
+/// Starts thread `name` with a client built on it, and runs `work` there.
+///
+/// reqwest's blocking client owns a Tokio runtime, which must be neither built nor
+/// dropped inside an async context: a layer is often built inside `#[tokio::main]`,
+/// so the client is made (and later dropped) on its own thread, and a configuration
+/// error comes back to the caller.
+pub(crate) fn spawn_with_client(
+    name: &str,
+    config: &LangfuseConfig,
+    work: impl FnOnce(RestClient) + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, ConfigError> {
+    let config = config.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), ConfigError>>(1);
+    let handle = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || match RestClient::new(&config) {
+            Ok(client) => {
+                let _ = ready_tx.send(Ok(()));
+                work(client);
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
+        })
+        .map_err(|e| ConfigError::other("rest", format!("cannot start {name}: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ConfigError::other(
+            "rest",
+            format!("{name} stopped while starting"),
+        )),
+    }
+}
+
 impl RestClient {
     pub(crate) fn new(config: &LangfuseConfig) -> Result<RestClient, ConfigError> {
         let base = config.base_url.trim_end_matches('/').to_owned();

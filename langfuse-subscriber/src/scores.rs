@@ -147,10 +147,6 @@ impl Scores {
         } else {
             Mode::Nowhere
         };
-        let client = match mode {
-            Mode::Rest => Some(RestClient::new(config)?),
-            _ => None,
-        };
         let inner = Arc::new(Inner {
             mode,
             state: Mutex::new(State::default()),
@@ -162,13 +158,11 @@ impl Scores {
             debug: config.debug,
             worker: Mutex::new(None),
         });
-        if let Some(client) = client {
+        if matches!(inner.mode, Mode::Rest) {
             let worker_inner = inner.clone();
-            let handle = std::thread::Builder::new()
-                .name("langfuse-scores".into())
-                .spawn(move || Worker::new(client).run(&worker_inner))
-                .map_err(|e| {
-                    ConfigError::other("scores", format!("cannot start the score thread: {e}"))
+            let handle =
+                crate::rest::spawn_with_client("langfuse-scores", config, move |client| {
+                    Worker::new(client).run(&worker_inner)
                 })?;
             *lock(&inner.worker) = Some(handle);
         }
