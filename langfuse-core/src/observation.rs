@@ -35,7 +35,7 @@ use crate::hooks::{
     with_span_state,
 };
 use crate::ids::{random_u64, InvalidId, ObservationId, TraceId};
-use crate::state::{merge_pair, ObservationState};
+use crate::state::{merge_pairs, KeyIndex, ObservationState};
 use crate::types::{Level, ObservationType};
 
 /// Marker: a span-like observation (`span`, `agent`, `tool`, `chain`, `retriever`,
@@ -56,6 +56,8 @@ struct Fields {
     input: Option<String>,
     output: Option<String>,
     metadata: Vec<(String, String)>,
+    /// Keeps merging many metadata keys into one update linear.
+    metadata_index: KeyIndex,
     metadata_value: Option<String>,
     level: Option<Level>,
     status_message: Option<String>,
@@ -174,6 +176,7 @@ impl Fields {
             environment,
             release
         );
+        self.metadata_index = KeyIndex::EMPTY;
         for (k, v) in std::mem::take(&mut self.metadata) {
             s.merge_metadata(k, v);
         }
@@ -219,7 +222,8 @@ impl Fields {
                 // A null value is written as `null`, as the metadata docs show
                 // (`{"step": 2, "status": "started", "error": null}`).
                 for (k, v) in map {
-                    merge_pair(&mut self.metadata, k, encode_metadata(&v));
+                    self.metadata_index
+                        .merge(&mut self.metadata, k, encode_metadata(&v));
                 }
             }
             Ok(serde_json::Value::Null) => {}
@@ -256,7 +260,8 @@ macro_rules! common_setters {
             value: &T,
         ) -> Self {
             if let Some(f) = self.fields_mut() {
-                merge_pair(&mut f.metadata, key.into(), encode_metadata(value));
+                f.metadata_index
+                    .merge(&mut f.metadata, key.into(), encode_metadata(value));
             }
             self
         }
@@ -1056,6 +1061,7 @@ pub struct TraceUpdate {
     session_id: Option<String>,
     tags: Vec<String>,
     metadata: Vec<(String, String)>,
+    metadata_index: KeyIndex,
     version: Option<String>,
     release: Option<String>,
     public: Option<bool>,
@@ -1086,6 +1092,7 @@ impl TraceUpdate {
             session_id: None,
             tags: Vec::new(),
             metadata: Vec::new(),
+            metadata_index: KeyIndex::EMPTY,
             version: None,
             release: None,
             public: None,
@@ -1157,7 +1164,8 @@ impl TraceUpdate {
     /// ```
     pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
         if self.on {
-            merge_pair(&mut self.metadata, key.into(), encode_metadata(value));
+            self.metadata_index
+                .merge(&mut self.metadata, key.into(), encode_metadata(value));
         }
         self
     }
@@ -1324,9 +1332,7 @@ impl TraceUpdate {
                 t.tags.push(tag);
             }
         }
-        for (k, v) in self.metadata {
-            merge_pair(&mut t.metadata, k, v);
-        }
+        merge_pairs(&mut t.metadata, self.metadata);
     }
 }
 

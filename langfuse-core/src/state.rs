@@ -5,6 +5,7 @@
 //! (IO or metadata encoding) when they land here, so closing a span only moves data.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -141,6 +142,9 @@ pub struct ObservationState {
     pub release: Option<String>,
     /// Observation metadata per top-level key, metadata-encoded, later values win.
     pub metadata: Vec<(String, String)>,
+    /// Where each key of `metadata` is, once it is long (see [`KeyIndex`]).
+    #[doc(hidden)]
+    pub metadata_index: KeyIndex,
     /// Metadata given as a non-object value (`langfuse.observation.metadata`).
     pub metadata_value: Option<String>,
     /// Generation-only fields. Inline rather than boxed: the box was one more block
@@ -191,6 +195,7 @@ impl ObservationState {
         environment: None,
         release: None,
         metadata: Vec::new(),
+        metadata_index: KeyIndex::EMPTY,
         metadata_value: None,
         generation: None,
         trace: None,
@@ -253,7 +258,7 @@ impl ObservationState {
     /// assert_eq!(s.metadata.len(), 2);
     /// ```
     pub fn merge_metadata(&mut self, key: String, encoded: String) {
-        merge_pair(&mut self.metadata, key, encoded);
+        self.metadata_index.merge(&mut self.metadata, key, encoded);
     }
 
     /// Takes the observation out for export now (`Observation::end`), ended at `at`
@@ -411,12 +416,85 @@ impl ObservationState {
     }
 }
 
-/// Replaces the value of `key` in a small ordered map, or appends it.
+/// Replaces the value of `key` in a small ordered map, or appends it (one scan: for
+/// lists that stay short, or merges that go through a [`KeyIndex`]).
 pub(crate) fn merge_pair(pairs: &mut Vec<(String, String)>, key: String, value: String) {
     if let Some(slot) = pairs.iter_mut().find(|(k, _)| *k == key) {
         slot.1 = value;
     } else {
         pairs.push((key, value));
+    }
+}
+
+/// Merges every pair of `from` into `into` (later values win per key), in time linear
+/// in both lengths.
+pub(crate) fn merge_pairs(into: &mut Vec<(String, String)>, from: Vec<(String, String)>) {
+    let mut index = KeyIndex::default();
+    for (k, v) in from {
+        index.merge(into, k, v);
+    }
+}
+
+/// The position of each key of an ordered list of `(key, value)` pairs, built once the
+/// list is long: scanning the list on every merge made 30,000 metadata keys on one
+/// observation take seconds (quadratic). Short lists are scanned (no hashing, no
+/// allocation). Derived data: two indexes always compare equal.
+///
+/// ```
+/// use langfuse_core::state::KeyIndex;
+/// let (mut pairs, mut index) = (Vec::new(), KeyIndex::default());
+/// for i in 0..100 {
+///     index.merge(&mut pairs, format!("k{}", i % 50), i.to_string());
+/// }
+/// assert_eq!(pairs.len(), 50);
+/// assert_eq!(pairs[3], ("k3".to_string(), "53".to_string()));
+/// ```
+#[derive(Clone, Default)]
+pub struct KeyIndex(Option<Box<HashMap<String, usize>>>);
+
+impl KeyIndex {
+    /// No index (the list is scanned until it grows long).
+    pub const EMPTY: KeyIndex = KeyIndex(None);
+
+    /// Lists shorter than this are scanned.
+    const FROM_LEN: usize = 16;
+
+    /// Replaces the value of `key` in `pairs`, or appends the pair; `pairs` must only
+    /// grow through this index (another change to it makes the index rebuild).
+    pub fn merge(&mut self, pairs: &mut Vec<(String, String)>, key: String, value: String) {
+        if pairs.len() < Self::FROM_LEN {
+            self.0 = None;
+            merge_pair(pairs, key, value);
+            return;
+        }
+        let index = self.0.get_or_insert_with(Default::default);
+        if index.len() != pairs.len() {
+            // New, or `pairs` changed behind the index' back: (re)build it. The first
+            // of duplicate keys wins, as in a scan.
+            index.clear();
+            for (i, (k, _)) in pairs.iter().enumerate() {
+                index.entry(k.clone()).or_insert(i);
+            }
+        }
+        match index.get(&key) {
+            Some(&i) => pairs[i].1 = value,
+            None => {
+                index.insert(key.clone(), pairs.len());
+                pairs.push((key, value));
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for KeyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyIndex")
+    }
+}
+
+impl PartialEq for KeyIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
     }
 }
 
@@ -502,5 +580,60 @@ impl StateCell {
     #[inline]
     pub fn close_and_take(&self) -> Option<Box<ObservationState>> {
         self.lock().take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 30,000 keys merge into one observation with the semantics of the scan: first
+    /// insertion order, later values win (issue 17: this took seconds when each
+    /// merge scanned the list).
+    #[test]
+    fn many_metadata_keys_merge_in_order_with_later_values_winning() {
+        const N: usize = 30_000;
+        let mut s = ObservationState::new(1, 2, None, true);
+        for i in 0..N {
+            s.merge_metadata(format!("key-{i}"), i.to_string());
+        }
+        for i in (0..N).step_by(2) {
+            s.merge_metadata(format!("key-{i}"), format!("\"again-{i}\""));
+        }
+        // A pair added behind the index' back is found after a rebuild.
+        s.metadata.push(("pushed".into(), "1".into()));
+        s.merge_metadata("pushed".into(), "2".into());
+        s.merge_metadata("last".into(), "3".into());
+        assert_eq!(s.metadata.len(), N + 2);
+        for (i, (k, v)) in s.metadata.iter().take(N).enumerate() {
+            assert_eq!(*k, format!("key-{i}"));
+            let want = if i % 2 == 0 {
+                format!("\"again-{i}\"")
+            } else {
+                i.to_string()
+            };
+            assert_eq!(*v, want);
+        }
+        assert_eq!(s.metadata[N], ("pushed".to_string(), "2".to_string()));
+        assert_eq!(s.metadata[N + 1], ("last".to_string(), "3".to_string()));
+    }
+
+    #[test]
+    fn merging_pairs_keeps_order_and_lets_later_values_win() {
+        let mut into: Vec<(String, String)> =
+            (0..40).map(|i| (format!("k{i}"), "old".into())).collect();
+        let from = (30..50)
+            .map(|i| (format!("k{i}"), "new".into()))
+            .chain([("k49".to_string(), "newest".to_string())])
+            .collect();
+        merge_pairs(&mut into, from);
+        assert_eq!(into.len(), 50);
+        assert!(into
+            .iter()
+            .enumerate()
+            .all(|(i, (k, _))| *k == format!("k{i}")));
+        assert_eq!(into[29].1, "old");
+        assert_eq!(into[30].1, "new");
+        assert_eq!(into[49].1, "newest");
     }
 }
