@@ -283,3 +283,43 @@ fn vision_uploads_the_image_and_records_only_its_reference() {
         .iter()
         .all(|b| !String::from_utf8_lossy(b).contains("iVBORw0KGgo")));
 }
+
+#[test]
+fn readme_init_snippet_delivers() {
+    let receiver = Receiver::start();
+    run_example("readme_init", &receiver);
+    let spans = receiver.spans();
+    assert_eq!(names(&spans), ["llm_call"]);
+    assert_eq!(
+        spans[0].str_attr("langfuse.observation.type"),
+        Some("generation")
+    );
+}
+
+#[test]
+fn readme_layers_snippet_delivers_with_the_guard_and_no_rust_log() {
+    let receiver = Receiver::start();
+    let output = run_example("readme_layers", &receiver);
+    let spans = receiver.spans();
+    assert_eq!(
+        names(&spans),
+        ["answer"],
+        "the guard flushed at the end of main"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Paris"));
+}
+
+#[test]
+fn readme_masking_snippet_never_sends_the_key() {
+    let receiver = Receiver::start();
+    run_example("readme_masking", &receiver);
+    let spans = receiver.spans();
+    assert_eq!(names(&spans), ["call_api"]);
+    let input = spans[0]
+        .str_attr("langfuse.observation.input")
+        .expect("input");
+    assert!(
+        input.contains("<redacted>") && !input.contains("sk-live-123"),
+        "{input}"
+    );
+}

@@ -1,0 +1,31 @@
+//! The README's second snippet ("next to the layers you already have"), verbatim:
+//! `langfuse_subscriber::layer()` with its guard beside `fmt` and a per-layer
+//! `EnvFilter`. `tests/readme_snippets.rs` checks that the README still holds this
+//! code, and `tests/examples_run.rs` runs it against the in-process receiver.
+//!
+//! ```text
+//! cargo run --example readme_layers
+//! ```
+
+use langfuse_subscriber::observe;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::{fmt, EnvFilter};
+
+#[observe]
+fn answer(question: &str) -> String {
+    tracing::info!("answering"); // an ordinary log line, printed by `fmt`
+    format!("{question} Paris.")
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The guard flushes and shuts the export down when `main` returns.
+    let (langfuse, _guard) = langfuse_subscriber::layer()?;
+    tracing_subscriber::registry()
+        // RUST_LOG filters the log lines only: a per-layer filter leaves the
+        // Langfuse layer every observation.
+        .with(fmt::layer().with_filter(EnvFilter::from_default_env()))
+        .with(langfuse)
+        .init();
+    println!("{}", answer("What is the capital of France?"));
+    Ok(())
+}
