@@ -5,7 +5,7 @@ use std::time::Duration;
 use opentelemetry_sdk::trace::SpanExporter;
 
 use crate::config::{Compression, ConfigError, LangfuseConfigBuilder, SpanFilter};
-use crate::export::{BoxedDestination, ExporterDestination};
+use crate::export::destination::{BoxedDestination, ExporterDestination};
 use crate::layer::LangfuseLayer;
 use langfuse_core::mask::Mask;
 

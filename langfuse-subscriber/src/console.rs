@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use langfuse_core::state::{Batch, ObservationState};
 use langfuse_core::Level;
 
-use crate::export::{Destination, Undelivered};
+use crate::export::destination::{Destination, Undelivered};
 
 /// Collects observations per trace and prints a trace when its local root ends.
 #[derive(Debug, Default)]

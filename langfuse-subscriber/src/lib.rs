@@ -28,7 +28,6 @@ mod export;
 mod layer;
 pub mod media;
 mod otlp;
-mod outbox;
 mod rest;
 mod scores;
 mod span_attributes;

@@ -20,7 +20,7 @@ use opentelemetry_sdk::Resource;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{Compression, ConfigError, LangfuseConfig};
-use crate::export::{Destination, Undelivered};
+use crate::export::destination::{Destination, Undelivered};
 use crate::span_attributes::{self as attributes, AttrKey, AttrRef, AttrSink, Defaults, StrList};
 
 /// Protobuf wire primitives (only what OTLP traces need).

@@ -7,179 +7,39 @@
 //! encoding, gzip, HTTP, retries) happens on the worker thread. The worker owns a
 //! blocking HTTP client, so export works the same from a plain `main`, a multi-thread
 //! Tokio runtime or a current-thread one.
+//!
+//! Along the data path: [`Pipeline::submit`] (here: the byte budget, drop accounting,
+//! flush and shutdown requests, the registry of every pipeline) → [`outbox`] →
+//! [`worker`] → a [`destination`]. [`handle`] is what the user holds.
 
-use std::collections::VecDeque;
+pub(crate) mod destination;
+mod error;
+mod handle;
+mod outbox;
+mod worker;
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use langfuse_core::state::{Batch, ObservationState};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use langfuse_core::state::ObservationState;
 use opentelemetry_sdk::Resource;
 
 use crate::config::{ConfigError, LangfuseConfig};
 use crate::console::ConsoleDestination;
 use crate::convert::Converter;
 use crate::otlp::OtlpDestination;
-use crate::outbox::Outbox;
+use destination::Tee;
+use outbox::Outbox;
+use worker::{lock, lose_queued, InHand, Msg, Worker};
 
-/// Why a flush or shutdown did not complete.
-///
-/// ```
-/// let e = langfuse_subscriber::ExportError::Timeout;
-/// assert!(e.to_string().contains("timed out"));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ExportError {
-    /// The export did not finish within the configured timeout.
-    Timeout,
-    /// The collector rejected or failed the export (the message names the reason).
-    Failed(String),
-    /// The pipeline was already shut down.
-    ShutDown,
-}
-
-impl fmt::Display for ExportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExportError::Timeout => f.write_str("langfuse export timed out"),
-            ExportError::Failed(m) => write!(f, "langfuse export failed: {m}"),
-            ExportError::ShutDown => f.write_str("langfuse export was already shut down"),
-        }
-    }
-}
-
-impl std::error::Error for ExportError {}
-
-/// What a destination could not deliver of one batch: how many observations, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Undelivered {
-    pub(crate) lost: usize,
-    pub(crate) reason: String,
-}
-
-/// Where finished observations go; runs on the worker thread only.
-pub(crate) trait Destination: Send + fmt::Debug {
-    /// Sends one batch; on failure, says how much of it was lost (a destination that
-    /// sends a batch in parts may lose only some). What it leaves in `batch` goes back
-    /// to `recycle`, and the worker reuses the vector.
-    fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered>;
-    /// Called after the last export.
-    fn shutdown(&mut self) {}
-    /// The exporter-backed destination, to give it the scope and resource.
-    fn configurable(&mut self) -> Option<&mut dyn ConfigureDestination> {
-        None
-    }
-}
-
-pub(crate) type BoxedDestination = Box<dyn Destination>;
-
-/// Any OpenTelemetry `SpanExporter` (a user's; Langfuse itself goes through `otlp.rs`).
-pub(crate) struct ExporterDestination<E> {
-    exporter: E,
-    converter: Option<Converter>,
-}
-
-impl<E> fmt::Debug for ExporterDestination<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ExporterDestination")
-    }
-}
-
-impl<E: SpanExporter> ExporterDestination<E> {
-    pub(crate) fn new(exporter: E) -> Self {
-        ExporterDestination {
-            exporter,
-            converter: None,
-        }
-    }
-}
-
-/// Type-erased access to set up the converter once the config is known.
-pub(crate) trait ConfigureDestination {
-    fn configure(&mut self, converter: Converter, resource: &Resource);
-}
-
-impl<E: SpanExporter> ConfigureDestination for ExporterDestination<E> {
-    fn configure(&mut self, converter: Converter, resource: &Resource) {
-        self.exporter.set_resource(resource);
-        self.converter = Some(converter);
-    }
-}
-
-impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
-    fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered> {
-        let converter = self.converter.get_or_insert_with(Converter::default);
-        let lost = batch.len();
-        // The attributes are copies: the states and their buffers go back to
-        // `recycle` for new observations instead of being freed here.
-        let spans: Vec<SpanData> = batch.iter_mut().map(|s| converter.convert(s)).collect();
-        langfuse_core::recycle::give_back_observations(batch);
-        futures_executor::block_on(self.exporter.export(spans)).map_err(|e| Undelivered {
-            lost,
-            reason: e.to_string(),
-        })
-    }
-
-    fn shutdown(&mut self) {
-        let _ = self.exporter.shutdown();
-    }
-
-    fn configurable(&mut self) -> Option<&mut dyn ConfigureDestination> {
-        Some(self)
-    }
-}
-
-/// Sends to several destinations (console and Langfuse at once).
-#[derive(Debug)]
-struct Tee(Vec<BoxedDestination>);
-
-impl Destination for Tee {
-    fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered> {
-        let mut result: Result<(), Undelivered> = Ok(());
-        let n = self.0.len();
-        for (i, d) in self.0.iter_mut().enumerate() {
-            // The last destination takes the batch; the others get a copy.
-            let sent = if i + 1 == n {
-                d.export(batch)
-            } else {
-                d.export(&mut batch.clone())
-            };
-            if let Err(e) = sent {
-                // Lost is what the worst destination lost.
-                let lost = result.as_ref().err().map_or(0, |r| r.lost).max(e.lost);
-                result = Err(Undelivered { lost, ..e });
-            }
-        }
-        result
-    }
-    fn shutdown(&mut self) {
-        for d in &mut self.0 {
-            d.shutdown();
-        }
-    }
-}
-
-/// The observations the export thread has taken from the queue and not yet settled
-/// (delivered, or counted as dropped). When `shutdown()` gives up waiting, it counts
-/// them as dropped and marks the pipeline abandoned, so the export thread, still busy
-/// with its request, does not count them a second time: after `shutdown()` returns,
-/// delivered + dropped = created, whatever the endpoint does.
-#[derive(Debug, Default)]
-struct InHand {
-    count: usize,
-    abandoned: bool,
-}
-
-/// Requests to the worker (observations go through the [`Outbox`]).
-enum Msg {
-    Flush(SyncSender<Result<(), ExportError>>),
-    Shutdown(SyncSender<Result<(), ExportError>>),
-}
+/// The layer hands a custom destination to [`Pipeline::start`].
+pub(crate) use destination::BoxedDestination;
+pub use error::ExportError;
+pub use handle::{flush, shutdown, LangfuseHandle};
 
 /// The queue and the worker thread behind one layer.
 pub(crate) struct Pipeline {
@@ -211,6 +71,7 @@ impl fmt::Debug for Pipeline {
     }
 }
 
+/// Every pipeline of the process, for the global [`flush`] and [`shutdown`].
 static PIPELINES: Mutex<Vec<Weak<Pipeline>>> = Mutex::new(Vec::new());
 
 impl Pipeline {
@@ -499,209 +360,27 @@ impl DropReason {
     }
 }
 
-/// A lock that a panic elsewhere cannot make unusable (the data are plain counters).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
-}
-
-/// Closes the outbox and counts what it still holds as lost.
-fn lose_queued(
-    outbox: &Outbox,
-    dropped: &AtomicU64,
-    pending: &AtomicUsize,
-    queued_bytes: &AtomicUsize,
-) {
-    let mut bytes = 0;
-    let n = outbox.take_each(&mut VecDeque::new(), usize::MAX, true, |states| {
-        bytes += states.drain(..).map(|(_, size)| size).sum::<usize>();
-    });
-    if n > 0 {
-        dropped.fetch_add(n as u64, Ordering::Relaxed);
-        pending.fetch_sub(n, Ordering::Relaxed);
-        queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-    }
-}
-
-struct Worker {
-    rx: Receiver<Msg>,
-    outbox: Arc<Outbox>,
-    destination: BoxedDestination,
-    queued_bytes: Arc<AtomicUsize>,
-    pending: Arc<AtomicUsize>,
-    /// Observations in batches the destination failed to take (counted as dropped).
-    dropped: Arc<AtomicU64>,
-    in_hand: Arc<Mutex<InHand>>,
-    /// The first export failure since the last `flush()` or `shutdown()` was answered:
-    /// a batch sent because it was full can fail before the flush is asked for, and
-    /// the flush must still report it.
-    failed_since_reply: Option<String>,
-    flush_at: usize,
-    flush_interval: Duration,
-    max_request_bytes: usize,
-    debug: bool,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        // After a normal stop the outbox is closed and empty. After a panic in a
-        // destination, what is left is counted as lost and later observations are
-        // refused (and counted) instead of piling up; so is the batch it held.
-        {
-            let mut in_hand = lock(&self.in_hand);
-            if !in_hand.abandoned {
-                let n = std::mem::take(&mut in_hand.count);
-                self.dropped.fetch_add(n as u64, Ordering::Relaxed);
-                in_hand.abandoned = true;
-            }
+/// Runs `f` on every pipeline of the process that is not shut down (for the global
+/// [`flush`] and [`shutdown`]); the last error wins.
+fn for_each_pipeline(f: fn(&Pipeline) -> Result<(), ExportError>) -> Result<(), ExportError> {
+    let pipelines: Vec<Arc<Pipeline>> = match PIPELINES.lock() {
+        Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut result = Ok(());
+    for p in pipelines {
+        if p.shut_down.load(Ordering::Relaxed) {
+            continue;
         }
-        lose_queued(
-            &self.outbox,
-            &self.dropped,
-            &self.pending,
-            &self.queued_bytes,
-        );
-    }
-}
-
-impl Worker {
-    /// The answer to a flush or shutdown: `result` of its own send, or the first
-    /// failure since the previous answer.
-    fn since_last_reply(&mut self, result: Result<(), ExportError>) -> Result<(), ExportError> {
-        let earlier = self.failed_since_reply.take();
-        result.and(earlier.map_or(Ok(()), |reason| Err(ExportError::Failed(reason))))
-    }
-
-    fn run(mut self) {
-        let mut batch: Batch = Vec::new();
-        let mut batch_bytes = 0usize;
-        let mut spare = VecDeque::new();
-        let outbox = Arc::clone(&self.outbox);
-        let mut deadline = Instant::now() + self.flush_interval;
-        let mut last_error: Option<String> = None;
-        loop {
-            // The request first, then the observations: a flush then covers every
-            // observation closed before it was asked for.
-            let msg = self.rx.try_recv();
-            let stop = matches!(msg, Ok(Msg::Shutdown(_)) | Err(TryRecvError::Disconnected));
-            let mut sent = false;
-            outbox.take_each(&mut spare, self.flush_at, stop, |states| {
-                // Out of the queue's budget now, before the sends below: producers
-                // are not refused while the export thread waits on the network.
-                let chunk_bytes: usize = states.iter().map(|(_, size)| size).sum();
-                self.queued_bytes.fetch_sub(chunk_bytes, Ordering::Relaxed);
-                self.pending.fetch_sub(states.len(), Ordering::Relaxed);
-                {
-                    let mut in_hand = lock(&self.in_hand);
-                    if in_hand.abandoned {
-                        // `shutdown()` gave up on this thread: nothing more is sent.
-                        self.dropped
-                            .fetch_add(states.len() as u64, Ordering::Relaxed);
-                        states.clear();
-                        return;
-                    }
-                    in_hand.count += states.len();
-                }
-                for (state, size) in states.drain(..) {
-                    batch_bytes += size;
-                    batch.push(state);
-                    if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
-                        let _ = self.send(&mut batch, &mut last_error);
-                        batch_bytes = 0;
-                        deadline = Instant::now() + self.flush_interval;
-                        sent = true;
-                    }
-                }
-            });
-            match msg {
-                Ok(Msg::Flush(reply)) => {
-                    let r = self.send(&mut batch, &mut last_error);
-                    batch_bytes = 0;
-                    let _ = reply.send(self.since_last_reply(r));
-                    continue;
-                }
-                Ok(Msg::Shutdown(reply)) => {
-                    let r = self.send(&mut batch, &mut last_error);
-                    let r = self.since_last_reply(r);
-                    self.destination.shutdown();
-                    let _ = reply.send(r);
-                    return;
-                }
-                Err(TryRecvError::Disconnected) => {
-                    let _ = self.send(&mut batch, &mut last_error);
-                    self.destination.shutdown();
-                    return;
-                }
-                Err(TryRecvError::Empty) => {}
-            }
-            if sent {
-                // The HTTP client parks this thread while it waits, which can swallow
-                // a wake-up meant for the loop: look for requests again before sleeping.
-                continue;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let _ = self.send(&mut batch, &mut last_error);
-                batch_bytes = 0;
-                deadline = now + self.flush_interval;
-                continue;
-            }
-            std::thread::park_timeout(deadline - now);
+        if let Err(e) = f(&p) {
+            result = Err(e);
         }
     }
-
-    fn send(
-        &mut self,
-        batch: &mut Batch,
-        last_error: &mut Option<String>,
-    ) -> Result<(), ExportError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let n = batch.len();
-        let result = self.destination.export(batch);
-        let abandoned = {
-            let mut in_hand = lock(&self.in_hand);
-            in_hand.count = in_hand.count.saturating_sub(n);
-            in_hand.abandoned
-        };
-        // Whatever a destination left is not sent again; the states are reused.
-        langfuse_core::recycle::give_back_observations(batch);
-        if batch.capacity() > 4 * self.flush_at.max(64) {
-            // One large flush does not pin its memory for the rest of the process.
-            batch.shrink_to(self.flush_at);
-        }
-        match result {
-            Ok(()) => {
-                if self.debug {
-                    eprintln!("langfuse: exported {n} observations");
-                }
-                *last_error = None;
-                Ok(())
-            }
-            Err(Undelivered { lost, reason }) => {
-                if !abandoned {
-                    // Once abandoned, `shutdown()` counted this batch already.
-                    self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
-                }
-                // One line per kind of failure, not one per batch: two failures differing
-                // only in their figures (sizes, counts) are the same kind.
-                let kind: String = reason.chars().filter(|c| !c.is_ascii_digit()).collect();
-                if self.debug || last_error.as_deref() != Some(kind.as_str()) {
-                    eprintln!("langfuse: export of {lost} of {n} observations failed: {reason}");
-                }
-                *last_error = Some(kind);
-                if self.failed_since_reply.is_none() {
-                    self.failed_since_reply = Some(reason.clone());
-                }
-                Err(ExportError::Failed(reason))
-            }
-        }
-    }
+    result
 }
 
+/// The destination of one pipeline: the console, a custom exporter or Langfuse, or
+/// the console and one of the others through a [`Tee`]. Runs on the worker thread.
 fn build_destination(
     config: &LangfuseConfig,
     custom: Option<BoxedDestination>,
@@ -720,7 +399,7 @@ fn build_destination(
         }
         parts.push(custom);
     } else if config.has_credentials() {
-        parts.push(Box::new(otlp_destination(config, &resource)?));
+        parts.push(Box::new(OtlpDestination::new(config, &resource)?));
     }
     Ok(match parts.len() {
         1 => parts.pop().unwrap_or_else(|| Box::new(Tee(Vec::new()))),
@@ -728,6 +407,7 @@ fn build_destination(
     })
 }
 
+/// The OpenTelemetry resource every destination sends: environment and release.
 pub(crate) fn resource(config: &LangfuseConfig) -> Resource {
     use opentelemetry::KeyValue;
     let mut attrs = Vec::new();
@@ -744,123 +424,4 @@ pub(crate) fn resource(config: &LangfuseConfig) -> Resource {
         ));
     }
     Resource::builder().with_attributes(attrs).build()
-}
-
-fn otlp_destination(
-    config: &LangfuseConfig,
-    resource: &Resource,
-) -> Result<OtlpDestination, ConfigError> {
-    OtlpDestination::new(config, resource)
-}
-
-/// Flushes and shuts down one layer's export. Cheap to clone; all clones share the
-/// pipeline.
-///
-/// ```
-/// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
-/// let handle = layer.handle();
-/// assert_eq!(handle.dropped_observations(), 0);
-/// handle.shutdown().unwrap();
-/// ```
-#[derive(Clone, Debug)]
-pub struct LangfuseHandle {
-    pipeline: Option<Arc<Pipeline>>,
-    /// The score queue (see `scores.rs`).
-    pub(crate) scores: Option<crate::scores::Scores>,
-    /// The media uploader (see `media.rs`).
-    pub(crate) media: Option<Arc<crate::media::Uploader>>,
-}
-
-impl LangfuseHandle {
-    pub(crate) fn new(pipeline: Option<Arc<Pipeline>>) -> Self {
-        LangfuseHandle {
-            pipeline,
-            scores: None,
-            media: None,
-        }
-    }
-
-    /// Blocks until every observation that ended before this call is exported, or the
-    /// configured timeout passes. An error also reports an export that failed since the
-    /// previous `flush()` (a batch sent because it was full); the lost observations are
-    /// counted in [`dropped_observations`](Self::dropped_observations).
-    ///
-    /// ```
-    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
-    /// handle.flush().unwrap();
-    /// # handle.shutdown().unwrap();
-    /// ```
-    pub fn flush(&self) -> Result<(), ExportError> {
-        let spans = match &self.pipeline {
-            Some(p) => p.flush(),
-            None => Ok(()),
-        };
-        spans.and(self.flush_scores())
-    }
-
-    /// Flushes, then stops the export thread. Later observations are dropped (and
-    /// counted). Calling it again does nothing.
-    ///
-    /// ```
-    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
-    /// handle.shutdown().unwrap();
-    /// handle.shutdown().unwrap();
-    /// ```
-    pub fn shutdown(&self) -> Result<(), ExportError> {
-        let spans = match &self.pipeline {
-            Some(p) => p.shutdown(),
-            None => Ok(()),
-        };
-        spans.and(self.shutdown_scores())
-    }
-
-    /// How many observations were lost: the queue was full (and stayed full for the
-    /// configured `queue_full_wait`, zero by default), export had stopped, or the
-    /// collector failed the batch they were in (after the exporter's retries).
-    ///
-    /// ```
-    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
-    /// assert_eq!(handle.dropped_observations(), 0);
-    /// # handle.shutdown().unwrap();
-    /// ```
-    pub fn dropped_observations(&self) -> u64 {
-        self.pipeline
-            .as_ref()
-            .map_or(0, |p| p.dropped.load(Ordering::Relaxed))
-    }
-}
-
-/// Flushes every Langfuse layer of this process (see [`LangfuseHandle::flush`]).
-///
-/// ```
-/// langfuse_subscriber::flush().unwrap();
-/// ```
-pub fn flush() -> Result<(), ExportError> {
-    for_each_pipeline(Pipeline::flush).and(crate::scores::flush_all())
-}
-
-/// Shuts down every Langfuse layer of this process (see [`LangfuseHandle::shutdown`]).
-///
-/// ```
-/// langfuse_subscriber::shutdown().unwrap();
-/// ```
-pub fn shutdown() -> Result<(), ExportError> {
-    for_each_pipeline(Pipeline::shutdown).and(crate::scores::shutdown_all())
-}
-
-fn for_each_pipeline(f: fn(&Pipeline) -> Result<(), ExportError>) -> Result<(), ExportError> {
-    let pipelines: Vec<Arc<Pipeline>> = match PIPELINES.lock() {
-        Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
-        Err(_) => Vec::new(),
-    };
-    let mut result = Ok(());
-    for p in pipelines {
-        if p.shut_down.load(Ordering::Relaxed) {
-            continue;
-        }
-        if let Err(e) = f(&p) {
-            result = Err(e);
-        }
-    }
-    result
 }
