@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 
 use crate::config::{ConfigError, LangfuseConfig};
-use crate::otlp::{parse_retry_after, server_answer};
+use crate::otlp::transport::{parse_retry_after, server_answer};
 
 /// Tries of one request (the first and two retries), as the reference SDK's REST client.
 const MAX_TRIES: u32 = 3;
@@ -133,7 +133,7 @@ impl RestClient {
             // As for exports: a redirect would turn the POST into a GET elsewhere.
             .redirect(reqwest::redirect::Policy::none());
         #[cfg(feature = "rustls")]
-        let client = client.tls_backend_preconfigured(crate::otlp::tls_config()?);
+        let client = client.tls_backend_preconfigured(crate::otlp::transport::tls_config()?);
         let client = client.build().map_err(|e| {
             ConfigError::other("rest", format!("cannot build the HTTP client: {e}"))
         })?;

@@ -600,7 +600,7 @@ fn rejected_items(body: &[u8], batch: &[Item]) -> Option<Vec<(String, String)>> 
                             .map(|s| format!("status {s}"))
                             .unwrap_or_else(|| "rejected".to_owned())
                     });
-                (id, crate::otlp::server_answer(why.as_bytes()))
+                (id, crate::otlp::transport::server_answer(why.as_bytes()))
             })
             .collect(),
     )

@@ -3,7 +3,6 @@
 //! byte for byte.
 
 use std::borrow::Cow;
-use std::io::Read as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +17,10 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::Resource;
 use prost::Message as _;
 
+use super::encode::RequestEncoder;
+use super::gzip::Gzip;
+use super::transport::tests::{response, ScriptedServer};
+use super::wire as pb;
 use super::*;
 use crate::convert::Converter;
 
@@ -368,30 +371,6 @@ fn varint_lengths_match_the_encoding() {
     }
 }
 
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .expect("valid gzip");
-    out
-}
-
-#[test]
-fn gzip_of_the_pieces_is_their_concatenation_and_the_state_is_reused() {
-    let mut gzip = Gzip::new(flate2::Compression::new(GZIP_LEVEL));
-    let big: Vec<u8> = (0..300_000u32)
-        .flat_map(|i| (i % 251).to_le_bytes())
-        .collect();
-    for pieces in [
-        vec![&b"head"[..], &big[..], &b""[..]],
-        vec![&b""[..], &b""[..], &b""[..]],
-        vec![&b"a"[..], &b"b"[..], &b"c"[..]],
-    ] {
-        let compressed = gzip.compress(&pieces).expect("compresses");
-        assert_eq!(gunzip(&compressed), pieces.concat());
-    }
-}
-
 #[test]
 fn batches_over_the_request_limit_go_in_parts_and_oversized_spans_apart() {
     let (config, resource) = (config(), resource());
@@ -558,221 +537,6 @@ fn measure_encode_and_gzip_per_span() {
             let raw = pieces.iter().map(|p| p.len()).sum();
             (gzip.compress(&pieces).expect("gzip").len(), raw)
         });
-    }
-}
-
-#[test]
-fn retry_after_is_seconds_or_an_http_date() {
-    let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
-    let parse = |v: &str| parse_retry_after(v, now);
-    assert_eq!(parse("120"), Some(Duration::from_secs(120)));
-    assert_eq!(parse(" 0 "), Some(Duration::ZERO));
-    // The three date forms RFC 9110 requires recipients to accept.
-    assert_eq!(
-        parse("Sun, 06 Nov 1994 08:50:07 GMT"),
-        Some(Duration::from_secs(30))
-    );
-    assert_eq!(
-        parse("Sunday, 06-Nov-94 08:50:07 GMT"),
-        Some(Duration::from_secs(30))
-    );
-    assert_eq!(
-        parse("Sun Nov  6 08:50:07 1994"),
-        Some(Duration::from_secs(30))
-    );
-    // A date already past: retry at once.
-    assert_eq!(parse("Sun, 06 Nov 1994 08:00:00 GMT"), Some(Duration::ZERO));
-    for bad in ["", "-1", "1.5", "soon", "Sun, 06 Nov 1994 25:00:00 GMT"] {
-        assert_eq!(parse(bad), None, "{bad:?}");
-    }
-}
-
-/// An HTTP/1.1 server on 127.0.0.1 that answers the requests it gets, over kept-alive
-/// connections, with the given responses in turn (the last one repeated), and notes
-/// when each arrived.
-struct ScriptedServer {
-    url: String,
-    arrivals: Arc<std::sync::Mutex<Vec<SystemTime>>>,
-}
-
-impl ScriptedServer {
-    fn start(responses: Vec<String>) -> ScriptedServer {
-        use std::io::{BufRead as _, BufReader, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let noted = Arc::clone(&arrivals);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut writer = stream;
-                loop {
-                    let mut length = 0;
-                    let mut line = String::new();
-                    let mut started = false;
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            break;
-                        }
-                        started = true;
-                        if let Some((name, value)) = line.split_once(':') {
-                            if name.eq_ignore_ascii_case("content-length") {
-                                length = value.trim().parse().unwrap_or(0);
-                            }
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    if !started || line != "\r\n" {
-                        break;
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        break;
-                    }
-                    let n = {
-                        let mut noted = noted.lock().expect("arrivals");
-                        noted.push(SystemTime::now());
-                        noted.len() - 1
-                    };
-                    let response = &responses[n.min(responses.len() - 1)];
-                    if writer.write_all(response.as_bytes()).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
-        ScriptedServer { url, arrivals }
-    }
-
-    fn arrivals(&self) -> Vec<SystemTime> {
-        self.arrivals.lock().expect("arrivals").clone()
-    }
-}
-
-fn response(status: &str, extra: &str) -> String {
-    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n{extra}\r\n")
-}
-
-fn transport_to(url: &str) -> Transport {
-    let config = LangfuseConfig::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(url)
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("valid config");
-    Transport::new(&config).expect("transport")
-}
-
-#[test]
-fn throttling_and_gateway_errors_are_retried_and_others_are_not() {
-    // At least a second ahead (the format has whole seconds), far beyond the exporter's
-    // own first backoff (100 ms plus up to 100 ms of jitter).
-    let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(2));
-    let not_before = httpdate::parse_http_date(&soon).expect("date");
-    let cases = [
-        // Throttled until a date, then accepted.
-        (
-            vec![
-                response("429 Too Many Requests", &format!("retry-after: {soon}\r\n")),
-                response("200 OK", ""),
-            ],
-            Ok(()),
-            2,
-        ),
-        // Unavailable with seconds, then a gateway error, then accepted.
-        (
-            vec![
-                response("503 Service Unavailable", "retry-after: 0\r\n"),
-                response("502 Bad Gateway", ""),
-                response("200 OK", ""),
-            ],
-            Ok(()),
-            3,
-        ),
-        // Always unavailable: three retries, then the error.
-        (
-            vec![response("503 Service Unavailable", "retry-after: 0\r\n")],
-            Err(503),
-            4,
-        ),
-        // A rejected request is not sent again.
-        (vec![response("400 Bad Request", "")], Err(400), 1),
-    ];
-    for (i, (script, expected, requests)) in cases.into_iter().enumerate() {
-        let server = ScriptedServer::start(script.clone());
-        let transport = transport_to(&server.url);
-        let got = transport
-            .post(b"body".to_vec(), false)
-            .map_err(|e| e.message);
-        match (&got, expected) {
-            (Ok(()), Ok(())) => {}
-            (Err(message), Err(code)) => {
-                // The message names the endpoint and the status.
-                let endpoint = format!("{}/api/public/otel/v1/traces", server.url);
-                assert!(
-                    message.contains(&endpoint) && message.contains(&format!("status {code}")),
-                    "{message}"
-                );
-            }
-            _ => panic!("{script:?}: got {got:?}, expected {expected:?}"),
-        }
-        let arrivals = server.arrivals();
-        assert_eq!(arrivals.len(), requests, "{script:?}");
-        if i == 0 {
-            // The retry waited for the server's date (not a timing measurement: an
-            // earlier retry would mean the date was ignored).
-            assert!(
-                arrivals[1] >= not_before,
-                "retried before the Retry-After date"
-            );
-        }
-    }
-}
-
-#[test]
-fn a_redirect_is_a_failed_export_naming_the_location_and_is_not_followed() {
-    let server = ScriptedServer::start(vec![
-        response(
-            "301 Moved Permanently",
-            "location: https://elsewhere.example/\r\n",
-        ),
-        response("200 OK", ""),
-    ]);
-    let transport = transport_to(&server.url);
-    let error = transport
-        .post(b"body".to_vec(), false)
-        .expect_err("a 301 is not a delivery");
-    assert!(error.message.contains("301"), "{}", error.message);
-    assert!(
-        error.message.contains("https://elsewhere.example/"),
-        "{}",
-        error.message
-    );
-    assert_eq!(server.arrivals().len(), 1, "no second request");
-}
-
-#[test]
-fn rejected_keys_are_named_as_such_with_the_public_key_and_never_the_secret() {
-    for status in ["401 Unauthorized", "403 Forbidden"] {
-        let server = ScriptedServer::start(vec![response(status, "")]);
-        let transport = transport_to(&server.url);
-        let error = transport
-            .post(b"body".to_vec(), false)
-            .expect_err("rejected");
-        assert!(
-            error.message.contains("keys were rejected"),
-            "{}",
-            error.message
-        );
-        assert!(error.message.contains("pk-lf-test"), "{}", error.message);
-        assert!(error.message.contains(&server.url), "{}", error.message);
-        assert!(!error.message.contains("sk-lf-test"), "{}", error.message);
-        assert_eq!(server.arrivals().len(), 1, "not retried");
     }
 }
 
