@@ -42,15 +42,6 @@ pub struct LayerHooks {
     /// True when every enabled observation span is recorded (no sampling): callers
     /// can skip the per-span lookup that `with_state` costs.
     pub records_every_observation: bool,
-    /// The layer's mask: applied to input, output and metadata before they are stored
-    /// (see [`crate::mask`]).
-    pub mask: Option<crate::mask::Mask>,
-    /// The layer's mask: applied to input, output and metadata before they are stored
-    /// (see [`crate::mask`]).
-    pub mask: Option<crate::mask::Mask>,
-    /// The layer's mask: applied to input, output and metadata before they are stored
-    /// (see [`crate::mask`]).
-    pub mask: Option<crate::mask::Mask>,
     /// Queues a finished observation for export: the layer's end of [`end_span`].
     pub submit: fn(&Dispatch, Box<ObservationState>),
     /// The layer's mask: applied to input, output and metadata before they are stored

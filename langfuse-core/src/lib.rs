@@ -27,6 +27,7 @@ pub mod score;
 pub mod state;
 pub mod time;
 mod types;
+pub mod warn;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]

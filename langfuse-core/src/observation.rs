@@ -1255,60 +1255,6 @@ impl TraceUpdate {
         }
     }
 
-    /// As [`Fields::mask_for`].
-    fn mask_for(&mut self, span: Option<&Span>) {
-        if self.raw {
-            self.raw = false;
-            let mask = match span {
-                Some(span) => crate::mask::for_span(span),
-                None => crate::mask::for_current(),
-            };
-            crate::mask::finish_values(
-                mask.as_ref(),
-                &mut self.input,
-                &mut self.output,
-                &mut self.metadata,
-                None,
-            );
-        }
-    }
-
-    /// As [`Fields::mask_for`].
-    fn mask_for(&mut self, span: Option<&Span>) {
-        if self.raw {
-            self.raw = false;
-            let mask = match span {
-                Some(span) => crate::mask::for_span(span),
-                None => crate::mask::for_current(),
-            };
-            crate::mask::finish_values(
-                mask.as_ref(),
-                &mut self.input,
-                &mut self.output,
-                &mut self.metadata,
-                None,
-            );
-        }
-    }
-
-    /// As [`Fields::mask_for`].
-    fn mask_for(&mut self, span: Option<&Span>) {
-        if self.raw {
-            self.raw = false;
-            let mask = match span {
-                Some(span) => crate::mask::for_span(span),
-                None => crate::mask::for_current(),
-            };
-            crate::mask::finish_values(
-                mask.as_ref(),
-                &mut self.input,
-                &mut self.output,
-                &mut self.metadata,
-                None,
-            );
-        }
-    }
-
     fn apply(self, s: &mut ObservationState) {
         if !s.sampled || s.ended {
             return;
@@ -1342,7 +1288,9 @@ impl TraceUpdate {
 #[cold]
 fn warn_nothing_current(what: &str) {
     if current_dispatcher_has_layer() {
-        tracing::warn!(target: "langfuse", "{what}: no observation is current; nothing was updated");
+        crate::warn::emit(&format!(
+            "{what}: no observation is current; nothing was updated"
+        ));
     }
 }
 
@@ -1365,9 +1313,6 @@ pub fn update_current_span(update: SpanUpdate) {
 
 /// The lookup behind `update_current_span` and `update_current_generation`, out of line.
 fn update_current(mut fields: Box<Fields>, what: &str) {
-    fields.mask_for(None);
-    fields.mask_for(None);
-    fields.mask_for(None);
     fields.mask_for(None);
     if !with_current_state(|s| fields.apply_to(s)) {
         warn_nothing_current(what);

@@ -281,11 +281,7 @@ fn upsert(pairs: &mut Vec<(String, String)>, key: &str, value: &str) {
 
 /// Logs the one warning for a dropped entry: the key and the reason, never the value.
 fn dropped(key: &str, reason: &str) {
-    tracing::warn!(
-        target: "langfuse",
-        key,
-        "propagate_attributes: `{key}` dropped: {reason}"
-    );
+    crate::warn::emit(&format!("propagate_attributes: `{key}` dropped: {reason}"));
 }
 
 /// More than `max` characters, counted without walking a long string to its end.

@@ -450,6 +450,8 @@ pub(crate) fn merge_pairs(into: &mut Vec<(String, String)>, from: Vec<(String, S
 /// assert_eq!(pairs[3], ("k3".to_string(), "53".to_string()));
 /// ```
 #[derive(Clone, Default)]
+// Boxed: one word in every state rather than six; few states ever have an index.
+#[allow(clippy::box_collection)]
 pub struct KeyIndex(Option<Box<HashMap<String, usize>>>);
 
 impl KeyIndex {

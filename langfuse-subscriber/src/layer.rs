@@ -22,15 +22,6 @@ use langfuse_core::ids::{random_u128, random_u64};
 use langfuse_core::mask::{
     mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
 };
-use langfuse_core::mask::{
-    mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
-};
-use langfuse_core::mask::{
-    mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
-};
-use langfuse_core::mask::{
-    mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
-};
 use langfuse_core::state::{AttrValue, ObservationState, StateCell};
 
 /// How a state is kept in span extensions: in a cell shared with the thread that opened
@@ -207,9 +198,6 @@ where
             current_observation: current_observation::<S>,
             records_every_observation: self.shared.pipeline.is_some()
                 && self.shared.sample_below.is_none(),
-            mask: self.mask.clone(),
-            mask: self.mask.clone(),
-            mask: self.mask.clone(),
             submit: submit_ended,
             mask: self.mask.clone(),
         });
@@ -516,7 +504,7 @@ struct FieldVisitor<'a> {
 
 fn log_warnings(warnings: Vec<String>) {
     for w in warnings {
-        tracing::warn!(target: "langfuse", "{w}");
+        langfuse_core::warn::emit(&w);
     }
 }
 
@@ -585,30 +573,6 @@ impl Val<'_> {
             Val::F64(v) => AttrValue::F64(v),
             Val::Bool(v) => AttrValue::Bool(v),
         }
-    }
-}
-
-/// An IO-encoded field value, masked when there is a mask.
-fn masked_io(mask: Option<&Mask>, text: String) -> String {
-    match mask {
-        Some(mask) => mask_field_io(mask, text),
-        None => text,
-    }
-}
-
-/// An IO-encoded field value, masked when there is a mask.
-fn masked_io(mask: Option<&Mask>, text: String) -> String {
-    match mask {
-        Some(mask) => mask_field_io(mask, text),
-        None => text,
-    }
-}
-
-/// An IO-encoded field value, masked when there is a mask.
-fn masked_io(mask: Option<&Mask>, text: String) -> String {
-    match mask {
-        Some(mask) => mask_field_io(mask, text),
-        None => text,
     }
 }
 

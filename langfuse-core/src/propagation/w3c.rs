@@ -147,9 +147,8 @@ fn append_baggage(out: &mut String, mut existing: usize, entries: &[(String, Str
         existing += 1;
     }
     if skipped {
-        tracing::warn!(
-            target: "langfuse",
-            "propagate_attributes: some baggage entries were not sent: the W3C limits are 64 entries and 8192 bytes"
+        crate::warn::emit(
+            "propagate_attributes: some baggage entries were not sent: the W3C limits are 64 entries and 8192 bytes",
         );
     }
 }
@@ -359,10 +358,7 @@ fn parse_trace_claim(header: &str) -> Option<u128> {
 fn parse_baggage(header: &str) -> PropagatedAttributes {
     let mut attrs = PropagatedAttributes::default();
     if header.len() > MAX_BAGGAGE_BYTES {
-        tracing::warn!(
-            target: "langfuse",
-            "baggage header ignored: longer than the W3C limit of 8192 bytes"
-        );
+        crate::warn::emit("baggage header ignored: longer than the W3C limit of 8192 bytes");
         return attrs;
     }
     let mut prompt_name: Option<String> = None;
@@ -380,7 +376,7 @@ fn parse_baggage(header: &str) -> PropagatedAttributes {
             continue;
         }
         let Some(value) = percent_decode(value.trim_matches(is_ows)) else {
-            tracing::warn!(target: "langfuse", key = name, "baggage `{name}` dropped: not UTF-8");
+            crate::warn::emit(&format!("baggage `{name}` dropped: not UTF-8"));
             continue;
         };
         let key = format!("baggage {name}");
@@ -448,17 +444,13 @@ fn parse_baggage(header: &str) -> PropagatedAttributes {
                         forward(&mut attrs, "langfuse_prompt_version", "prompt_version");
                     }
                 }
-                None => tracing::warn!(
-                    target: "langfuse",
-                    key = "baggage langfuse_prompt_version",
-                    "baggage `langfuse_prompt_version` dropped: not a decimal integer"
+                None => crate::warn::emit(
+                    "baggage `langfuse_prompt_version` dropped: not a decimal integer",
                 ),
             }
         }
-        _ => tracing::warn!(
-            target: "langfuse",
-            key = "baggage langfuse_prompt_name",
-            "baggage prompt dropped: `langfuse_prompt_name` and `langfuse_prompt_version` come together"
+        _ => crate::warn::emit(
+            "baggage prompt dropped: `langfuse_prompt_name` and `langfuse_prompt_version` come together",
         ),
     }
     attrs
