@@ -274,7 +274,7 @@ mod tests {
             assert!(t + slack >= last, "went back: {last:?} then {t:?}");
             last = t;
             readings += 1;
-            if readings % 1_000 == 0 {
+            if readings.is_multiple_of(1_000) {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
