@@ -32,10 +32,8 @@ mod rest;
 mod scores;
 mod span_attributes;
 
-pub use builder::LayerBuilder;
-pub use config::{
-    Compression, ConfigError, LangfuseConfig, LangfuseConfigBuilder, SpanFilter, DEFAULT_BASE_URL,
-};
+pub use builder::{LangfuseBuilder, LangfuseConfigBuilder, LayerBuilder};
+pub use config::{Compression, ConfigError, LangfuseConfig, SpanFilter, DEFAULT_BASE_URL};
 pub use export::{flush, shutdown, ExportError, LangfuseHandle};
 pub use layer::LangfuseLayer;
 pub use scores::ScoreCounts;
