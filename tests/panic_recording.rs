@@ -136,13 +136,16 @@ fn a_panic_in_capture_is_recorded_and_keeps_unwinding() {
         assert_eq!(message(payload), "serialize boom");
         let payload = catch_unwind(|| takes_a_panicking_debug(DebugPanics)).unwrap_err();
         assert_eq!(message(payload), "debug boom");
-        let payload = catch_unwind(|| drop(returns_a_panicking_serialize())).unwrap_err();
+        let payload = catch_unwind(|| {
+            let _ = returns_a_panicking_serialize();
+        })
+        .unwrap_err();
         assert_eq!(message(payload), "serialize boom");
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let payload = catch_unwind(AssertUnwindSafe(|| {
-            drop(rt.block_on(returns_a_panicking_serialize_async()))
+            let _ = rt.block_on(returns_a_panicking_serialize_async());
         }))
         .unwrap_err();
         assert_eq!(message(payload), "serialize boom");
