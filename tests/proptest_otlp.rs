@@ -1,5 +1,5 @@
 //! Property test (issue 17) of the hand-written OTLP encoder (`langfuse-subscriber`'s
-//! `otlp.rs`, crate-private), end to end through the public API: random observations
+//! `otlp/encode.rs`, crate-private), end to end through the public API: random observations
 //! go through a real layer and exporter to the in-process receiver, which decodes the
 //! protobuf with `prost`; every attribute must arrive exactly as the core encoders
 //! wrote it (`encode_io` / `encode_metadata`, themselves property-tested against

@@ -1,6 +1,6 @@
 //! Turns a finished [`ObservationState`] into an OpenTelemetry `SpanData` with the exact
 //! attribute set of the wire reference (§2), for user-supplied exporters (the Langfuse
-//! OTLP path encodes protobuf directly, `otlp.rs`). Runs on the export thread only.
+//! OTLP path encodes protobuf directly, `otlp/`). Runs on the export thread only.
 
 use std::borrow::Cow;
 

@@ -1,5 +1,5 @@
 //! The small blocking REST client of the score and media workers: the span exporter's
-//! credentials, headers, timeout, TLS and redirect policy (see `otlp.rs`), for the JSON
+//! credentials, headers, timeout, TLS and redirect policy (see `otlp/transport.rs`), for the JSON
 //! endpoints of the Langfuse public API and for presigned upload URLs.
 //!
 //! The Langfuse headers (Basic auth, `x-langfuse-*`, the configured extra headers) are

@@ -1,7 +1,7 @@
 //! The span attributes of one finished observation, in wire order (reference §2).
 //!
 //! One walk, two encoders: `convert.rs` builds OpenTelemetry `KeyValue`s from it (for
-//! user-supplied exporters) and `otlp.rs` writes protobuf straight from it. Keeping the
+//! user-supplied exporters) and `otlp/encode.rs` writes protobuf straight from it. Keeping the
 //! precedence rules in one place keeps the two paths identical on the wire.
 
 use std::borrow::Cow;

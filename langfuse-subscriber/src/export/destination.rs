@@ -34,7 +34,7 @@ pub(crate) trait Destination: Send + fmt::Debug {
 
 pub(crate) type BoxedDestination = Box<dyn Destination>;
 
-/// Any OpenTelemetry `SpanExporter` (a user's; Langfuse itself goes through `otlp.rs`).
+/// Any OpenTelemetry `SpanExporter` (a user's; Langfuse itself goes through `otlp/`).
 pub(crate) struct ExporterDestination<E> {
     exporter: E,
     converter: Option<Converter>,

@@ -1,13 +1,12 @@
 //! Where closed observations wait for the export thread.
 //!
-//! A channel allocates a block every few messages on the sending thread and frees it
-//! on the receiving one; with observations of a few hundred bytes that is a zeroed
-//! 16 KiB block every 31 spans, and glibc's allocator then contends for the sender's
-//! arena with the export thread. The outbox instead keeps one queue per shard behind
-//! its own lock: a producer pushes under a lock nobody else usually holds (the queue
-//! keeps its capacity, so nothing is allocated once it has grown), and the export
-//! thread swaps each queue out in constant time, or takes a batch's worth from its
-//! front when it has fallen behind.
+//! Not a channel: a channel allocates on the sending thread and frees on the receiving
+//! one, and the allocator then contends between them (the figures are in BENCHMARKS.md,
+//! "Notes moved from code comments"). The outbox keeps one queue per shard behind its
+//! own lock: a producer pushes under a lock nobody else usually holds (the queue keeps
+//! its capacity, so nothing is allocated once it has grown), and the export thread
+//! swaps each queue out in constant time, or takes a batch's worth from its front when
+//! it has fallen behind.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
