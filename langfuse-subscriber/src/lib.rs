@@ -112,6 +112,40 @@ pub fn init_with(builder: LayerBuilder) -> Result<LangfuseGuard, ConfigError> {
     install(builder.build()?)
 }
 
+/// A [`LangfuseLayer`] configured from the environment, with the guard that flushes
+/// and shuts its export down when dropped: the way to add Langfuse to a subscriber you
+/// build yourself. Keep the guard until the end of `main` (`let (layer, _guard) = ..`;
+/// a `_` pattern would drop it at once, and every observation after that is dropped and
+/// counted).
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// let (langfuse, _guard) = langfuse_subscriber::layer().expect("langfuse config");
+/// tracing_subscriber::registry().with(langfuse).init();
+/// ```
+pub fn layer() -> Result<(LangfuseLayer, LangfuseGuard), ConfigError> {
+    let layer = LangfuseLayer::from_env()?;
+    let guard = layer.guard();
+    Ok((layer, guard))
+}
+
+impl LangfuseLayer {
+    /// A guard that flushes and shuts this layer's export down when dropped (at the
+    /// end of `main`), for a layer built with [`LangfuseLayer::builder`].
+    ///
+    /// ```
+    /// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+    /// let guard = layer.guard();
+    /// drop(guard); // flushed and shut down
+    /// assert_eq!(layer.handle().flush(), Err(langfuse_subscriber::ExportError::ShutDown));
+    /// ```
+    pub fn guard(&self) -> LangfuseGuard {
+        LangfuseGuard {
+            handle: self.handle(),
+        }
+    }
+}
+
 fn install(layer: LangfuseLayer) -> Result<LangfuseGuard, ConfigError> {
     let handle = layer.handle();
     tracing_subscriber::registry()
