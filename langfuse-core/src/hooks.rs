@@ -5,15 +5,13 @@
 //! `tracing-opentelemetry` exposes its `WithContext`. Everything here is a no-op when no
 //! Langfuse layer is installed, so libraries can annotate code unconditionally.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use tracing::span::Id;
 use tracing::{Dispatch, Span};
 
-use crate::state::{ObservationState, StateCell};
+use crate::state::ObservationState;
 
 /// Runs a closure on the state of one observation span; false if there is none.
 #[doc(hidden)]
@@ -28,9 +26,6 @@ pub type WithCurrentStateFn =
 #[doc(hidden)]
 #[derive(Clone, Debug)]
 pub struct LayerHooks {
-    /// Tells layers apart in the per-thread cache of [`remember_opened`] (span ids are
-    /// only unique within one subscriber).
-    pub layer_id: usize,
     /// Runs the closure on the state of observation span `id`; false if `id` is not an
     /// observation of this layer (filtered out, closed, or another subscriber's span).
     pub with_state: WithStateFn,
@@ -50,6 +45,7 @@ pub struct LayerHooks {
 }
 
 /// Runs `f` on the state of `span` if it is an observation; returns whether it ran.
+/// The state lives in the span's extensions only, reached through the subscriber.
 ///
 /// Sampled-out observations are passed too (check `state.sampled`).
 ///
@@ -61,10 +57,7 @@ pub struct LayerHooks {
 pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) -> bool {
     span.with_subscriber(
         |(id, dispatch)| match dispatch.downcast_ref::<LayerHooks>() {
-            Some(hooks) => match with_opened(hooks.layer_id, id, &mut f) {
-                Some(ran) => ran,
-                None => (hooks.with_state)(dispatch, id, &mut f),
-            },
+            Some(hooks) => (hooks.with_state)(dispatch, id, &mut f),
             None => false,
         },
     )
@@ -96,208 +89,6 @@ pub fn end_span(span: &Span, at: SystemTime) -> bool {
         });
     }
     ended
-}
-
-/// An observation this thread opened and has not seen close, as the layer left it.
-struct Opened {
-    layer_id: usize,
-    span: u64,
-    cell: Arc<StateCell>,
-}
-
-/// How many open observations a thread remembers; deeper nesting (or observations
-/// closed on another thread, which this thread cannot forget) falls back to lookups.
-const MAX_OPENED: usize = 32;
-
-thread_local! {
-    /// The observations this thread opened and has not closed, innermost last: a
-    /// new child's parent, the input `#[observe]` writes right after creating its span
-    /// and a leaf call's output are all found here without a subscriber lookup.
-    static OPENED: RefCell<Vec<Opened>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Called by a layer when it opens an observation: code on this thread that writes to
-/// the span it just created (the input right after creation, the output of a leaf
-/// call) or creates children of it then reaches the state without looking the span up
-/// in the subscriber.
-///
-/// ```
-/// use std::sync::Arc;
-/// use langfuse_core::state::{ObservationState, StateCell};
-/// let cell = Arc::new(StateCell::new(ObservationState::boxed(1, 2, None, true)));
-/// langfuse_core::hooks::remember_opened(1, &tracing::span::Id::from_u64(5), cell);
-/// ```
-#[doc(hidden)]
-#[inline]
-pub fn remember_opened(layer_id: usize, span: &Id, cell: Arc<StateCell>) {
-    let _ = OPENED.try_with(|opened| {
-        if let Ok(mut opened) = opened.try_borrow_mut() {
-            if opened.len() >= MAX_OPENED {
-                // Entries of spans closed elsewhere first, then the outermost.
-                opened.retain(|o| !o.cell.is_closed());
-                if opened.len() >= MAX_OPENED {
-                    opened.remove(0);
-                }
-            }
-            opened.push(Opened {
-                layer_id,
-                span: span.into_u64(),
-                cell,
-            });
-        }
-    });
-}
-
-/// Called by a layer when it closes an observation: if this thread opened it, forgets
-/// it and closes its cell, returning the state, so the layer need not look the span
-/// up. `None` when the caller must look the span up: this thread did not open it, or
-/// the entry was of a span closed on another thread whose id was then reused (its
-/// cell is already empty).
-///
-/// ```
-/// use std::sync::Arc;
-/// use langfuse_core::hooks::{close_opened, remember_opened};
-/// use langfuse_core::state::{ObservationState, StateCell};
-/// let id = tracing::span::Id::from_u64(5);
-/// let cell = Arc::new(StateCell::new(ObservationState::boxed(1, 2, None, true)));
-/// remember_opened(1, &id, Arc::clone(&cell));
-/// assert_eq!(close_opened(1, &id).map(|s| s.span_id), Some(2));
-/// assert!(cell.is_closed());
-/// assert!(close_opened(1, &id).is_none());
-/// ```
-#[doc(hidden)]
-#[inline]
-pub fn close_opened(layer_id: usize, span: &Id) -> Option<Box<ObservationState>> {
-    let span = span.into_u64();
-    OPENED
-        .try_with(|opened| {
-            let mut opened = opened.try_borrow_mut().ok()?;
-            let entry =
-                remove_innermost(&mut opened, |o| o.span == span && o.layer_id == layer_id)?;
-            // One lock: an already closed cell (the stale entry above) gives `None`.
-            entry.cell.close_and_take()
-        })
-        .ok()
-        .flatten()
-}
-
-/// Removes the last entry of a per-thread stack that matches; usually the innermost,
-/// so a pop without shifting.
-fn remove_innermost<T>(stack: &mut Vec<T>, matches: impl Fn(&T) -> bool) -> Option<T> {
-    let i = stack.iter().rposition(matches)?;
-    if i + 1 == stack.len() {
-        stack.pop()
-    } else {
-        Some(stack.remove(i))
-    }
-}
-
-/// Runs `f` on span `id` of layer `layer_id` if this thread opened it and it is still
-/// open; `None` when the caller must look the span up.
-///
-/// Sound because span ids are unique among the open spans of one subscriber: an open
-/// cell remembered under (`layer_id`, `id`) belongs to that span.
-#[doc(hidden)]
-#[inline]
-pub fn with_opened(
-    layer_id: usize,
-    id: &Id,
-    f: &mut dyn FnMut(&mut ObservationState),
-) -> Option<bool> {
-    let span = id.into_u64();
-    OPENED
-        .try_with(|opened| {
-            let opened = opened.try_borrow().ok()?;
-            let found = opened
-                .iter()
-                .rev()
-                .find(|o| o.span == span && o.layer_id == layer_id)?;
-            found.cell.with(|s| f(s)).then_some(true)
-        })
-        .ok()
-        .flatten()
-}
-
-/// One `enter` of a span, as a layer saw it.
-struct Entered {
-    layer_id: usize,
-    span: u64,
-    /// Entered again while already entered: not the current span (as in `tracing`'s
-    /// `Registry`, whose stack this mirrors).
-    duplicate: bool,
-}
-
-thread_local! {
-    /// The spans each layer saw this thread enter and not yet exit, innermost last: the
-    /// current span without asking the subscriber, which costs a span lookup.
-    static ENTERED: RefCell<Vec<Entered>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Called by a layer from `on_enter`.
-///
-/// ```
-/// use langfuse_core::hooks::{current_entered, note_entered, note_exited};
-/// let id = tracing::span::Id::from_u64(9);
-/// note_entered(3, &id);
-/// assert_eq!(current_entered(3), Some(id.clone()));
-/// note_exited(3, &id);
-/// assert_eq!(current_entered(3), None);
-/// ```
-#[doc(hidden)]
-#[inline]
-pub fn note_entered(layer_id: usize, span: &Id) {
-    let span = span.into_u64();
-    let _ = ENTERED.try_with(|entered| {
-        if let Ok(mut entered) = entered.try_borrow_mut() {
-            let duplicate = entered
-                .iter()
-                .any(|e| e.span == span && e.layer_id == layer_id);
-            entered.push(Entered {
-                layer_id,
-                span,
-                duplicate,
-            });
-        }
-    });
-}
-
-/// Called by a layer from `on_exit`: forgets the innermost enter of `span`.
-///
-/// ```
-/// langfuse_core::hooks::note_exited(3, &tracing::span::Id::from_u64(9));
-/// ```
-#[doc(hidden)]
-#[inline]
-pub fn note_exited(layer_id: usize, span: &Id) {
-    let span = span.into_u64();
-    let _ = ENTERED.try_with(|entered| {
-        if let Ok(mut entered) = entered.try_borrow_mut() {
-            remove_innermost(&mut entered, |e| e.span == span && e.layer_id == layer_id);
-        }
-    });
-}
-
-/// The span layer `layer_id` last saw this thread enter and not exit (its current
-/// span), if any.
-///
-/// ```
-/// assert_eq!(langfuse_core::hooks::current_entered(4), None);
-/// ```
-#[doc(hidden)]
-#[inline]
-pub fn current_entered(layer_id: usize) -> Option<Id> {
-    ENTERED
-        .try_with(|entered| {
-            let entered = entered.try_borrow().ok()?;
-            entered
-                .iter()
-                .rev()
-                .find(|e| e.layer_id == layer_id && !e.duplicate)
-                .and_then(|e| std::num::NonZeroU64::new(e.span))
-                .map(Id::from_non_zero_u64)
-        })
-        .ok()
-        .flatten()
 }
 
 /// Runs `f` on the state of the current observation of this thread (the nearest

@@ -11,14 +11,13 @@
 //! assert_eq!(create_trace_id(Some("req_12345")).to_string(), "6cec55478a541a9eb2b3bfd6c8ba5670");
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod attributes;
-pub mod clock;
 pub mod context;
 pub mod encoding;
 pub mod hooks;
 pub mod ids;
-mod lock;
 pub mod mask;
 pub mod observation;
 pub mod propagation;

@@ -187,17 +187,7 @@ impl Fields {
             || self.completion_start_time.is_some()
             || self.prompt.is_some()
         {
-            // The model name is copied into the box's spare buffer when it fits, and
-            // the caller's string freed here, on the thread that allocated it.
-            let model = self.model.take().map(|model| {
-                if s.spare_text.capacity() >= model.len() {
-                    let mut spare = std::mem::take(&mut s.spare_text);
-                    spare.push_str(&model);
-                    spare
-                } else {
-                    model
-                }
-            });
+            let model = self.model.take();
             let g = s.generation_mut();
             if model.is_some() {
                 g.model = model;
@@ -871,7 +861,7 @@ impl<K> Observation<K> {
     /// langfuse_core::observation::span("s").start().end();
     /// ```
     pub fn end(self) {
-        crate::hooks::end_span(&self.span, crate::clock::now());
+        crate::hooks::end_span(&self.span, std::time::SystemTime::now());
     }
 
     fn finish_if_event(&self) {

@@ -682,18 +682,21 @@ pub fn propagate_attributes<R>(attributes: PropagateAttributes, f: impl FnOnce()
 // Carrying the context
 // ---------------------------------------------------------------------------
 
-/// A future running inside a Langfuse context (propagated attributes, remote parent):
-/// returned by [`PropagateAttributes::instrument`], [`RemoteContext::instrument`] and
-/// [`PropagationContext::instrument`].
-///
-/// ```
-/// use langfuse_core::propagation::{PropagateAttributes, Propagated};
-/// let fut: Propagated<_> = PropagateAttributes::new().user_id("u").instrument(async { 1 });
-/// # drop(fut);
-/// ```
-#[must_use = "futures do nothing unless polled"]
-pub struct Propagated<F> {
-    inner: WithFrame<F>,
+pin_project_lite::pin_project! {
+    /// A future running inside a Langfuse context (propagated attributes, remote parent):
+    /// returned by [`PropagateAttributes::instrument`], [`RemoteContext::instrument`] and
+    /// [`PropagationContext::instrument`].
+    ///
+    /// ```
+    /// use langfuse_core::propagation::{PropagateAttributes, Propagated};
+    /// let fut: Propagated<_> = PropagateAttributes::new().user_id("u").instrument(async { 1 });
+    /// # drop(fut);
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Propagated<F> {
+        #[pin]
+        inner: WithFrame<F>,
+    }
 }
 
 impl<F> Propagated<F> {
@@ -713,9 +716,7 @@ impl<F> fmt::Debug for Propagated<F> {
 impl<F: Future> Future for Propagated<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned: `Propagated` never moves it out and has
-        // no `Drop` impl or `Unpin` impl of its own.
-        unsafe { self.map_unchecked_mut(|s| &mut s.inner) }.poll(cx)
+        self.project().inner.poll(cx)
     }
 }
 

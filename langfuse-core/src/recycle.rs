@@ -8,10 +8,6 @@
 //! memory goes round instead of being freed and allocated again. Boxed states also
 //! move as one pointer from the span to the export queue instead of being copied.
 //!
-//! A state also keeps the buffer of its model name (up to [`MIN_KEPT_CAPACITY`] bytes)
-//! for the next one: the caller's string is then freed on the calling thread, and
-//! the export thread frees nothing of it.
-//!
 //! Bounded: at most [`MAX_POOLED`] buffers of at most [`MAX_KEPT_CAPACITY`] bytes and
 //! [`MAX_POOLED`] states wait in the shared pools (at most about 3 MiB), plus a few
 //! per thread; anything else is freed as usual.
@@ -72,25 +68,16 @@ impl<T> Pool<T> {
         }
     }
 
-    /// An item from this thread's cache, refilled from the shared pool when empty;
-    /// `ahead` sees the item the next call will take.
+    /// An item from this thread's cache, refilled from the shared pool when empty.
     #[inline]
-    fn take(
-        &'static self,
-        local: &'static LocalKey<RefCell<Vec<T>>>,
-        ahead: impl FnOnce(&T),
-    ) -> Option<T> {
+    fn take(&'static self, local: &'static LocalKey<RefCell<Vec<T>>>) -> Option<T> {
         local
             .try_with(|local| {
                 let mut local = local.try_borrow_mut().ok()?;
                 if local.is_empty() && self.len.load(Ordering::Relaxed) > 0 {
                     self.refill(&mut local);
                 }
-                let item = local.pop();
-                if let Some(next) = local.last() {
-                    ahead(next);
-                }
-                item
+                local.pop()
             })
             .ok()
             .flatten()
@@ -145,7 +132,7 @@ thread_local! {
 /// ```
 #[inline]
 pub fn buffer(min_capacity: usize) -> String {
-    match BUFFERS.take(&LOCAL_BUFFERS, |_| {}) {
+    match BUFFERS.take(&LOCAL_BUFFERS) {
         Some(mut s) => {
             s.reserve(min_capacity);
             s
@@ -182,30 +169,8 @@ pub fn give_back(buffers: impl IntoIterator<Item = String>) {
 #[inline]
 pub fn state() -> Box<ObservationState> {
     STATES
-        .take(&LOCAL_STATES, |next| prefetch_for_writing(next))
+        .take(&LOCAL_STATES)
         .unwrap_or_else(|| Box::new(ObservationState::EMPTY))
-}
-
-/// Asks the CPU to bring the next state's cache lines to this core, owned, while the
-/// current observation runs: the export thread wrote them last (emptying the state),
-/// and without this the first reads of a reused state wait for the other core.
-#[inline]
-fn prefetch_for_writing(state: &ObservationState) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
-        let start = (state as *const ObservationState).cast::<i8>();
-        let size = std::mem::size_of::<ObservationState>();
-        // Every line the state touches (it need not start on a line boundary).
-        let lines = (start as usize % 64 + size).div_ceil(64);
-        for line in 0..lines {
-            // SAFETY: a prefetch is only a hint: it never faults or changes memory.
-            // `wrapping_add` because the last line may start past the state's end.
-            unsafe { _mm_prefetch::<_MM_HINT_ET0>(start.wrapping_add(line * 64)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = state;
 }
 
 /// Empties a batch of exported observations: their input and output buffers and the
@@ -227,15 +192,7 @@ pub fn give_back_observations(batch: &mut Batch) {
             .flat_map(|s| [s.input.take(), s.output.take()].into_iter().flatten()),
     );
     STATES.give_back(batch.drain(..), |s| {
-        // A short model name's buffer stays in the box for the next one: freed here it
-        // would be a block of the calling thread's heap freed by another thread.
-        let mut spare = match s.generation.as_mut().and_then(|g| g.model.take()) {
-            Some(model) if model.capacity() <= MIN_KEPT_CAPACITY => model,
-            _ => std::mem::take(&mut s.spare_text),
-        };
-        spare.clear();
         **s = ObservationState::EMPTY;
-        s.spare_text = spare;
         true
     });
 }
@@ -245,22 +202,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn take_hands_out_each_item_once_and_shows_the_next_one() {
+    fn take_hands_out_each_item_once() {
         // A pool of its own: other tests' threads share the real ones.
         static POOL: Pool<u32> = Pool::new();
         thread_local! {
             static LOCAL: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
         }
         POOL.give_back([1, 2, 3], |_| true);
-        let (mut taken, mut shown) = (Vec::new(), Vec::new());
-        for _ in 0..4 {
-            let mut next = None;
-            taken.push(POOL.take(&LOCAL, |n| next = Some(*n)));
-            shown.push(next);
-        }
+        let taken: Vec<Option<u32>> = (0..4).map(|_| POOL.take(&LOCAL)).collect();
         assert_eq!(taken, [Some(3), Some(2), Some(1), None]);
-        // What `ahead` saw is what the following call took.
-        assert_eq!(shown, [Some(2), Some(1), None, None]);
     }
 
     #[test]

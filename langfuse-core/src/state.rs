@@ -1,7 +1,8 @@
 //! What the layer keeps about one open observation, and how updates merge into it.
 //!
-//! The layer stores one [`ObservationState`] in each observation span's extensions; the
-//! API in this crate reaches it through [`crate::hooks`]. Values are already encoded
+//! The layer stores one [`ObservationState`] in each observation span's extensions, its
+//! only home while the observation is open; the API in this crate reaches it through
+//! [`crate::hooks`] (a span lookup in the subscriber). Values are already encoded
 //! (IO or metadata encoding) when they land here, so closing a span only moves data.
 
 use std::borrow::Cow;
@@ -9,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::lock::{Guard, StoreReleaseLock};
 use crate::propagation::PropagatedAttributes;
 use crate::types::{Level, ObservationType};
 
@@ -164,10 +164,6 @@ pub struct ObservationState {
     /// to the export queue: only its ids and times remain (for children started
     /// later, and `id()`); updates are ignored and closing the span exports nothing.
     pub ended: bool,
-    /// An emptied buffer that held the model name of an earlier observation in this box
-    /// (see [`crate::recycle`]); the next model name is copied into it. Never exported.
-    #[doc(hidden)]
-    pub spare_text: String,
 }
 
 impl ObservationState {
@@ -204,7 +200,6 @@ impl ObservationState {
         is_app_root: false,
         extra: Vec::new(),
         ended: false,
-        spare_text: String::new(),
     };
 
     /// A fresh boxed state that starts now, built in a box given back by the exporter
@@ -227,7 +222,7 @@ impl ObservationState {
         state.span_id = span_id;
         state.parent_span_id = parent_span_id;
         state.sampled = sampled;
-        state.start_time = crate::clock::now();
+        state.start_time = SystemTime::now();
         state
     }
 
@@ -244,7 +239,7 @@ impl ObservationState {
             span_id,
             parent_span_id,
             sampled,
-            start_time: crate::clock::now(),
+            start_time: SystemTime::now(),
             ..Self::EMPTY
         }
     }
@@ -278,7 +273,7 @@ impl ObservationState {
             return None;
         }
         if self.end_time.is_none() {
-            // Not before the start: the clock may have been re-anchored in between.
+            // Not before the start: the system clock may have been set back meanwhile.
             self.end_time = Some(at.max(self.start_time));
         }
         if !self.sampled {
@@ -368,7 +363,6 @@ impl ObservationState {
             + o(&self.environment)
             + o(&self.release)
             + o(&self.metadata_value)
-            + block(self.spare_text.capacity())
             + pairs(&self.metadata)
             + block(self.extra.capacity() * std::mem::size_of::<(Cow<'static, str>, AttrValue)>())
             + self
@@ -497,91 +491,6 @@ impl std::fmt::Debug for KeyIndex {
 impl PartialEq for KeyIndex {
     fn eq(&self, _: &Self) -> bool {
         true
-    }
-}
-
-/// Where the layer keeps one observation: shared between the span's extensions, the
-/// thread that opened it (see [`crate::hooks`]) and observation handles. The code that
-/// opened an observation writes its input and output through the cell without looking
-/// the span up again.
-///
-/// Closing takes the state out; later writes find nothing.
-///
-/// ```
-/// use langfuse_core::state::{ObservationState, StateCell};
-/// let cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
-/// assert!(cell.with(|s| s.input = Some("1".into())));
-/// let state = cell.close_and_take().unwrap();
-/// assert!(!cell.with(|_| {}));
-/// assert_eq!(state.input.as_deref(), Some("1"));
-/// ```
-pub struct StateCell(StoreReleaseLock<Option<Box<ObservationState>>>);
-
-impl std::fmt::Debug for StateCell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Without taking the lock: formatting must not wait for (or deadlock with) a
-        // writer.
-        f.debug_struct("StateCell").finish_non_exhaustive()
-    }
-}
-
-impl StateCell {
-    /// A cell holding an open observation.
-    ///
-    /// ```
-    /// use langfuse_core::state::{ObservationState, StateCell};
-    /// let cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
-    /// assert!(cell.with(|_| {}));
-    /// ```
-    #[inline]
-    pub fn new(state: Box<ObservationState>) -> Self {
-        StateCell(StoreReleaseLock::new(Some(state)))
-    }
-
-    #[inline]
-    fn lock(&self) -> Guard<'_, Option<Box<ObservationState>>> {
-        // Not `std::sync::Mutex`: see `crate::lock`. A panic inside an update closure
-        // releases the lock; the state is still consistent (every update is a plain
-        // field write).
-        self.0.lock()
-    }
-
-    /// Runs `f` on the state if the observation is still open; returns whether it ran.
-    #[inline]
-    pub fn with(&self, f: impl FnOnce(&mut ObservationState)) -> bool {
-        match self.lock().as_mut() {
-            Some(state) => {
-                f(state);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// True once the observation was closed.
-    ///
-    /// ```
-    /// use langfuse_core::state::{ObservationState, StateCell};
-    /// let cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
-    /// assert!(!cell.is_closed());
-    /// ```
-    pub fn is_closed(&self) -> bool {
-        self.lock().is_none()
-    }
-
-    /// Closes the observation and takes its state out in one step (the layer, when the
-    /// span closes); `None` if it was already closed.
-    ///
-    /// ```
-    /// use langfuse_core::state::{ObservationState, StateCell};
-    /// let cell = StateCell::new(ObservationState::boxed(1, 2, None, true));
-    /// assert_eq!(cell.close_and_take().map(|s| s.span_id), Some(2));
-    /// assert!(cell.close_and_take().is_none());
-    /// assert!(!cell.with(|_| {}));
-    /// ```
-    #[inline]
-    pub fn close_and_take(&self) -> Option<Box<ObservationState>> {
-        self.lock().take()
     }
 }
 

@@ -4,6 +4,7 @@
 //! full argument reference is on the macro below. This crate only parses (`syn`) and
 //! expands (`quote`); the generated code calls `langfuse_core::__private`.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod attr;
 mod expand;

@@ -14,20 +14,18 @@ use std::sync::Arc;
 use langfuse_core::attributes as attr;
 use langfuse_core::context::with_current_frame;
 use langfuse_core::encoding::{encode_metadata, write_json_str, JsonStyle};
-use langfuse_core::hooks::{
-    close_opened, current_entered, note_entered, note_exited, note_layer_attached, remember_opened,
-    with_opened, LayerHooks,
-};
+use langfuse_core::hooks::{note_layer_attached, LayerHooks};
 use langfuse_core::ids::{random_u128, random_u64};
 use langfuse_core::mask::{
     mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
 };
-use langfuse_core::state::{AttrValue, ObservationState, StateCell};
+use langfuse_core::state::{AttrValue, ObservationState};
 
-/// How a state is kept in span extensions: in a cell shared with the thread that opened
-/// it (see `hooks::remember_opened`) and with observation handles; closing the span
-/// takes the state out and queues it.
-type Slot = Arc<StateCell>;
+/// An observation's state, in its span's extensions: its one home from `on_new_span`
+/// until `on_close` (or `Observation::end`) takes it out for export. Everything else
+/// (the `#[observe]` expansion, handles, `update_current_*`) reaches it through the
+/// subscriber's span lookup, under the extensions' lock.
+type Slot = Box<ObservationState>;
 use langfuse_core::{Level, ObservationType};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -192,7 +190,6 @@ where
     fn on_layer(&mut self, _subscriber: &mut S) {
         note_layer_attached();
         self.hooks = Some(LayerHooks {
-            layer_id: self.layer_id(),
             with_state: with_state::<S>,
             with_current_state: with_current_state::<S>,
             current_observation: current_observation::<S>,
@@ -209,51 +206,16 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
 
-        // The nearest observation above this span in the `tracing` tree. Usually the
-        // span's parent is an observation this thread opened and still has open: its
-        // id is the explicit parent or the current span (as the `Registry` picks it),
-        // and its state is read without a lookup. Otherwise one lookup per ancestor.
-        let layer_id = self.layer_id();
-        let mut parent: Option<(u128, u64, bool, Id)> = None;
-        let direct = if attrs.is_root() {
-            None
-        } else if let Some(explicit) = attrs.parent() {
-            Some(explicit.clone())
-        } else {
-            current_entered(layer_id)
-        };
-        if let Some(direct) = direct {
-            let mut found = None;
-            let mut read = |s: &mut ObservationState| {
-                found = Some((s.trace_id, s.span_id, s.sampled));
-            };
-            if with_opened(layer_id, &direct, &mut read).is_some() {
-                parent =
-                    found.map(|(trace_id, span_id, sampled)| (trace_id, span_id, sampled, direct));
-            }
-        }
-        let mut next = if parent.is_some() || attrs.is_root() {
-            None
-        } else {
-            span.parent()
-        };
-        while let Some(ancestor) = next {
-            let mut found = None;
-            let mut read = |s: &mut ObservationState| {
-                found = Some((s.trace_id, s.span_id, s.sampled));
-            };
-            let ancestor_id = ancestor.id();
-            if with_opened(layer_id, &ancestor_id, &mut read).is_none() {
-                if let Some(cell) = ancestor.extensions().get::<Slot>() {
-                    cell.with(read);
-                }
-            }
-            if let Some((trace_id, span_id, sampled)) = found {
-                parent = Some((trace_id, span_id, sampled, ancestor_id));
-                break;
-            }
-            next = ancestor.parent();
-        }
+        // The nearest observation above this span in the `tracing` tree (the Registry
+        // has resolved the parent: explicit, or the current span; under a per-layer
+        // filter, the nearest span this layer sees).
+        let parent: Option<(u128, u64, bool, Id)> = span.parent().and_then(|direct| {
+            direct.scope().find_map(|ancestor| {
+                let ext = ancestor.extensions();
+                let s = ext.get::<Slot>()?;
+                Some((s.trace_id, s.span_id, s.sampled, ancestor.id()))
+            })
+        });
 
         let (remote, propagated) = with_current_frame(|frame| match frame {
             Some(f) => {
@@ -288,10 +250,7 @@ where
             }
         };
         // Boxed (usually in a box the exporter gave back): the state is a few hundred
-        // bytes, and from here to the export queue it moves as one pointer. Filled in
-        // before it goes into its `Arc`: asking the `Arc` whether it is unique (its
-        // `get_mut`) is a locked instruction, which waits for every store to the
-        // recycled box (cache lines the export thread last wrote) to complete.
+        // bytes, and from here to the export queue it moves as one pointer.
         let mut state = ObservationState::boxed(trace_id, random_u64(), parent_span_id, sampled);
         let mut warnings = Vec::new();
         state.is_app_root = app_root;
@@ -310,75 +269,52 @@ where
                 state.end_time = Some(state.start_time);
             }
         }
-        let cell: Slot = Arc::new(StateCell::new(state));
-        remember_opened(layer_id, id, Arc::clone(&cell));
-        span.extensions_mut().insert::<Slot>(cell);
+        span.extensions_mut().insert::<Slot>(state);
         log_warnings(warnings);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut warnings = Vec::new();
-        if let Some(cell) = span.extensions().get::<Slot>() {
-            cell.with(|state| {
-                if state.sampled {
-                    let mut visitor = FieldVisitor {
-                        state,
-                        warnings: Vec::new(),
-                        mask: self.mask.as_ref(),
-                    };
-                    values.record(&mut visitor);
-                    warnings = visitor.warnings;
-                }
-            });
+        if let Some(state) = span.extensions_mut().get_mut::<Slot>() {
+            if state.sampled && !state.ended {
+                let mut visitor = FieldVisitor {
+                    state,
+                    warnings: Vec::new(),
+                    mask: self.mask.as_ref(),
+                };
+                values.record(&mut visitor);
+                warnings = visitor.warnings;
+            }
         }
         log_warnings(warnings);
     }
 
-    // Mirrors the thread's entered spans for `update_current_*` and contextual parents
-    // (see `hooks::note_entered`). Under a per-layer filter only the spans this layer
-    // sees are mirrored: the nearest entered observation is then current, even when a
-    // filtered-out span entered on top of it has an explicit parent elsewhere.
-    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        note_entered(self.layer_id(), id);
-    }
-
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        note_exited(self.layer_id(), id);
-    }
-
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        // An observation this thread opened needs no lookup; its `Slot` in the
-        // extensions goes when the `Registry` clears the span. Taken out of its cell
-        // here rather than by the export thread: the cell is then freed on the thread
-        // that allocated it, which keeps glibc's allocator from contending for this
-        // thread's arena with the export thread.
-        let mut state = match close_opened(self.layer_id(), &id) {
-            Some(state) => state,
-            None => {
-                let Some(span) = ctx.span(&id) else { return };
-                let Some(cell) = span.extensions_mut().remove::<Slot>() else {
-                    return;
-                };
-                let Some(state) = cell.close_and_take() else {
-                    return;
-                };
-                state
-            }
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(mut state) = span.extensions_mut().remove::<Slot>() else {
+            return;
         };
         // An ended observation was queued by `end()`; only its ids were left here.
         if !state.sampled || state.ended {
             return;
         }
         if state.end_time.is_none() {
-            // Not before the start: the two readings may straddle a re-anchoring
-            // of the clock (see `langfuse_core::clock`).
-            state.end_time = Some(langfuse_core::clock::now().max(state.start_time));
+            // Not before the start: the system clock may have been set back meanwhile.
+            state.end_time = Some(std::time::SystemTime::now().max(state.start_time));
         }
         self.submit(state);
     }
 
+    // The one `unsafe` of the workspace: the trait method is `unsafe fn` in
+    // `tracing_subscriber::Layer` (its callers cast the pointer back to the type whose
+    // `TypeId` they asked for).
+    #[allow(unsafe_code)]
     unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        // SAFETY: each branch returns a pointer to a value of exactly the type whose
+        // `TypeId` matched (`Self`, `LayerHooks`, `ScoreHook`), borrowed from `self`,
+        // which the subscriber keeps alive as long as callers use the pointer; this
+        // is the contract of `downcast_raw` (see `Layer::downcast_raw`).
         if id == TypeId::of::<Self>() {
             Some(self as *const Self as *const ())
         } else if id == TypeId::of::<LayerHooks>() {
@@ -395,12 +331,6 @@ where
 }
 
 impl LangfuseLayer {
-    /// Tells this layer's spans from another subscriber's in per-thread caches.
-    #[inline]
-    fn layer_id(&self) -> usize {
-        Arc::as_ptr(&self.shared) as usize
-    }
-
     /// Queues a finished observation for export.
     #[inline]
     fn submit(&self, state: Box<ObservationState>) {
@@ -430,46 +360,38 @@ fn with_state<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut Observatio
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+    let Some(span) = dispatch.downcast_ref::<S>().and_then(|s| s.span(id)) else {
         return false;
     };
-    let Some(span) = subscriber.span(id) else {
-        return false;
-    };
-    let ext = span.extensions();
-    match ext.get::<Slot>() {
-        Some(cell) => cell.with(f),
+    let mut ext = span.extensions_mut();
+    match ext.get_mut::<Slot>() {
+        Some(state) => {
+            f(state);
+            true
+        }
         None => false,
     }
 }
 
 fn with_current_state<S>(
     dispatch: &Dispatch,
-    hooks: &LayerHooks,
+    _hooks: &LayerHooks,
     f: &mut dyn FnMut(&mut ObservationState),
 ) -> bool
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    // The common case: the current span is an observation this thread opened.
-    if let Some(current) = current_entered(hooks.layer_id) {
-        if let Some(ran) = with_opened(hooks.layer_id, &current, f) {
-            return ran;
-        }
-    }
     let Some(subscriber) = dispatch.downcast_ref::<S>() else {
         return false;
     };
     let current = subscriber.current_span();
-    let Some(id) = current.id() else { return false };
-    let Some(span) = subscriber.span(id) else {
+    let Some(span) = current.id().and_then(|id| subscriber.span(id)) else {
         return false;
     };
     for s in span.scope() {
-        if let Some(cell) = s.extensions().get::<Slot>() {
-            if cell.with(&mut *f) {
-                return true;
-            }
+        if let Some(state) = s.extensions_mut().get_mut::<Slot>() {
+            f(state);
+            return true;
         }
     }
     false
@@ -484,7 +406,7 @@ where
     let span = subscriber.span(current.id()?)?;
     let found = span
         .scope()
-        .find(|s| s.extensions().get::<Slot>().is_some_and(|c| c.with(|_| {})))
+        .find(|s| s.extensions().get::<Slot>().is_some())
         .map(|s| s.id());
     found
 }

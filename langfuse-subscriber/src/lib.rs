@@ -19,6 +19,8 @@
 //!
 //! This crate re-exports [`langfuse_core`], so an application needs one dependency.
 #![warn(missing_docs)]
+// Denied, not forbidden: `Layer::downcast_raw` is an `unsafe fn` to implement.
+#![deny(unsafe_code)]
 
 mod builder;
 mod config;

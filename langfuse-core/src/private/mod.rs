@@ -76,7 +76,7 @@ pub fn set_error(span: &Span, message: String) {
 /// Sets `completion_start_time` to now, unless it is already set (first token wins).
 #[inline]
 pub fn set_completion_start_now(span: &Span) {
-    let now = crate::clock::now();
+    let now = std::time::SystemTime::now();
     crate::hooks::with_span_state(span, |s| {
         if s.as_type.is_generation_like() {
             let g = s.generation_mut();
