@@ -21,8 +21,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::Method;
+use http::header::{HeaderMap, HeaderValue};
+use http::Method;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -407,9 +407,9 @@ fn upload(client: &RestClient, job: &Job) -> Result<(), String> {
     };
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&job.media.content_type) {
-        headers.insert(reqwest::header::CONTENT_TYPE, v);
+        headers.insert(http::header::CONTENT_TYPE, v);
     }
-    let google = reqwest::Url::parse(upload_url)
+    let google = url::Url::parse(upload_url)
         .ok()
         .and_then(|u| u.host_str().map(|h| h == "storage.googleapis.com"))
         .unwrap_or(false);

@@ -7,15 +7,14 @@
 //! object storage and must not receive the keys. Messages name the URL without its
 //! query (a presigned URL's signature) and never the secret key.
 
-use std::io::Read as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::Method;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Method;
 
 use crate::config::{ConfigError, LangfuseConfig};
-use crate::otlp::transport::{parse_retry_after, server_answer};
+use crate::otlp::transport::{failure, parse_retry_after, read_answer, server_answer};
 
 /// Tries of one request (the first and two retries), as the reference SDK's REST client.
 const MAX_TRIES: u32 = 3;
@@ -42,7 +41,7 @@ impl Answer {
 
 /// The REST side: one blocking client (connections kept alive).
 pub(crate) struct RestClient {
-    client: reqwest::blocking::Client,
+    client: ureq::Agent,
     base: String,
     api_headers: HeaderMap,
     public_key: String,
@@ -59,45 +58,25 @@ impl std::fmt::Debug for RestClient {
     }
 }
 
-/// Starts thread `name` with a client built on it, and runs `work` there.
-///
-/// reqwest's blocking client owns a Tokio runtime, which must be neither built nor
-/// dropped inside an async context: a layer is often built inside `#[tokio::main]`,
-/// so the client is made (and later dropped) on its own thread, and a configuration
-/// error comes back to the caller.
+/// Builds a client for `config` and starts thread `name` running `work` with it. A
+/// configuration error comes back to the caller. (The client has no async runtime: it
+/// may be built and dropped anywhere, also inside `#[tokio::main]`.)
 pub(crate) fn spawn_with_client(
     name: &str,
     config: &LangfuseConfig,
     work: impl FnOnce(RestClient) + Send + 'static,
 ) -> Result<std::thread::JoinHandle<()>, ConfigError> {
-    let config = config.clone();
-    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), ConfigError>>(1);
-    let handle = std::thread::Builder::new()
+    let client = RestClient::new(config)?;
+    std::thread::Builder::new()
         .name(name.to_owned())
-        .spawn(move || match RestClient::new(&config) {
-            Ok(client) => {
-                let _ = ready_tx.send(Ok(()));
-                work(client);
-            }
-            Err(e) => {
-                let _ = ready_tx.send(Err(e));
-            }
-        })
-        .map_err(|e| ConfigError::other("rest", format!("cannot start {name}: {e}")))?;
-    match ready_rx.recv() {
-        Ok(Ok(())) => Ok(handle),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(ConfigError::other(
-            "rest",
-            format!("{name} stopped while starting"),
-        )),
-    }
+        .spawn(move || work(client))
+        .map_err(|e| ConfigError::other("rest", format!("cannot start {name}: {e}")))
 }
 
 impl RestClient {
     pub(crate) fn new(config: &LangfuseConfig) -> Result<RestClient, ConfigError> {
         let base = config.base_url.trim_end_matches('/').to_owned();
-        reqwest::Url::parse(&base)
+        url::Url::parse(&base)
             .map_err(|e| ConfigError::other("base_url", format!("invalid base URL: {e}")))?;
         let public_key = config.public_key.clone().unwrap_or_default();
         let secret_key = config.secret_key.as_deref().unwrap_or_default();
@@ -111,7 +90,7 @@ impl RestClient {
         let mut authorization = value("authorization", &format!("Basic {auth}"))?;
         authorization.set_sensitive(true);
         let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::AUTHORIZATION, authorization);
+        headers.insert(http::header::AUTHORIZATION, authorization);
         let fixed = [
             ("x-langfuse-sdk-name", "rust"),
             ("x-langfuse-sdk-version", env!("CARGO_PKG_VERSION")),
@@ -128,17 +107,10 @@ impl RestClient {
             v.set_sensitive(true);
             headers.insert(header, v);
         }
-        let client = reqwest::blocking::Client::builder()
-            .timeout(config.timeout)
-            // As for exports: a redirect would turn the POST into a GET elsewhere.
-            .redirect(reqwest::redirect::Policy::none());
-        #[cfg(feature = "rustls")]
-        let client = client.tls_backend_preconfigured(crate::otlp::transport::tls_config()?);
-        let client = client.build().map_err(|e| {
-            ConfigError::other("rest", format!("cannot build the HTTP client: {e}"))
-        })?;
         Ok(RestClient {
-            client,
+            // As for exports: no redirects (one would turn the POST into a GET
+            // elsewhere), statuses returned as answers, the same TLS.
+            client: crate::otlp::transport::agent(config.timeout),
             base,
             api_headers: headers,
             public_key,
@@ -156,29 +128,27 @@ impl RestClient {
         &self.base
     }
 
-    /// One request to the Langfuse API with a JSON body.
+    /// One request to the Langfuse API with a JSON body, within `timeout` (`None`: the
+    /// configured timeout).
     pub(crate) fn api_once(
         &self,
         method: Method,
         path: &str,
-        json: Option<Vec<u8>>,
-        timeout: Duration,
+        json: Option<&[u8]>,
+        timeout: Option<Duration>,
     ) -> Result<Answer, String> {
         let url = self.api_url(path);
-        let mut request = self
-            .client
-            .request(method, &url)
-            .headers(self.api_headers.clone())
-            .timeout(timeout);
-        if let Some(body) = json {
-            request = request
-                .header(
-                    reqwest::header::CONTENT_TYPE,
+        let mut headers = self.api_headers.clone();
+        match json {
+            Some(body) => {
+                headers.insert(
+                    http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
-                )
-                .body(body);
+                );
+                self.send(method, &url, headers, body, timeout)
+            }
+            None => self.send(method, &url, headers, (), timeout),
         }
-        self.finish(request, &url)
     }
 
     /// One request to the API, retried on 429 (after `Retry-After`), 5xx and network
@@ -190,7 +160,7 @@ impl RestClient {
         json: Option<Vec<u8>>,
     ) -> Result<Answer, String> {
         with_retries(self.timeout, |timeout| {
-            self.api_once(method.clone(), path, json.clone(), timeout)
+            self.api_once(method.clone(), path, json.as_deref(), timeout)
         })
     }
 
@@ -201,42 +171,40 @@ impl RestClient {
         headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<Answer, String> {
-        let body = bytes::Bytes::from(body);
         with_retries(self.timeout, |timeout| {
-            let request = self
-                .client
-                .put(url)
-                .headers(headers.clone())
-                .timeout(timeout)
-                .body(body.clone());
-            self.finish(request, url)
+            self.send(Method::PUT, url, headers.clone(), body.as_slice(), timeout)
         })
     }
 
-    fn finish(
+    /// One request, its answer read (at most 4 MiB of the body).
+    fn send(
         &self,
-        request: reqwest::blocking::RequestBuilder,
+        method: Method,
         url: &str,
+        headers: HeaderMap,
+        body: impl ureq::AsSendBody,
+        timeout: Option<Duration>,
     ) -> Result<Answer, String> {
-        let response = request.send().map_err(|e| {
-            // Never the error's text: it carries the URL (a presigned one has a signature).
-            let what = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "cannot connect"
-            } else {
-                "network error"
-            };
-            format!("request to {} failed: {what}", display_url(url))
-        })?;
+        // Never the error's text: it carries the URL (a presigned one has a signature).
+        let failed = |what: &str| format!("request to {} failed: {what}", display_url(url));
+        // Parsed as a URL first (as a browser would: percent-encoding what needs it).
+        let uri = url::Url::parse(url)
+            .ok()
+            .and_then(|u| http::Uri::try_from(u.as_str()).ok())
+            .ok_or_else(|| failed("network error"))?;
+        let mut request = http::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let response = crate::otlp::transport::send(&self.client, request, timeout)
+            .map_err(|e| failed(failure(&e)))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
-            .get(reqwest::header::RETRY_AFTER)
+            .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let mut body = Vec::new();
-        let _ = response.take(4 << 20).read_to_end(&mut body);
+        let body = read_answer(response);
         Ok(Answer {
             status,
             body,
@@ -271,7 +239,7 @@ impl RestClient {
 
 /// Scheme, host and path of a URL: no user info, no query (a signature), no fragment.
 pub(crate) fn display_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
+    match url::Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_username("");
             let _ = u.set_password(None);
@@ -283,18 +251,20 @@ pub(crate) fn display_url(url: &str) -> String {
     }
 }
 
-/// Runs `attempt` (given the time left) until it is answered with neither 429 nor 5xx,
-/// at most [`MAX_TRIES`] times and within `budget`. Returns the last answer or error.
+/// Runs `attempt` until it is answered with neither 429 nor 5xx, at most [`MAX_TRIES`]
+/// times and within `budget`. Returns the last answer or error. `attempt` is given the
+/// time left, or `None` on the first try (the whole budget, the client's own timeout).
 pub(crate) fn with_retries(
     budget: Duration,
-    mut attempt: impl FnMut(Duration) -> Result<Answer, String>,
+    mut attempt: impl FnMut(Option<Duration>) -> Result<Answer, String>,
 ) -> Result<Answer, String> {
     let started = Instant::now();
     let mut delay = FIRST_RETRY_DELAY;
     let mut tries = 0;
     loop {
         let remaining = budget.saturating_sub(started.elapsed());
-        let result = attempt(remaining.max(Duration::from_millis(1)));
+        let limit = (tries > 0).then(|| remaining.max(Duration::from_millis(1)));
+        let result = attempt(limit);
         tries += 1;
         let retry_after = match &result {
             Ok(a) if a.status == 429 || a.status >= 500 => a.retry_after,

@@ -21,8 +21,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use http::Method;
 use langfuse_core::score::{Score, ScoreError, ScoreHook, ScoreRecord, ScoreSink};
-use reqwest::Method;
 
 use crate::config::{ConfigError, LangfuseConfig};
 use crate::export::{ExportError, LangfuseHandle};

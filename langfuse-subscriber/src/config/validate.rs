@@ -144,8 +144,7 @@ fn validate_base_url(url: &str, name: &'static str) -> Result<(), ConfigError> {
              http://localhost:3000",
         ));
     }
-    let parsed =
-        reqwest::Url::parse(trimmed).map_err(|e| fail(&format!("not a valid URL ({e})")))?;
+    let parsed = url::Url::parse(trimmed).map_err(|e| fail(&format!("not a valid URL ({e})")))?;
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(fail("the URL has no host"));
     }

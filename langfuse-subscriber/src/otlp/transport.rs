@@ -1,13 +1,13 @@
-//! The HTTP side of the export: one blocking client with the Langfuse headers, the
-//! retry policy (throttling, gateway and network errors, `Retry-After`), and the
-//! messages a failed request gives the user. `rest.rs` shares the TLS setup and the
-//! answer helpers.
+//! The HTTP side of the export: one blocking client (a `ureq` agent: no async runtime)
+//! with the Langfuse headers, the retry policy (throttling, gateway and network errors,
+//! `Retry-After`), and the messages a failed request gives the user. `rest.rs` shares
+//! the agent setup (timeout, redirects, TLS) and the answer helpers.
 
 use std::io::Read as _;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{ConfigError, LangfuseConfig};
 
@@ -21,8 +21,13 @@ const MAX_THROTTLE: Duration = Duration::from_secs(600);
 
 /// The HTTP side: one blocking client (connections are kept alive across batches).
 pub(crate) struct Transport {
-    pub(crate) client: reqwest::blocking::Client,
-    pub(crate) endpoint: reqwest::Url,
+    pub(crate) client: ureq::Agent,
+    /// The endpoint as parsed (and normalized) at configuration time, for messages.
+    pub(crate) endpoint: url::Url,
+    /// The same, as the request target.
+    uri: http::Uri,
+    /// Sent with every request; never printed (the authorization is the secret key).
+    headers: HeaderMap,
     /// The public key, shown when the endpoint rejects the keys (never the secret).
     pub(crate) public_key: String,
     pub(crate) timeout: Duration,
@@ -65,7 +70,9 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 impl Transport {
     pub(crate) fn new(config: &LangfuseConfig) -> Result<Self, ConfigError> {
         let endpoint = config.endpoint();
-        let endpoint = reqwest::Url::parse(&endpoint)
+        let endpoint = url::Url::parse(&endpoint)
+            .map_err(|e| ConfigError::other("base_url", format!("invalid endpoint: {e}")))?;
+        let uri = http::Uri::try_from(endpoint.as_str())
             .map_err(|e| ConfigError::other("base_url", format!("invalid endpoint: {e}")))?;
         let public_key = config.public_key.clone().unwrap_or_default();
         let secret_key = config.secret_key.as_deref().unwrap_or_default();
@@ -79,7 +86,7 @@ impl Transport {
         let mut authorization = value("authorization", &format!("Basic {auth}"))?;
         authorization.set_sensitive(true);
         let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::AUTHORIZATION, authorization);
+        headers.insert(http::header::AUTHORIZATION, authorization);
         let fixed = [
             ("x-langfuse-sdk-name", "rust"),
             ("x-langfuse-sdk-version", env!("CARGO_PKG_VERSION")),
@@ -98,25 +105,14 @@ impl Transport {
             headers.insert(header, v);
         }
         headers.insert(
-            reqwest::header::CONTENT_TYPE,
+            http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
-        // Sent with every request; the client never prints them.
-        let client = reqwest::blocking::Client::builder()
-            .default_headers(headers)
-            .timeout(config.timeout)
-            // A redirect would be followed as a GET without the body, and the page it
-            // lands on would answer 200: an export is delivered only when the OTLP
-            // endpoint itself accepts it, so a 3xx is a failure (see `post_once`).
-            .redirect(reqwest::redirect::Policy::none());
-        #[cfg(feature = "rustls")]
-        let client = client.tls_backend_preconfigured(tls_config()?);
-        let client = client.build().map_err(|e| {
-            ConfigError::other("exporter", format!("cannot build the HTTP client: {e}"))
-        })?;
         Ok(Transport {
-            client,
+            client: agent(config.timeout),
             endpoint,
+            uri,
+            headers,
             public_key,
             timeout: config.timeout,
         })
@@ -124,14 +120,15 @@ impl Transport {
 
     /// POSTs one body, retrying throttling, gateway and network errors until `timeout`.
     pub(crate) fn post(&self, body: Vec<u8>, gzip: bool) -> Result<(), PostError> {
-        let body = bytes::Bytes::from(body);
         let started = Instant::now();
         let mut delay = FIRST_RETRY_DELAY;
         let mut cap = MAX_RETRY_DELAY;
         let mut retries = 0;
         loop {
             let remaining = self.timeout.saturating_sub(started.elapsed());
-            let (error, attempt) = match self.post_once(body.clone(), gzip, remaining) {
+            // The first try has the whole timeout: the agent's own (see `agent`).
+            let limit = (retries > 0).then_some(remaining);
+            let (error, attempt) = match self.post_once(&body, gzip, limit) {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
@@ -161,38 +158,31 @@ impl Transport {
         }
     }
 
+    /// One try, within `timeout` (`None`: the agent's, the whole configured timeout).
     fn post_once(
         &self,
-        body: bytes::Bytes,
+        body: &[u8],
         gzip: bool,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<(), (PostError, Attempt)> {
         let endpoint = &self.endpoint;
-        if timeout.is_zero() {
+        if timeout.is_some_and(|t| t.is_zero()) {
             let message = format!("export to {endpoint} timed out");
             return Err((PostError::new(message), Attempt::Fail));
         }
-        let mut request = self
-            .client
-            .post(self.endpoint.clone())
-            .timeout(timeout)
-            .body(body);
+        let mut request = http::Request::new(body);
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = self.headers.clone();
         if gzip {
-            request = request.header(
-                reqwest::header::CONTENT_ENCODING,
+            request.headers_mut().insert(
+                http::header::CONTENT_ENCODING,
                 HeaderValue::from_static("gzip"),
             );
         }
-        let response = request.send().map_err(|e| {
-            // Never the error's text: it carries the URL, which may hold credentials.
-            let what = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "cannot connect"
-            } else {
-                "network error"
-            };
-            let message = format!("export to {endpoint} failed: {what}");
+        let response = send(&self.client, request, timeout).map_err(|e| {
+            // Never the error's text: it may carry the URL, which may hold credentials.
+            let message = format!("export to {endpoint} failed: {}", failure(&e));
             (PostError::new(message), Attempt::Retry(None))
         })?;
         let status = response.status();
@@ -203,13 +193,12 @@ impl Transport {
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let retry_after = header(reqwest::header::RETRY_AFTER)
+        let retry_after = header(http::header::RETRY_AFTER)
             .and_then(|v| parse_retry_after(&v, SystemTime::now()));
-        let location = header(reqwest::header::LOCATION);
+        let location = header(http::header::LOCATION);
         // Read the (small) answer so the connection can be reused; what it says about
         // partial success is not acted on.
-        let mut answer = Vec::new();
-        let _ = response.take(4 << 20).read_to_end(&mut answer);
+        let answer = read_answer(response);
         if status.is_success() {
             return Ok(());
         }
@@ -247,17 +236,98 @@ impl Transport {
     }
 }
 
-/// rustls with the `ring` provider and the platform's certificate verifier, passed to
-/// the client as is: no process-wide crypto provider is installed or required.
-#[cfg(feature = "rustls")]
-pub(crate) fn tls_config() -> Result<rustls::ClientConfig, ConfigError> {
-    use rustls_platform_verifier::BuilderVerifierExt as _;
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_platform_verifier())
-        .map(|builder| builder.with_no_client_auth())
-        .map_err(|e| ConfigError::other("exporter", format!("cannot set up TLS: {e}")))
+/// The blocking client of the export, score and media threads: one connection pool
+/// (kept alive across requests), `timeout` for a whole request (connection, sending,
+/// the answer), and the answers as they are.
+///
+/// * A status other than 2xx is an answer, not an error, so that the caller reads its
+///   headers (`Retry-After`, `Location`) and body.
+/// * No redirect is followed: it would turn a POST into a GET elsewhere (without the
+///   body), and the page it lands on would answer 200, while an export or score is
+///   delivered only when the endpoint itself accepts it. A 3xx is returned as is.
+/// * No `User-Agent` (as before, with reqwest), and no compressed answers asked for.
+/// * With the `rustls` feature: rustls with the `ring` provider, handed to the agent
+///   (no process-wide crypto provider is installed, required or used), and the
+///   platform's certificate verifier (the OS trust store).
+///
+/// A request with its own, shorter timeout (a retry, see [`send`]) shares the
+/// pool; the first try of each request uses the agent's timeout, so that the TLS
+/// setup built for the agent is the one kept (a request-level configuration would
+/// build it again for each new connection).
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(ureq::config::AutoHeaderValue::None);
+    #[cfg(feature = "rustls")]
+    let config = config.tls_config(
+        ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .build(),
+    );
+    config.build().new_agent()
+}
+
+/// Sends `request` with `agent`, bounded by `timeout` (`None`: the agent's timeout).
+pub(crate) fn send<B: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    request: http::Request<B>,
+    timeout: Option<Duration>,
+) -> Result<http::Response<ureq::Body>, ureq::Error> {
+    let request = match timeout {
+        Some(timeout) => agent
+            .configure_request(request)
+            .timeout_global(Some(timeout))
+            .build(),
+        None => request,
+    };
+    agent.run(request)
+}
+
+/// What went wrong with a request that got no answer, for the user's message. Never
+/// the error's text: it may carry the URL, which may hold credentials or a signature.
+pub(crate) fn failure(error: &ureq::Error) -> &'static str {
+    use std::io::ErrorKind;
+    match error {
+        ureq::Error::Timeout(_) => "timed out",
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::ConnectProxyFailed(_)
+        | ureq::Error::Tls(_)
+        | ureq::Error::TlsRequired => "cannot connect",
+        #[cfg(feature = "rustls")]
+        ureq::Error::Rustls(_) | ureq::Error::Pem(_) => "cannot connect",
+        ureq::Error::Io(e) => match e.kind() {
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => "timed out",
+            ErrorKind::ConnectionRefused
+            | ErrorKind::AddrNotAvailable
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+            | ErrorKind::NotConnected => "cannot connect",
+            // A failed TLS handshake (rustls reports it as an I/O error).
+            #[cfg(feature = "rustls")]
+            _ if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => "cannot connect",
+            _ => "network error",
+        },
+        _ => "network error",
+    }
+}
+
+/// The body of an answer, at most 4 MiB of it (read so that the connection is
+/// reused; an error while reading it leaves what was read).
+pub(crate) fn read_answer(response: http::Response<ureq::Body>) -> Vec<u8> {
+    let mut answer = Vec::new();
+    let _ = response
+        .into_body()
+        .into_reader()
+        .take(4 << 20)
+        .read_to_end(&mut answer);
+    answer
 }
 
 /// The start of a server's error answer, on one line, for the user's message.

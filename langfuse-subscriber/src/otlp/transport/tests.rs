@@ -36,10 +36,17 @@ fn retry_after_is_seconds_or_an_http_date() {
 
 /// An HTTP/1.1 server on 127.0.0.1 that answers the requests it gets, over kept-alive
 /// connections, with the given responses in turn (the last one repeated), and notes
-/// when each arrived.
+/// when each arrived, on which connection, and its head (request line and headers).
 pub(crate) struct ScriptedServer {
     pub(crate) url: String,
-    arrivals: Arc<std::sync::Mutex<Vec<SystemTime>>>,
+    arrivals: Arc<std::sync::Mutex<Vec<Arrival>>>,
+}
+
+#[derive(Clone)]
+struct Arrival {
+    at: SystemTime,
+    connection: usize,
+    head: String,
 }
 
 impl ScriptedServer {
@@ -50,13 +57,14 @@ impl ScriptedServer {
         let arrivals = Arc::new(std::sync::Mutex::new(Vec::new()));
         let noted = Arc::clone(&arrivals);
         std::thread::spawn(move || {
-            for stream in listener.incoming() {
+            for (connection, stream) in listener.incoming().enumerate() {
                 let Ok(stream) = stream else { return };
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                 let mut writer = stream;
                 loop {
                     let mut length = 0;
                     let mut line = String::new();
+                    let mut head = String::new();
                     let mut started = false;
                     loop {
                         line.clear();
@@ -64,6 +72,7 @@ impl ScriptedServer {
                             break;
                         }
                         started = true;
+                        head.push_str(&line);
                         if let Some((name, value)) = line.split_once(':') {
                             if name.eq_ignore_ascii_case("content-length") {
                                 length = value.trim().parse().unwrap_or(0);
@@ -82,7 +91,11 @@ impl ScriptedServer {
                     }
                     let n = {
                         let mut noted = noted.lock().expect("arrivals");
-                        noted.push(SystemTime::now());
+                        noted.push(Arrival {
+                            at: SystemTime::now(),
+                            connection,
+                            head,
+                        });
                         noted.len() - 1
                     };
                     let response = &responses[n.min(responses.len() - 1)];
@@ -96,7 +109,23 @@ impl ScriptedServer {
     }
 
     pub(crate) fn arrivals(&self) -> Vec<SystemTime> {
-        self.arrivals.lock().expect("arrivals").clone()
+        let arrivals = self.arrivals.lock().expect("arrivals");
+        arrivals.iter().map(|a| a.at).collect()
+    }
+
+    /// The connection (in order of acceptance) each request came on.
+    fn connections(&self) -> Vec<usize> {
+        let arrivals = self.arrivals.lock().expect("arrivals");
+        arrivals.iter().map(|a| a.connection).collect()
+    }
+
+    /// The request lines and headers of the requests, lower-cased.
+    fn heads(&self) -> Vec<String> {
+        let arrivals = self.arrivals.lock().expect("arrivals");
+        arrivals
+            .iter()
+            .map(|a| a.head.to_ascii_lowercase())
+            .collect()
     }
 }
 
@@ -113,6 +142,55 @@ fn transport_to(url: &str) -> Transport {
         .build()
         .expect("valid config");
     Transport::new(&config).expect("transport")
+}
+
+/// Batches go over one kept-alive connection, with the Langfuse headers (Basic auth
+/// of the keys, `x-langfuse-*`, the configured extra headers, the content type, gzip
+/// when compressed) and nothing else of note: no `User-Agent`.
+#[test]
+fn requests_carry_the_langfuse_headers_over_one_kept_alive_connection() {
+    let server = ScriptedServer::start(vec![response("200 OK", "")]);
+    let config = LangfuseConfig::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(&server.url)
+        .header("X-Extra", "yes")
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("valid config");
+    let transport = Transport::new(&config).expect("transport");
+    transport.post(b"one".to_vec(), false).expect("delivered");
+    transport.post(b"two".to_vec(), true).expect("delivered");
+    assert_eq!(server.connections(), vec![0, 0], "one connection, reused");
+    let heads = server.heads();
+    let auth = base64::engine::general_purpose::STANDARD.encode("pk-lf-test:sk-lf-test");
+    for (i, head) in heads.iter().enumerate() {
+        assert!(
+            head.starts_with("post /api/public/otel/v1/traces http/1.1\r\n"),
+            "{head}"
+        );
+        for expected in [
+            format!("authorization: basic {}", auth.to_ascii_lowercase()),
+            "x-langfuse-sdk-name: rust".to_owned(),
+            format!("x-langfuse-sdk-version: {}", env!("CARGO_PKG_VERSION")),
+            "x-langfuse-public-key: pk-lf-test".to_owned(),
+            "x-langfuse-ingestion-version: 4".to_owned(),
+            "x-extra: yes".to_owned(),
+            "content-type: application/x-protobuf".to_owned(),
+            "content-length: 3".to_owned(),
+        ] {
+            assert!(
+                head.contains(&format!("{expected}\r\n")),
+                "{expected} in {head}"
+            );
+        }
+        assert!(!head.contains("user-agent"), "{head}");
+        assert_eq!(
+            head.contains("content-encoding: gzip\r\n"),
+            i == 1,
+            "{head}"
+        );
+    }
 }
 
 #[test]
@@ -255,4 +333,36 @@ fn https_builds_a_tls_client_and_a_failed_handshake_is_an_error() {
         "{}",
         error.message
     );
+    assert!(
+        error.message.contains("cannot connect"),
+        "{}",
+        error.message
+    );
+}
+
+/// A refused connection is named as such (the port is closed as soon as it is known).
+#[test]
+fn a_refused_connection_is_a_failed_export_naming_the_endpoint() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let config = LangfuseConfig::builder()
+        .public_key("pk-lf-test")
+        .secret_key("sk-lf-test")
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("valid config");
+    let error = Transport::new(&config)
+        .expect("transport")
+        .post(b"body".to_vec(), false)
+        .expect_err("nobody listens");
+    assert!(
+        error.message.contains(&format!("127.0.0.1:{port}"))
+            && error.message.contains("cannot connect"),
+        "{}",
+        error.message
+    );
+    assert!(!error.message.contains("sk-lf-test"), "{}", error.message);
 }
