@@ -659,6 +659,9 @@ impl<K> ObservationBuilder<K> {
                 tracing::info_span!(target: "langfuse", "langfuse.observation", langfuse.observation.type = as_type.as_str())
             }
         };
+        if span.is_disabled() && layer_installed() {
+            crate::__private::warn_disabled_by_filter(&span);
+        }
         let mut fields = Fields {
             name: Some(self.name),
             ..self.fields

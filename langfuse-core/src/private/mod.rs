@@ -15,6 +15,9 @@ pub mod observe;
 #[inline]
 pub fn is_recording(span: &Span) -> bool {
     if span.is_disabled() {
+        if crate::hooks::layer_installed() {
+            warn_disabled_by_filter(span);
+        }
         return false;
     }
     span.with_subscriber(|(id, dispatch)| {
@@ -29,6 +32,28 @@ pub fn is_recording(span: &Span) -> bool {
         }
     })
     .unwrap_or(false)
+}
+
+/// A Langfuse layer is installed, but a filter disabled this observation's span before
+/// any layer saw it (typically a global `EnvFilter` with no `RUST_LOG`, which keeps
+/// only ERROR): nothing is recorded. Said once per process, with the fix.
+#[cold]
+pub(crate) fn warn_disabled_by_filter(span: &Span) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let (target, level) = span
+        .metadata()
+        .map_or(("your crate", "INFO".to_owned()), |m| {
+            (m.target(), m.level().to_string())
+        });
+    crate::warn::emit(&format!(
+        "an observation span (target `{target}`, level {level}) was disabled by a filter, \
+         so Langfuse records nothing for it: put the filter on the layers it is meant for \
+         (`fmt::layer().with_filter(EnvFilter::from_default_env())`), or let \
+         `{target}={level}` through (for example RUST_LOG=info)"
+    ));
 }
 
 /// Stores the IO-encoded input of the observation (a JSON object), masked by the
