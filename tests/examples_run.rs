@@ -323,3 +323,26 @@ fn readme_masking_snippet_never_sends_the_key() {
         "{input}"
     );
 }
+
+#[test]
+fn readme_scores_snippet_sends_both_scores() {
+    let server = rest_support::RestServer::start();
+    run_example_rest("readme_scores", &server);
+    server.assert_valid();
+    let scores = server.scores();
+    assert_eq!(scores.len(), 2, "{scores:#?}");
+    let helpful = scores
+        .iter()
+        .find(|s| s["name"] == "helpful")
+        .expect("helpful");
+    assert_eq!(helpful["id"], "req_42-helpful");
+    let trace = langfuse_subscriber::create_trace_id(Some("req_42")).to_string();
+    assert_eq!(helpful["traceId"], trace.as_str());
+    assert_eq!(helpful["value"].as_f64(), Some(1.0));
+    let verdict = scores
+        .iter()
+        .find(|s| s["name"] == "groundedness")
+        .expect("groundedness");
+    assert_eq!(verdict["value"], "grounded");
+    assert_eq!(verdict["dataType"], "CATEGORICAL");
+}
