@@ -187,11 +187,7 @@ impl RestClient {
     ) -> Result<Answer, String> {
         // Never the error's text: it carries the URL (a presigned one has a signature).
         let failed = |what: &str| format!("request to {} failed: {what}", display_url(url));
-        // Parsed as a URL first (as a browser would: percent-encoding what needs it).
-        let uri = url::Url::parse(url)
-            .ok()
-            .and_then(|u| http::Uri::try_from(u.as_str()).ok())
-            .ok_or_else(|| failed("network error"))?;
+        let uri = request_uri(url).ok_or_else(|| failed("network error"))?;
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
@@ -235,6 +231,14 @@ impl RestClient {
             }
         }
     }
+}
+
+/// The request target for `url`, parsed as a URL first (as a browser would: an
+/// international host in punycode, percent-encoding what needs it, no fragment).
+fn request_uri(url: &str) -> Option<http::Uri> {
+    let mut url = url::Url::parse(url).ok()?;
+    url.set_fragment(None);
+    http::Uri::try_from(url.as_str()).ok()
 }
 
 /// Scheme, host and path of a URL: no user info, no query (a signature), no fragment.
@@ -295,6 +299,20 @@ mod tests {
             "http://127.0.0.1:9/up"
         );
         assert_eq!(display_url("::"), "<invalid URL>");
+    }
+
+    #[test]
+    fn request_targets_are_urls_as_a_browser_sends_them() {
+        let target = |u: &str| request_uri(u).map(|u| u.to_string());
+        // A presigned URL is sent as given.
+        let s3 = "https://b.s3.amazonaws.com/k/a%2Fb?X-Amz-Signature=ab%2B&X-Amz-Date=1";
+        assert_eq!(target(s3).as_deref(), Some(s3));
+        // What a URL may hold but a request line may not is encoded.
+        assert_eq!(
+            target("http://Bücher.example:80/a b/ä?q=x y|{z}^#frag").as_deref(),
+            Some("http://xn--bcher-kva.example/a%20b/%C3%A4?q=x%20y|{z}^")
+        );
+        assert_eq!(target("not a url"), None);
     }
 
     #[test]
