@@ -558,7 +558,7 @@ fn current_observation_follows_tracing_enter_rules() {
 }
 
 /// The OTLP export gives input and output buffers back for reuse
-/// (`langfuse_core::recycle`): observations made after an export, which write into
+/// (`langfuse_core::__layer::recycle`): observations made after an export, which write into
 /// those buffers, must carry exactly their own values.
 #[test]
 fn reused_buffers_carry_only_their_own_values() {
@@ -612,7 +612,7 @@ fn rich_generation(n: u32) -> u32 {
     n
 }
 
-/// The exporter gives exported states back too (`langfuse_core::recycle::state`), and
+/// The exporter gives exported states back too (`langfuse_core::__layer::recycle::state`), and
 /// new observations are built in them: an observation made after an export must carry
 /// nothing of the one exported before it.
 #[test]

@@ -100,7 +100,7 @@ impl JsonStyle {
 /// ```
 #[must_use]
 pub fn encode_io<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut out = crate::recycle::buffer(0);
+    let mut out = crate::__layer::recycle::buffer(0);
     write_io(&mut out, value);
     out
 }

@@ -223,7 +223,7 @@ pub fn create_trace_id(seed: Option<&str>) -> TraceId {
 /// ```
 pub fn get_current_trace_id() -> Option<TraceId> {
     let mut out = None;
-    crate::hooks::with_current_state(|s| out = TraceId::from_u128(s.trace_id));
+    crate::__layer::hooks::with_current_state(|s| out = TraceId::from_u128(s.trace_id));
     out
 }
 
@@ -234,7 +234,7 @@ pub fn get_current_trace_id() -> Option<TraceId> {
 /// ```
 pub fn get_current_observation_id() -> Option<ObservationId> {
     let mut out = None;
-    crate::hooks::with_current_state(|s| out = ObservationId::from_u64(s.span_id));
+    crate::__layer::hooks::with_current_state(|s| out = ObservationId::from_u64(s.span_id));
     out
 }
 

@@ -14,23 +14,22 @@
 #![forbid(unsafe_code)]
 
 pub mod attributes;
-pub mod context;
 pub mod encoding;
-pub mod hooks;
 pub mod ids;
 pub mod mask;
 pub mod observation;
 pub mod propagation;
-pub mod recycle;
 pub mod score;
-pub mod state;
-pub mod time;
 mod types;
 pub mod warn;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]
 pub mod __private;
+
+#[doc(hidden)]
+#[path = "layer/mod.rs"]
+pub mod __layer;
 
 pub use ids::{
     create_trace_id, get_current_observation_id, get_current_trace_id, InvalidId, ObservationId,

@@ -49,7 +49,7 @@ use serde_json::{Map, Value};
 use tracing::Span;
 
 use crate::encoding::{encode_io, encode_metadata};
-use crate::hooks::LayerHooks;
+use crate::__layer::hooks::LayerHooks;
 
 /// What a value becomes when the mask panics or fails (reference §8).
 pub const FULLY_MASKED: &str = "<fully masked due to failed mask function>";
@@ -298,7 +298,7 @@ pub(crate) fn finish_io_for_span(span: &Span, text: String, kind: Encoded) -> St
 /// The JSON text (IO style, strings quoted) builders and updates keep once a mask exists
 /// in the process, until [`finish_values`] knows the mask.
 pub(crate) fn json_io<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    let mut out = crate::recycle::buffer(0);
+    let mut out = crate::__layer::recycle::buffer(0);
     crate::encoding::write_json(&mut out, value, crate::encoding::JsonStyle::Io);
     out
 }

@@ -28,14 +28,14 @@ use std::time::SystemTime;
 use serde::Serialize;
 use tracing::Span;
 
-use crate::context::{current_frame, in_frame, Frame, RemoteParent};
+use crate::__layer::context::{current_frame, in_frame, Frame, RemoteParent};
 use crate::encoding::{encode_io, encode_metadata};
-use crate::hooks::{
+use crate::__layer::hooks::{
     current_dispatcher_has_layer, current_observation_span_id, layer_installed, with_current_state,
     with_span_state,
 };
 use crate::ids::{random_u64, InvalidId, ObservationId, TraceId};
-use crate::state::{merge_pairs, KeyIndex, ObservationState};
+use crate::__layer::state::{merge_pairs, KeyIndex, ObservationState};
 use crate::types::{Level, ObservationType};
 
 /// Marker: a span-like observation (`span`, `agent`, `tool`, `chain`, `retriever`,
@@ -345,7 +345,7 @@ macro_rules! generation_setters {
         #[inline]
         pub fn completion_start_time(mut self, at: SystemTime) -> Self {
             if let Some(f) = self.fields_mut() {
-                f.completion_start_time = Some(crate::time::io_encoded_timestamp(at));
+                f.completion_start_time = Some(crate::__layer::time::io_encoded_timestamp(at));
             }
             self
         }
@@ -864,7 +864,7 @@ impl<K> Observation<K> {
     /// langfuse_core::observation::span("s").start().end();
     /// ```
     pub fn end(self) {
-        crate::hooks::end_span(&self.span, std::time::SystemTime::now());
+        crate::__layer::hooks::end_span(&self.span, std::time::SystemTime::now());
     }
 
     fn finish_if_event(&self) {
@@ -1487,7 +1487,7 @@ impl TraceContext {
     /// let fut = ctx.instrument(async { 1 });
     /// # drop(fut);
     /// ```
-    pub fn instrument<F: Future>(&self, fut: F) -> crate::context::WithFrame<F> {
-        crate::context::WithFrame::new(fut, self.frame())
+    pub fn instrument<F: Future>(&self, fut: F) -> crate::__layer::context::WithFrame<F> {
+        crate::__layer::context::WithFrame::new(fut, self.frame())
     }
 }

@@ -97,7 +97,7 @@ use serde::Serialize;
 use tracing::instrument::Instrumented;
 use tracing::Instrument as _;
 
-use crate::context::{current_frame, in_frame, Frame, WithFrame};
+use crate::__layer::context::{current_frame, in_frame, Frame, WithFrame};
 use crate::encoding::encode_metadata;
 
 mod w3c;
@@ -639,7 +639,7 @@ impl PropagateAttributes {
     fn enter_frame(self) -> Frame {
         let PropagateAttributes { attrs, as_baggage } = self;
         if !attrs.is_empty() {
-            crate::hooks::with_current_state(|state| {
+            crate::__layer::hooks::with_current_state(|state| {
                 if state.sampled {
                     let merged = match &state.propagated {
                         Some(p) => p.merged(&attrs),

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
-use langfuse_core::state::{Batch, ObservationState};
+use langfuse_core::__layer::state::{Batch, ObservationState};
 use langfuse_core::Level;
 
 use crate::export::destination::{Destination, Undelivered};

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use langfuse_core::attributes as attr;
-use langfuse_core::state::ObservationState;
+use langfuse_core::__layer::state::ObservationState;
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };

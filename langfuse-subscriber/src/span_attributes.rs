@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::time::SystemTime;
 
 use langfuse_core::attributes as attr;
-use langfuse_core::state::{AttrValue, ObservationState};
+use langfuse_core::__layer::state::{AttrValue, ObservationState};
 use langfuse_core::Level;
 
 /// An attribute key, borrowed from the observation where possible.

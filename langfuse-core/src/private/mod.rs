@@ -15,13 +15,13 @@ pub mod observe;
 #[inline]
 pub fn is_recording(span: &Span) -> bool {
     if span.is_disabled() {
-        if crate::hooks::layer_installed() {
+        if crate::__layer::hooks::layer_installed() {
             warn_disabled_by_filter(span);
         }
         return false;
     }
     span.with_subscriber(|(id, dispatch)| {
-        match dispatch.downcast_ref::<crate::hooks::LayerHooks>() {
+        match dispatch.downcast_ref::<crate::__layer::hooks::LayerHooks>() {
             Some(hooks) if hooks.records_every_observation => true,
             Some(hooks) => {
                 let mut recording = false;
@@ -66,7 +66,7 @@ pub fn set_input(span: &Span, encoded: String) {
         encoded
     };
     let mut value = Some(encoded);
-    crate::hooks::with_span_state(span, |s| s.input = value.take());
+    crate::__layer::hooks::with_span_state(span, |s| s.input = value.take());
 }
 
 /// Stores the IO-encoded output of the observation.
@@ -84,14 +84,14 @@ pub(crate) fn set_output_as(span: &Span, encoded: String, kind: crate::mask::Enc
         encoded
     };
     let mut value = Some(encoded);
-    crate::hooks::with_span_state(span, |s| s.output = value.take());
+    crate::__layer::hooks::with_span_state(span, |s| s.output = value.take());
 }
 
 /// Marks the observation failed: level ERROR, the message as status message.
 #[inline]
 pub fn set_error(span: &Span, message: String) {
     let mut value = Some(message);
-    crate::hooks::with_span_state(span, |s| {
+    crate::__layer::hooks::with_span_state(span, |s| {
         if let Some(m) = value.take() {
             s.set_error(m);
         }
@@ -102,11 +102,11 @@ pub fn set_error(span: &Span, message: String) {
 #[inline]
 pub fn set_completion_start_now(span: &Span) {
     let now = std::time::SystemTime::now();
-    crate::hooks::with_span_state(span, |s| {
+    crate::__layer::hooks::with_span_state(span, |s| {
         if s.as_type.is_generation_like() {
             let g = s.generation_mut();
             if g.completion_start_time.is_none() {
-                g.completion_start_time = Some(crate::time::io_encoded_timestamp(now));
+                g.completion_start_time = Some(crate::__layer::time::io_encoded_timestamp(now));
             }
         }
     });

@@ -80,7 +80,7 @@ impl<T: Serialize + ?Sized> ViaSerialize for &&Wrap<'_, T> {
 
     #[inline]
     fn __langfuse_io(&self) -> Option<Captured> {
-        let mut out = crate::recycle::buffer(0);
+        let mut out = crate::__layer::recycle::buffer(0);
         let kind = if crate::mask::mask_installed() {
             write_json(&mut out, self.0, JsonStyle::Io);
             Encoded::Json
@@ -159,7 +159,7 @@ impl InputObject {
     /// An empty object (`{`).
     #[inline]
     pub fn new() -> Self {
-        let mut buf = crate::recycle::buffer(64);
+        let mut buf = crate::__layer::recycle::buffer(64);
         buf.push('{');
         InputObject { buf }
     }

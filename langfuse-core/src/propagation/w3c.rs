@@ -15,7 +15,7 @@ use super::{
     check_environment, check_metadata, check_prompt, check_value, in_frame, upsert, Propagated,
     PropagatedAttributes,
 };
-use crate::context::{with_current_frame, Frame, RemoteParent};
+use crate::__layer::context::{with_current_frame, Frame, RemoteParent};
 use crate::ids::{ObservationId, TraceId};
 
 /// The W3C Trace Context header name.
@@ -67,7 +67,7 @@ pub fn current_traceparent() -> Option<String> {
 /// without one of ours, the remote parent and the claim received with it.
 fn current_parent() -> Option<((u128, u64, bool), Option<u128>)> {
     let mut found = None;
-    crate::hooks::with_current_state(|s| found = Some((s.trace_id, s.span_id, s.sampled)));
+    crate::__layer::hooks::with_current_state(|s| found = Some((s.trace_id, s.span_id, s.sampled)));
     if let Some(parent) = found {
         return Some((parent, Some(parent.0)));
     }
@@ -643,7 +643,7 @@ impl RemoteContext {
                 span_id,
                 as_root: false,
                 claimed: self.claimed_trace == Some(trace_id),
-                anchor: crate::hooks::current_observation_span_id(),
+                anchor: crate::__layer::hooks::current_observation_span_id(),
             }),
             propagated: self.attributes.clone(),
         }
@@ -887,7 +887,7 @@ mod tests {
             .session_id("local-s")
             .run(|| {
                 cx.run(|| {
-                    let f = crate::context::current_frame();
+                    let f = crate::__layer::context::current_frame();
                     let r = f.remote_parent.unwrap();
                     assert_eq!(
                         (r.trace_id, r.span_id, r.as_root, r.anchor),

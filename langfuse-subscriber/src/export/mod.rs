@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use langfuse_core::state::ObservationState;
+use langfuse_core::__layer::state::ObservationState;
 use opentelemetry_sdk::Resource;
 
 use crate::config::{ConfigError, LangfuseConfig};

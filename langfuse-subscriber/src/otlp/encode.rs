@@ -5,7 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use langfuse_core::attributes as attr;
-use langfuse_core::state::ObservationState;
+use langfuse_core::__layer::state::ObservationState;
 use opentelemetry::{Array, Value};
 use opentelemetry_sdk::Resource;
 

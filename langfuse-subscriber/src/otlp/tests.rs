@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use langfuse_core::propagation::PropagatedAttributes;
-use langfuse_core::state::{AttrValue, GenerationFields, ObservationState, TraceFields};
+use langfuse_core::__layer::state::{AttrValue, GenerationFields, ObservationState, TraceFields};
 use langfuse_core::{Level, ObservationType};
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

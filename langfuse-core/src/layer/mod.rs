@@ -1,0 +1,10 @@
+//! What only the layer (`langfuse-subscriber`) needs: how an open observation's state is
+//! kept and merged, how the API reaches it, the context frame of remote parents and
+//! propagated attributes, the pools of emptied states, and timestamps. Hidden from the
+//! docs and not a public API: names and signatures change without notice.
+
+pub mod context;
+pub mod hooks;
+pub mod recycle;
+pub mod state;
+pub mod time;
