@@ -428,7 +428,7 @@ fn upload(client: &RestClient, job: &Job) -> Result<(), String> {
         Err(e) => (0, Some(e.clone())),
     };
     let patch = json!({
-        "uploadedAt": langfuse_core::time::iso8601(SystemTime::now()),
+        "uploadedAt": langfuse_core::__layer::time::iso8601(SystemTime::now()),
         "uploadHttpStatus": status,
         "uploadHttpError": error,
         "uploadTimeMs": elapsed,
