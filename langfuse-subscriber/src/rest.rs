@@ -14,7 +14,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Method;
 
 use crate::config::{ConfigError, LangfuseConfig};
-use crate::otlp::transport::{failure, parse_retry_after, read_answer, server_answer};
+use crate::otlp::transport::{
+    failure, parse_retry_after, read_answer, server_answer, Agents, ProxyEnv,
+};
 
 /// Tries of one request (the first and two retries), as the reference SDK's REST client.
 const MAX_TRIES: u32 = 3;
@@ -39,9 +41,9 @@ impl Answer {
     }
 }
 
-/// The REST side: one blocking client (connections kept alive).
+/// The REST side: one blocking client per proxy (connections kept alive).
 pub(crate) struct RestClient {
-    client: ureq::Agent,
+    agents: Agents,
     base: String,
     api_headers: HeaderMap,
     public_key: String,
@@ -110,7 +112,7 @@ impl RestClient {
         Ok(RestClient {
             // As for exports: no redirects (one would turn the POST into a GET
             // elsewhere), statuses returned as answers, the same TLS.
-            client: crate::otlp::transport::agent(config.timeout),
+            agents: Agents::new(config.timeout, ProxyEnv::from_env()),
             base,
             api_headers: headers,
             public_key,
@@ -187,12 +189,13 @@ impl RestClient {
     ) -> Result<Answer, String> {
         // Never the error's text: it carries the URL (a presigned one has a signature).
         let failed = |what: &str| format!("request to {} failed: {what}", display_url(url));
-        let uri = request_uri(url).ok_or_else(|| failed("network error"))?;
+        let (url, uri) = request_target(url).ok_or_else(|| failed("network error"))?;
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        let response = crate::otlp::transport::send(&self.client, request, timeout)
+        let agent = self.agents.for_url(&url);
+        let response = crate::otlp::transport::send(&agent, request, timeout)
             .map_err(|e| failed(failure(&e)))?;
         let status = response.status().as_u16();
         let retry_after = response
@@ -235,10 +238,11 @@ impl RestClient {
 
 /// The request target for `url`, parsed as a URL first (as a browser would: an
 /// international host in punycode, percent-encoding what needs it, no fragment).
-fn request_uri(url: &str) -> Option<http::Uri> {
+fn request_target(url: &str) -> Option<(url::Url, http::Uri)> {
     let mut url = url::Url::parse(url).ok()?;
     url.set_fragment(None);
-    http::Uri::try_from(url.as_str()).ok()
+    let uri = http::Uri::try_from(url.as_str()).ok()?;
+    Some((url, uri))
 }
 
 /// Scheme, host and path of a URL: no user info, no query (a signature), no fragment.
@@ -303,7 +307,7 @@ mod tests {
 
     #[test]
     fn request_targets_are_urls_as_a_browser_sends_them() {
-        let target = |u: &str| request_uri(u).map(|u| u.to_string());
+        let target = |u: &str| request_target(u).map(|(_, u)| u.to_string());
         // A presigned URL is sent as given.
         let s3 = "https://b.s3.amazonaws.com/k/a%2Fb?X-Amz-Signature=ab%2B&X-Amz-Date=1";
         assert_eq!(target(s3).as_deref(), Some(s3));

@@ -11,6 +11,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{ConfigError, LangfuseConfig};
 
+mod proxy;
+pub(crate) use proxy::ProxyEnv;
+
 /// Retries, as the OTLP exporter's recommended policy: 3, from 100 ms doubling to 1.6 s,
 /// plus up to 100 ms of jitter, all within the timeout of the request.
 const MAX_RETRIES: u32 = 3;
@@ -69,6 +72,14 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 
 impl Transport {
     pub(crate) fn new(config: &LangfuseConfig) -> Result<Self, ConfigError> {
+        Transport::with_proxy_env(config, &ProxyEnv::from_env())
+    }
+
+    /// [`Transport::new`] with the proxy variables `proxies`.
+    pub(crate) fn with_proxy_env(
+        config: &LangfuseConfig,
+        proxies: &ProxyEnv,
+    ) -> Result<Self, ConfigError> {
         let endpoint = config.endpoint();
         let endpoint = url::Url::parse(&endpoint)
             .map_err(|e| ConfigError::other("base_url", format!("invalid endpoint: {e}")))?;
@@ -108,8 +119,9 @@ impl Transport {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
         );
+        let proxy = proxies.proxy_for(&endpoint).map(|(_, proxy)| proxy);
         Ok(Transport {
-            client: agent(config.timeout),
+            client: agent(config.timeout, proxy),
             endpoint,
             uri,
             headers,
@@ -246,6 +258,8 @@ impl Transport {
 ///   body), and the page it lands on would answer 200, while an export or score is
 ///   delivered only when the endpoint itself accepts it. A 3xx is returned as is.
 /// * No `User-Agent` (as before, with reqwest), and no compressed answers asked for.
+/// * `proxy` (see [`ProxyEnv`]: which one depends on the URL) or none, never ureq's
+///   own reading of the environment.
 /// * With the `rustls` feature: rustls with the `ring` provider, handed to the agent
 ///   (no process-wide crypto provider is installed, required or used), and the
 ///   platform's certificate verifier (the OS trust store).
@@ -254,8 +268,9 @@ impl Transport {
 /// pool; the first try of each request uses the agent's timeout, so that the TLS
 /// setup built for the agent is the one kept (a request-level configuration would
 /// build it again for each new connection).
-pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
+pub(crate) fn agent(timeout: Duration, proxy: Option<ureq::Proxy>) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
+        .proxy(proxy)
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
@@ -271,6 +286,42 @@ pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
             .build(),
     );
     config.build().new_agent()
+}
+
+/// Agents for requests to any URL: one per proxy (see [`ProxyEnv`]), made when first
+/// needed, each with its own connection pool.
+pub(crate) struct Agents {
+    timeout: Duration,
+    proxies: ProxyEnv,
+    made: std::sync::Mutex<Vec<(Option<String>, ureq::Agent)>>,
+}
+
+impl Agents {
+    pub(crate) fn new(timeout: Duration, proxies: ProxyEnv) -> Agents {
+        Agents {
+            timeout,
+            proxies,
+            made: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The agent for requests to `url` (a clone: it shares the pool).
+    pub(crate) fn for_url(&self, url: &url::Url) -> ureq::Agent {
+        let (key, proxy) = match self.proxies.proxy_for(url) {
+            Some((value, proxy)) => (Some(value), Some(proxy)),
+            None => (None, None),
+        };
+        let mut made = self
+            .made
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, agent)) = made.iter().find(|(k, _)| *k == key) {
+            return agent.clone();
+        }
+        let agent = agent(self.timeout, proxy);
+        made.push((key, agent.clone()));
+        agent
+    }
 }
 
 /// Sends `request` with `agent`, bounded by `timeout` (`None`: the agent's timeout).

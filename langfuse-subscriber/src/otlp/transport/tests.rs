@@ -193,6 +193,66 @@ fn requests_carry_the_langfuse_headers_over_one_kept_alive_connection() {
     }
 }
 
+/// The environment's proxy for the endpoint's scheme is used, and a host on `NO_PROXY`
+/// is reached directly. (ureq tunnels through an HTTP proxy with `CONNECT` also for an
+/// `http://` endpoint, where reqwest sent the absolute URL to the proxy.)
+#[test]
+fn requests_go_through_the_proxy_for_their_scheme_unless_no_proxy_names_the_host() {
+    let proxy = ScriptedServer::start(vec![response("200 OK", "")]);
+    let vars = |list: Vec<(&str, String)>| {
+        ProxyEnv::from_vars(false, move |name| {
+            list.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        })
+    };
+    let config = |base: &str| {
+        LangfuseConfig::builder()
+            .public_key("pk-lf-test")
+            .secret_key("sk-lf-test")
+            .base_url(base)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("valid config")
+    };
+    let via_proxy = vec![
+        ("HTTP_PROXY", proxy.url.clone()),
+        ("HTTPS_PROXY", "http://127.0.0.1:1".to_owned()),
+    ];
+    let transport =
+        Transport::with_proxy_env(&config("http://collector.invalid:4318"), &vars(via_proxy))
+            .expect("transport");
+    transport
+        .post(b"body".to_vec(), false)
+        .expect("delivered through the proxy");
+    let heads = proxy.heads();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    assert!(
+        heads[0].starts_with("connect collector.invalid:4318 http/1.1\r\n"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[1].starts_with("post /api/public/otel/v1/traces http/1.1\r\n"),
+        "{}",
+        heads[1]
+    );
+
+    // NO_PROXY names the collector: the proxy (a closed port) is not tried.
+    let collector = ScriptedServer::start(vec![response("200 OK", "")]);
+    let bypass = vec![
+        ("HTTP_PROXY", "http://127.0.0.1:1".to_owned()),
+        ("NO_PROXY", "localhost, 127.0.0.0/8".to_owned()),
+    ];
+    let transport =
+        Transport::with_proxy_env(&config(&collector.url), &vars(bypass)).expect("transport");
+    transport
+        .post(b"body".to_vec(), false)
+        .expect("delivered directly");
+    assert_eq!(collector.arrivals().len(), 1);
+    assert_eq!(proxy.arrivals().len(), 2, "the proxy saw nothing more");
+}
+
 #[test]
 fn throttling_and_gateway_errors_are_retried_and_others_are_not() {
     // At least a second ahead (the format has whole seconds), far beyond the exporter's
