@@ -13,9 +13,9 @@
 
 use std::time::SystemTime;
 
-use langfuse_subscriber::observation::{generation, TraceContext};
-use langfuse_subscriber::score::{create_score, Score, ScoreValue};
-use langfuse_subscriber::{create_trace_id, ObservationId};
+use langfuse_tracing::observation::{generation, TraceContext};
+use langfuse_tracing::score::{create_score, Score, ScoreValue};
+use langfuse_tracing::{create_trace_id, ObservationId};
 use serde_json::json;
 
 /// Answers a question; returns the generation's id (an app stores it with the answer).
@@ -38,7 +38,7 @@ fn record_feedback(
     generation_id: ObservationId,
     helpful: bool,
     at: SystemTime,
-) -> Result<String, langfuse_subscriber::score::ScoreError> {
+) -> Result<String, langfuse_tracing::score::ScoreError> {
     let trace_id = create_trace_id(Some(request_id));
     create_score(
         Score::new("helpful", helpful)
@@ -52,7 +52,7 @@ fn record_feedback(
 }
 
 fn main() {
-    let langfuse = match langfuse_subscriber::init() {
+    let langfuse = match langfuse_tracing::init() {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("langfuse: {e}");
@@ -71,7 +71,7 @@ fn main() {
 
     // Later: the user clicks thumbs down, and an evaluator scores the whole trace.
     let at = SystemTime::now();
-    let run = || -> Result<(), langfuse_subscriber::score::ScoreError> {
+    let run = || -> Result<(), langfuse_tracing::score::ScoreError> {
         let id = record_feedback(request_id, generation_id, false, at)?;
         create_score(
             Score::new("correctness", ScoreValue::Categorical("correct".into()))

@@ -5,7 +5,7 @@
 //! cargo build --release --example hot_path
 //! ROOTS=200 valgrind --tool=callgrind ./target/release/examples/hot_path
 //! ```
-use langfuse_subscriber::observe;
+use langfuse_tracing::observe;
 use std::hint::black_box;
 use tracing_subscriber::prelude::*;
 
@@ -30,7 +30,7 @@ fn call(query: &str, n: u64) -> String {
 }
 
 fn main() {
-    let layer = langfuse_subscriber::LangfuseLayer::builder()
+    let layer = langfuse_tracing::LangfuseLayer::builder()
         .exporter(Noop)
         .build()
         .unwrap();

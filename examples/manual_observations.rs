@@ -9,11 +9,11 @@
 //! or child observations still refer to it. Runs with no credentials (the trace is
 //! printed to stderr).
 
-use langfuse_subscriber::observation::{generation, span, tool, GenerationUpdate, SpanUpdate};
+use langfuse_tracing::observation::{generation, span, tool, GenerationUpdate, SpanUpdate};
 use serde_json::json;
 
 fn main() {
-    let _langfuse = match langfuse_subscriber::init() {
+    let _langfuse = match langfuse_tracing::init() {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("langfuse: {e}");

@@ -9,8 +9,8 @@
 //! another thread): wrap it with `propagation::current().instrument(..)`. Runs with
 //! no credentials (the trace is printed to stderr).
 
-use langfuse_subscriber::observe;
-use langfuse_subscriber::propagation::{self, PropagateAttributes};
+use langfuse_tracing::observe;
+use langfuse_tracing::propagation::{self, PropagateAttributes};
 
 #[observe(as_type = "retriever")]
 async fn search(shard: u32, query: String) -> Vec<String> {
@@ -38,7 +38,7 @@ async fn handle_request(query: &str) -> usize {
 
 #[tokio::main]
 async fn main() {
-    let _langfuse = match langfuse_subscriber::init() {
+    let _langfuse = match langfuse_tracing::init() {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("langfuse: {e}");

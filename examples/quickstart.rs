@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use langfuse_subscriber::observation::{
+use langfuse_tracing::observation::{
     update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate,
 };
-use langfuse_subscriber::observe;
+use langfuse_tracing::observe;
 use serde::Serialize;
 use serde_json::json;
 
@@ -102,7 +102,7 @@ async fn answer_question(question: &str) -> String {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     // Reads LANGFUSE_*; without keys, traces go to stderr. Flushes when dropped.
-    let _langfuse = match langfuse_subscriber::init() {
+    let _langfuse = match langfuse_tracing::init() {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("langfuse: {e}");

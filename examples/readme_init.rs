@@ -6,7 +6,7 @@
 //! cargo run --example readme_init
 //! ```
 
-use langfuse_subscriber::observe;
+use langfuse_tracing::observe;
 
 #[observe(as_type = "generation")]
 async fn llm_call(prompt: &str) -> Result<String, std::io::Error> {
@@ -16,7 +16,7 @@ async fn llm_call(prompt: &str) -> Result<String, std::io::Error> {
 #[tokio::main]
 async fn main() {
     // Reads the LANGFUSE_* variables; flushes and shuts down when dropped.
-    let _langfuse = langfuse_subscriber::init().expect("langfuse config");
+    let _langfuse = langfuse_tracing::init().expect("langfuse config");
     let answer = llm_call("What is the capital of France?").await;
     println!("{answer:?}");
 }

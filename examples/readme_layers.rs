@@ -1,5 +1,5 @@
 //! The README's second snippet ("next to the layers you already have"), verbatim:
-//! `langfuse_subscriber::layer()` with its guard beside `fmt` and a per-layer
+//! `langfuse_tracing::layer()` with its guard beside `fmt` and a per-layer
 //! `EnvFilter`. `tests/readme_snippets.rs` checks that the README still holds this
 //! code, and `tests/examples_run.rs` runs it against the in-process receiver.
 //!
@@ -7,7 +7,7 @@
 //! cargo run --example readme_layers
 //! ```
 
-use langfuse_subscriber::observe;
+use langfuse_tracing::observe;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -19,7 +19,7 @@ fn answer(question: &str) -> String {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The guard flushes and shuts the export down when `main` returns.
-    let (langfuse, _guard) = langfuse_subscriber::layer()?;
+    let (langfuse, _guard) = langfuse_tracing::layer()?;
     tracing_subscriber::registry()
         // RUST_LOG filters the log lines only: a per-layer filter leaves the
         // Langfuse layer every observation.

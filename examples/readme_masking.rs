@@ -6,7 +6,7 @@
 //! cargo run --example readme_masking
 //! ```
 
-use langfuse_subscriber::{observe, LangfuseLayer};
+use langfuse_tracing::{observe, LangfuseLayer};
 use serde_json::Value;
 
 /// Redacts every string that holds an API key, at any depth.
@@ -27,7 +27,7 @@ fn call_api(api_key: &str, question: &str) -> String {
 fn main() {
     // `init_with` is `init()` with builder options; `with_env()` keeps the LANGFUSE_* variables.
     let _langfuse =
-        langfuse_subscriber::init_with(LangfuseLayer::builder().with_env().mask(redact))
+        langfuse_tracing::init_with(LangfuseLayer::builder().with_env().mask(redact))
             .expect("langfuse config");
     call_api("sk-live-123", "why?"); // input: {"api_key": "<redacted>", "question": "why?"}
 }

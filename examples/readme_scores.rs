@@ -6,9 +6,9 @@
 //! cargo run --example readme_scores
 //! ```
 
-use langfuse_subscriber::create_trace_id;
-use langfuse_subscriber::observe;
-use langfuse_subscriber::score::{create_score, score_current_trace, Score, ScoreValue};
+use langfuse_tracing::create_trace_id;
+use langfuse_tracing::observe;
+use langfuse_tracing::score::{create_score, score_current_trace, Score, ScoreValue};
 
 #[observe(as_type = "generation")]
 fn answer(question: &str) -> String {
@@ -20,7 +20,7 @@ fn answer(question: &str) -> String {
 }
 
 fn main() {
-    let _langfuse = langfuse_subscriber::init().expect("langfuse config");
+    let _langfuse = langfuse_tracing::init().expect("langfuse config");
     // Traces of request `req_42` get a trace id derived from it...
     let trace = create_trace_id(Some("req_42"));
     answer("What is the capital of France?");

@@ -11,8 +11,8 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, Stream, StreamExt};
-use langfuse_subscriber::observation::{update_current_generation, GenerationUpdate};
-use langfuse_subscriber::observe;
+use langfuse_tracing::observation::{update_current_generation, GenerationUpdate};
+use langfuse_tracing::observe;
 use serde_json::json;
 
 /// A stand-in for a provider's streaming API: tokens arrive one by one.
@@ -52,7 +52,7 @@ async fn answer(prompt: &str) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let _langfuse = match langfuse_subscriber::init() {
+    let _langfuse = match langfuse_tracing::init() {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("langfuse: {e}");

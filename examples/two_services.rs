@@ -33,8 +33,8 @@ use std::process::{Command, Stdio};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
-use langfuse_subscriber::observe;
-use langfuse_subscriber::propagation::{
+use langfuse_tracing::observe;
+use langfuse_tracing::propagation::{
     extract_trace_headers, inject_trace_headers, PropagateAttributes,
 };
 
@@ -51,7 +51,7 @@ fn main() {
 // ---------------------------------------------------------------------------
 
 fn service_a() {
-    let langfuse = langfuse_subscriber::init().expect("langfuse");
+    let langfuse = langfuse_tracing::init().expect("langfuse");
 
     // Start service B and read the address it listens on.
     let mut child = Command::new(std::env::current_exe().expect("own path"))
@@ -129,7 +129,7 @@ fn compose_answer(facts: &str) -> String {
 // ---------------------------------------------------------------------------
 
 fn service_b() {
-    let langfuse = langfuse_subscriber::init().expect("langfuse");
+    let langfuse = langfuse_tracing::init().expect("langfuse");
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -181,8 +181,8 @@ fn retrieve(question: &str) -> Vec<String> {
 
 #[observe(as_type = "generation")]
 async fn generate(question: &str, docs: &[String]) -> String {
-    langfuse_subscriber::update_current_generation(
-        langfuse_subscriber::GenerationUpdate::new().model("gpt-4o-mini"),
+    langfuse_tracing::update_current_generation(
+        langfuse_tracing::GenerationUpdate::new().model("gpt-4o-mini"),
     );
     tokio::task::yield_now().await;
     format!("{} (asked: {question})", docs.join(" "))

@@ -9,11 +9,11 @@
 //! `LANGFUSE_MEDIA_UPLOAD_ENABLED=false` keeps the data URI as it is.
 
 use base64::Engine as _;
-use langfuse_subscriber::observation::{generation, GenerationUpdate};
+use langfuse_tracing::observation::{generation, GenerationUpdate};
 use serde_json::json;
 
 fn main() {
-    let langfuse = match langfuse_subscriber::init() {
+    let langfuse = match langfuse_tracing::init() {
         Ok(guard) => guard,
         Err(e) => {
             eprintln!("langfuse: {e}");

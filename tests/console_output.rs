@@ -4,14 +4,14 @@
 
 use std::process::Command;
 
-use langfuse_subscriber::observation::{generation, span, tool, GenerationUpdate, SpanUpdate};
-use langfuse_subscriber::Level;
+use langfuse_tracing::observation::{generation, span, tool, GenerationUpdate, SpanUpdate};
+use langfuse_tracing::Level;
 use serde_json::json;
 
 const CHILD: &str = "LANGFUSE_TEST_CONSOLE_CHILD";
 
 fn child_main() {
-    let _langfuse = langfuse_subscriber::init().expect("init");
+    let _langfuse = langfuse_tracing::init().expect("init");
     span("answer-question")
         .input(&"What is the capital of France?")
         .run(|root| {

@@ -10,10 +10,10 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
-use langfuse_subscriber::propagation::{
+use langfuse_tracing::propagation::{
     extract_trace_headers, inject_trace_headers, PropagateAttributes,
 };
-use langfuse_subscriber::LangfuseLayer;
+use langfuse_tracing::LangfuseLayer;
 use support::{CapturedSpan, Receiver};
 use tokio::sync::oneshot;
 use tracing::Instrument as _;

@@ -5,11 +5,11 @@ mod support;
 
 use std::time::Duration;
 
-use langfuse_subscriber::observation::{
+use langfuse_tracing::observation::{
     event, generation, span, update_current_generation, update_current_span, update_current_trace,
     GenerationUpdate, SpanUpdate, TraceContext, TraceUpdate,
 };
-use langfuse_subscriber::{create_trace_id, get_current_observation_id, get_current_trace_id};
+use langfuse_tracing::{create_trace_id, get_current_observation_id, get_current_trace_id};
 use serde_json::json;
 use support::{capture, layer_builder, AttrValue, CapturedSpan, Receiver};
 use tracing_subscriber::prelude::*;
@@ -173,7 +173,7 @@ fn manual_children_of_a_root_example() {
             .input(&json!({"query": "What is the capital of France?"}))
             .start();
         let tool_call = root.start_observation(
-            langfuse_subscriber::observation::tool("fetch-weather")
+            langfuse_tracing::observation::tool("fetch-weather")
                 .input(&json!({"city": "Paris"})),
         );
         tool_call.update(SpanUpdate::new().output(&json!({"temperature": "15°C"})));
@@ -432,7 +432,7 @@ fn trace_io_example() {
             );
         });
         span("process_user_query").run(|_| {
-            langfuse_subscriber::observation::set_current_trace_io(
+            langfuse_tracing::observation::set_current_trace_io(
                 Some(&json!({"question": "q"})),
                 Some(&json!({"answer": "a"})),
             );

@@ -336,7 +336,7 @@ fn readme_scores_snippet_sends_both_scores() {
         .find(|s| s["name"] == "helpful")
         .expect("helpful");
     assert_eq!(helpful["id"], "req_42-helpful");
-    let trace = langfuse_subscriber::create_trace_id(Some("req_42")).to_string();
+    let trace = langfuse_tracing::create_trace_id(Some("req_42")).to_string();
     assert_eq!(helpful["traceId"], trace.as_str());
     assert_eq!(helpful["value"].as_f64(), Some(1.0));
     let verdict = scores

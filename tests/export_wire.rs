@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use base64::Engine as _;
-use langfuse_subscriber::{Compression, LangfuseLayer};
+use langfuse_tracing::{Compression, LangfuseLayer};
 use support::{AttrValue, Receiver};
 use tracing::field::Empty;
 use tracing_subscriber::prelude::*;
@@ -15,7 +15,7 @@ use tracing_subscriber::prelude::*;
 const PK: &str = "pk-lf-test";
 const SK: &str = "sk-lf-secret";
 
-fn layer(receiver: &Receiver) -> langfuse_subscriber::LayerBuilder {
+fn layer(receiver: &Receiver) -> langfuse_tracing::LayerBuilder {
     LangfuseLayer::builder()
         .public_key(PK)
         .secret_key(SK)
@@ -177,7 +177,7 @@ fn gen_ai_spans_are_kept_and_other_plain_spans_dropped_by_default() {
 #[test]
 fn a_user_filter_replaces_the_default() {
     let receiver = Receiver::start();
-    let filter = langfuse_subscriber::SpanFilter::new(|m| m.name() == "db-query");
+    let filter = langfuse_tracing::SpanFilter::new(|m| m.name() == "db-query");
     run(
         layer(&receiver).span_filter(filter).build().unwrap(),
         || {

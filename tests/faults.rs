@@ -24,7 +24,7 @@ use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use langfuse_subscriber::{ExportError, LangfuseHandle, LangfuseLayer};
+use langfuse_tracing::{ExportError, LangfuseHandle, LangfuseLayer};
 use serde::{Deserialize, Serialize};
 use support::faulty::{self, Action, FaultyReceiver, RequestView};
 use tracing_subscriber::prelude::*;
@@ -170,8 +170,8 @@ impl<'a> Run<'a> {
                 ),
             };
             let _entered = span.enter();
-            let trace = langfuse_subscriber::get_current_trace_id().expect("current trace");
-            let obs = langfuse_subscriber::get_current_observation_id().expect("current obs");
+            let trace = langfuse_tracing::get_current_trace_id().expect("current trace");
+            let obs = langfuse_tracing::get_current_observation_id().expect("current obs");
             (trace.to_u128(), obs.to_u64())
         });
         self.max_call = self.max_call.max(started.elapsed());

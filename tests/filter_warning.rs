@@ -7,7 +7,7 @@ mod support;
 
 use std::process::Command;
 
-use langfuse_subscriber::observe;
+use langfuse_tracing::observe;
 use support::Receiver;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
@@ -33,15 +33,15 @@ fn child() {
         for n in 0..3 {
             filtered_out(n);
         }
-        langfuse_subscriber::observation::span("manual")
+        langfuse_tracing::observation::span("manual")
             .start()
             .end();
     });
     handle.shutdown().unwrap();
 }
 
-fn support_layer(base_url: &str) -> langfuse_subscriber::LangfuseLayer {
-    langfuse_subscriber::LangfuseLayer::builder()
+fn support_layer(base_url: &str) -> langfuse_tracing::LangfuseLayer {
+    langfuse_tracing::LangfuseLayer::builder()
         .public_key("pk-lf-test")
         .secret_key("sk-lf-test")
         .base_url(base_url)

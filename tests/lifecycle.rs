@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use langfuse_subscriber::{ExportError, LangfuseLayer};
+use langfuse_tracing::{ExportError, LangfuseLayer};
 use support::Receiver;
 use tracing_subscriber::prelude::*;
 

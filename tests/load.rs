@@ -18,7 +18,7 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use langfuse_subscriber::LangfuseLayer;
+use langfuse_tracing::LangfuseLayer;
 use support::faulty::{self, Action, FaultyReceiver};
 use tracing::instrument::WithSubscriber as _;
 use tracing::Instrument as _;
@@ -35,8 +35,8 @@ const PER_TASK: usize = 3;
 type Id = (u128, u64);
 
 fn current_ids() -> Id {
-    let trace = langfuse_subscriber::get_current_trace_id().expect("current trace");
-    let obs = langfuse_subscriber::get_current_observation_id().expect("current observation");
+    let trace = langfuse_tracing::get_current_trace_id().expect("current trace");
+    let obs = langfuse_tracing::get_current_observation_id().expect("current observation");
     (trace.to_u128(), obs.to_u64())
 }
 

@@ -4,7 +4,7 @@
 
 mod support;
 
-use langfuse_subscriber::observation::{span, SpanUpdate, TraceUpdate};
+use langfuse_tracing::observation::{span, SpanUpdate, TraceUpdate};
 use serde_json::{Map, Value};
 use support::capture;
 

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use langfuse_subscriber::observation::{generation, span, GenerationUpdate, SpanUpdate};
+use langfuse_tracing::observation::{generation, span, GenerationUpdate, SpanUpdate};
 use support::{layer_builder, Receiver};
 use tracing_subscriber::prelude::*;
 

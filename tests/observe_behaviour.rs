@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::stream::{self, StreamExt};
-use langfuse_core::observe;
-use langfuse_subscriber::LangfuseLayer;
+use langfuse_tracing_core::observe;
+use langfuse_tracing::LangfuseLayer;
 use serde::Serialize;
 use support::{CapturedSpan, Receiver};
 use tracing::instrument::WithSubscriber;
@@ -39,7 +39,7 @@ fn layer(receiver: &Receiver) -> LangfuseLayer {
 
 /// A subscriber with a Langfuse layer exporting to `receiver`, and the layer's handle,
 /// for tests that switch it on and off around their calls.
-fn dispatch_to(receiver: &Receiver) -> (tracing::Dispatch, langfuse_subscriber::LangfuseHandle) {
+fn dispatch_to(receiver: &Receiver) -> (tracing::Dispatch, langfuse_tracing::LangfuseHandle) {
     let layer = layer(receiver);
     let handle = layer.handle();
     (
@@ -463,7 +463,7 @@ fn deep_recursion_keeps_every_parent_and_value() {
 /// id) must still get their own parent and values.
 #[test]
 fn observation_closed_on_another_thread_does_not_confuse_later_spans() {
-    use langfuse_core::observation::{span, SpanUpdate};
+    use langfuse_tracing_core::observation::{span, SpanUpdate};
     let spans = capture(52, || {
         let moved = span("moved").start();
         std::thread::scope(|scope| {
@@ -502,7 +502,7 @@ fn observation_closed_on_another_thread_does_not_confuse_later_spans() {
 /// innermost enter of that span, and an explicit parent wins over the current span.
 #[test]
 fn current_observation_follows_tracing_enter_rules() {
-    use langfuse_core::observation::{update_current_span, SpanUpdate};
+    use langfuse_tracing_core::observation::{update_current_span, SpanUpdate};
     let spans = capture(5, || {
         let a = tracing::info_span!("a", langfuse.observation.type = "span");
         let b = tracing::info_span!(parent: &a, "b", langfuse.observation.type = "span");
@@ -558,7 +558,7 @@ fn current_observation_follows_tracing_enter_rules() {
 }
 
 /// The OTLP export gives input and output buffers back for reuse
-/// (`langfuse_core::__layer::recycle`): observations made after an export, which write into
+/// (`langfuse_tracing_core::__layer::recycle`): observations made after an export, which write into
 /// those buffers, must carry exactly their own values.
 #[test]
 fn reused_buffers_carry_only_their_own_values() {
@@ -595,10 +595,10 @@ fn reused_buffers_carry_only_their_own_values() {
 
 #[observe(as_type = "generation")]
 fn rich_generation(n: u32) -> u32 {
-    use langfuse_core::observation::{
+    use langfuse_tracing_core::observation::{
         update_current_generation, update_current_trace, GenerationUpdate, TraceUpdate,
     };
-    use langfuse_core::Level;
+    use langfuse_tracing_core::Level;
     update_current_generation(
         GenerationUpdate::new()
             .model("reused-model")
@@ -612,7 +612,7 @@ fn rich_generation(n: u32) -> u32 {
     n
 }
 
-/// The exporter gives exported states back too (`langfuse_core::__layer::recycle::state`), and
+/// The exporter gives exported states back too (`langfuse_tracing_core::__layer::recycle::state`), and
 /// new observations are built in them: an observation made after an export must carry
 /// nothing of the one exported before it.
 #[test]
@@ -672,7 +672,7 @@ fn model_for(i: u32) -> String {
 
 #[observe(as_type = "generation", capture_input = false, capture_output = false)]
 fn named_model(i: u32) {
-    use langfuse_core::observation::{update_current_generation, GenerationUpdate};
+    use langfuse_tracing_core::observation::{update_current_generation, GenerationUpdate};
     update_current_generation(GenerationUpdate::new().model(model_for(i)));
 }
 
@@ -708,7 +708,7 @@ fn model_names_arrive_whole_through_reused_buffers() {
 
 #[observe(as_type = "generation")]
 fn model_only() -> u32 {
-    use langfuse_core::observation::{update_current_generation, GenerationUpdate};
+    use langfuse_tracing_core::observation::{update_current_generation, GenerationUpdate};
     update_current_generation(GenerationUpdate::new().model("second"));
     1
 }
@@ -718,8 +718,8 @@ fn model_only() -> u32 {
 /// the next one.
 #[test]
 fn values_of_an_update_not_applied_do_not_reach_the_next_update() {
-    use langfuse_core::observation::{update_current_generation, GenerationUpdate};
-    use langfuse_core::Level;
+    use langfuse_tracing_core::observation::{update_current_generation, GenerationUpdate};
+    use langfuse_tracing_core::Level;
     let receiver = Receiver::start();
     let (dispatch, handle) = dispatch_to(&receiver);
     tracing::dispatcher::with_default(&dispatch, || {
@@ -764,7 +764,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountWarnings {
 /// once per call.
 #[test]
 fn update_current_warns_only_under_a_langfuse_subscriber() {
-    use langfuse_core::observation::{update_current_span, SpanUpdate};
+    use langfuse_tracing_core::observation::{update_current_span, SpanUpdate};
     let receiver = Receiver::start();
     let layer = layer(&receiver);
     let handle = layer.handle();
@@ -1160,7 +1160,7 @@ fn input_and_output_land_on_the_right_observation_across_subscribers_with_equal_
 
 #[test]
 fn updates_reach_their_own_subscribers_observation_while_another_with_the_same_id_is_open() {
-    use langfuse_core::observation::{span, SpanUpdate};
+    use langfuse_tracing_core::observation::{span, SpanUpdate};
     let receiver_b = Receiver::start();
     let layer_b = layer(&receiver_b);
     let handle_b = layer_b.handle();

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 use support::Receiver;
 use tracing_subscriber::prelude::*;
 

@@ -7,11 +7,11 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use langfuse_subscriber::propagation::{
+use langfuse_tracing::propagation::{
     self, current_traceparent, extract_trace_headers, inject_trace_headers, PropagateAttributes,
     RemoteContext,
 };
-use langfuse_subscriber::LangfuseLayer;
+use langfuse_tracing::LangfuseLayer;
 use support::{CapturedSpan, Receiver};
 use tracing::Instrument as _;
 use tracing_subscriber::prelude::*;
@@ -155,8 +155,8 @@ fn a_closure_scope_reaches_every_observation_started_inside_and_the_current_one(
 fn the_free_function_and_the_builder_api_observations() {
     let spans = capture(|| {
         propagation::propagate_attributes(PropagateAttributes::new().user_id("u-free"), || {
-            langfuse_subscriber::observation::span("builder-obs").run(|_| {
-                langfuse_subscriber::observation::generation("builder-gen")
+            langfuse_tracing::observation::span("builder-obs").run(|_| {
+                langfuse_tracing::observation::generation("builder-gen")
                     .start()
                     .end();
             });
@@ -170,12 +170,12 @@ fn the_free_function_and_the_builder_api_observations() {
     }
 }
 
-#[langfuse_subscriber::observe]
+#[langfuse_tracing::observe]
 fn observed_inner() -> u32 {
     7
 }
 
-#[langfuse_subscriber::observe]
+#[langfuse_tracing::observe]
 fn observed_outer(user: &str) -> u32 {
     PropagateAttributes::new()
         .user_id(user)

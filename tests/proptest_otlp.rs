@@ -1,4 +1,4 @@
-//! Property test (issue 17) of the hand-written OTLP encoder (`langfuse-subscriber`'s
+//! Property test (issue 17) of the hand-written OTLP encoder (`langfuse-tracing`'s
 //! `otlp/encode.rs`, crate-private), end to end through the public API: random observations
 //! go through a real layer and exporter to the in-process receiver, which decodes the
 //! protobuf with `prost`; every attribute must arrive exactly as the core encoders
@@ -14,9 +14,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use langfuse_subscriber::langfuse_core::encoding::{encode_io, encode_metadata};
-use langfuse_subscriber::observation::{generation, span_of_type};
-use langfuse_subscriber::{Level, ObservationType};
+use langfuse_tracing::langfuse_tracing_core::encoding::{encode_io, encode_metadata};
+use langfuse_tracing::observation::{generation, span_of_type};
+use langfuse_tracing::{Level, ObservationType};
 use proptest::prelude::*;
 use serde_json::Value;
 use support::{layer_builder, AttrValue, Receiver};
@@ -154,8 +154,8 @@ fn create(o: &Obs) -> (String, String) {
             b
         }};
     }
-    let ids = |trace: Option<langfuse_subscriber::TraceId>,
-               id: Option<langfuse_subscriber::ObservationId>| {
+    let ids = |trace: Option<langfuse_tracing::TraceId>,
+               id: Option<langfuse_tracing::ObservationId>| {
         (
             trace.expect("trace id").to_string(),
             id.expect("observation id").to_string(),

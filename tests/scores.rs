@@ -6,8 +6,8 @@ mod rest_support;
 
 use std::time::Duration;
 
-use langfuse_subscriber::score::{Score, ScoreError, ScoreValue};
-use langfuse_subscriber::{create_trace_id, LangfuseHandle, LangfuseLayer};
+use langfuse_tracing::score::{Score, ScoreError, ScoreValue};
+use langfuse_tracing::{create_trace_id, LangfuseHandle, LangfuseLayer};
 use rest_support::{Answer, RestServer, PUBLIC_KEY, SECRET_KEY};
 use serde_json::json;
 use tracing_subscriber::prelude::*;
@@ -20,7 +20,7 @@ fn layer(server: &RestServer) -> LangfuseLayer {
 
 fn layer_with(
     server: &RestServer,
-    f: impl FnOnce(langfuse_subscriber::LayerBuilder) -> langfuse_subscriber::LayerBuilder,
+    f: impl FnOnce(langfuse_tracing::LayerBuilder) -> langfuse_tracing::LayerBuilder,
 ) -> LangfuseLayer {
     f(LangfuseLayer::builder()
         .public_key(PUBLIC_KEY)
@@ -48,7 +48,7 @@ fn every_kind_of_score_reaches_the_server_as_a_valid_batch() {
     let server = RestServer::start();
     let trace_seed = create_trace_id(Some("req_12345"));
     let handle = with_layer(layer(&server), |handle| {
-        let generation = langfuse_subscriber::observation::generation("llm").start();
+        let generation = langfuse_tracing::observation::generation("llm").start();
         let trace = generation.trace_id().expect("trace id");
         let obs = generation.id().expect("observation id");
         generation
@@ -57,10 +57,10 @@ fn every_kind_of_score_reaches_the_server_as_a_valid_batch() {
         generation
             .score_trace(Score::new("resolved", true))
             .unwrap();
-        let root = langfuse_subscriber::observation::span("request").start();
+        let root = langfuse_tracing::observation::span("request").start();
         let _entered = root.span().enter();
-        langfuse_subscriber::score::score_current_span(Score::new("tone", "friendly")).unwrap();
-        langfuse_subscriber::score::score_current_trace(Score::new(
+        langfuse_tracing::score::score_current_span(Score::new("tone", "friendly")).unwrap();
+        langfuse_tracing::score::score_current_trace(Score::new(
             "summary",
             ScoreValue::Text("Clear and short.".into()),
         ))

@@ -9,8 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use langfuse_subscriber::observation::{update_current_span, SpanUpdate};
-use langfuse_subscriber::propagation::{propagate_attributes, PropagateAttributes};
+use langfuse_tracing::observation::{update_current_span, SpanUpdate};
+use langfuse_tracing::propagation::{propagate_attributes, PropagateAttributes};
 use support::Receiver;
 
 const CHILD_ENV: &str = "LANGFUSE_SDK_WARNINGS_TEST_CHILD";
@@ -26,7 +26,7 @@ fn child_triggers_warnings_under_init() {
     std::env::set_var("LANGFUSE_PUBLIC_KEY", "pk-lf-test");
     std::env::set_var("LANGFUSE_SECRET_KEY", "sk-lf-test");
     std::env::set_var("LANGFUSE_BASE_URL", receiver.base_url());
-    let guard = langfuse_subscriber::init().expect("init");
+    let guard = langfuse_tracing::init().expect("init");
     let long_user_id = format!("{SECRET}{}", "x".repeat(1000));
     for _ in 0..5 {
         propagate_attributes(PropagateAttributes::new().user_id(&long_user_id), || ());

@@ -159,7 +159,7 @@ struct Suite<'a> {
 enum Pipeline {
     Langfuse {
         dispatch: Dispatch,
-        handle: langfuse_subscriber::LangfuseHandle,
+        handle: langfuse_tracing::LangfuseHandle,
         noop: Option<NoopExporter>,
     },
     Otel {
@@ -174,7 +174,7 @@ enum Pipeline {
 }
 
 impl Pipeline {
-    fn langfuse(layer: langfuse_subscriber::LangfuseLayer) -> Pipeline {
+    fn langfuse(layer: langfuse_tracing::LangfuseLayer) -> Pipeline {
         let (dispatch, handle) = pipelines::langfuse_dispatch(layer);
         Pipeline::Langfuse {
             dispatch,

@@ -15,9 +15,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use langfuse_core::encoding::{encode_io, write_json, write_json_str, JsonStyle};
-use langfuse_core::observation::GenerationUpdate;
-use langfuse_core::{observe, update_current_generation};
+use langfuse_tracing_core::encoding::{encode_io, write_json, write_json_str, JsonStyle};
+use langfuse_tracing_core::observation::GenerationUpdate;
+use langfuse_tracing_core::{observe, update_current_generation};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
@@ -119,10 +119,10 @@ pub fn instrumented_bare(query: &str, n: u64) -> String {
 
 /// Scenario c, hand-written: the span `#[observe]` creates, with the model declared as a
 /// static field (no `update_current_generation` lookup), input and output set through
-/// `langfuse_core::__private`.
+/// `langfuse_tracing_core::__private`.
 #[inline(never)]
 pub fn observed_manual(query: &str, n: u64) -> String {
-    use langfuse_core::__private::{is_recording, set_input, set_output};
+    use langfuse_tracing_core::__private::{is_recording, set_input, set_output};
     let span = tracing::info_span!(
         "observed_manual",
         langfuse.observation.type = "generation",
@@ -385,7 +385,7 @@ impl<E: SpanExporter> SpanExporter for Chunked<E> {
 /// The pipelines under test.
 pub mod pipelines {
     use super::*;
-    use langfuse_subscriber::{LangfuseHandle, LangfuseLayer};
+    use langfuse_tracing::{LangfuseHandle, LangfuseLayer};
     use opentelemetry::trace::TracerProvider as _;
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     use tracing::Dispatch;
@@ -405,7 +405,7 @@ pub mod pipelines {
             .expect("langfuse layer")
     }
 
-    fn langfuse_builder(base_url: &str) -> langfuse_subscriber::LayerBuilder {
+    fn langfuse_builder(base_url: &str) -> langfuse_tracing::LayerBuilder {
         LangfuseLayer::builder()
             .public_key("pk-lf-bench")
             .secret_key("sk-lf-bench")

@@ -4,7 +4,7 @@
 //! `langfuse.observation.type = "generation"` and the layer maps it.
 //!
 //! ```
-//! use langfuse_core::attributes as attr;
+//! use langfuse_tracing_core::attributes as attr;
 //! assert_eq!(attr::OBSERVATION_TYPE, "langfuse.observation.type");
 //! ```
 

@@ -38,7 +38,7 @@ use serde::ser::{
 /// escaped; both styles share the number, depth and fallback rules.
 ///
 /// ```
-/// use langfuse_core::encoding::{write_json, JsonStyle};
+/// use langfuse_tracing_core::encoding::{write_json, JsonStyle};
 ///
 /// let mut out = String::new();
 /// write_json(&mut out, &[1, 2], JsonStyle::Io);
@@ -62,7 +62,7 @@ impl JsonStyle {
     /// input object) lay it out like the serializer does.
     ///
     /// ```
-    /// use langfuse_core::encoding::JsonStyle;
+    /// use langfuse_tracing_core::encoding::JsonStyle;
     ///
     /// assert_eq!(JsonStyle::Io.separators(), (", ", ": "));
     /// assert_eq!(JsonStyle::Metadata.separators(), (",", ":"));
@@ -92,7 +92,7 @@ impl JsonStyle {
 /// other IO attributes): a plain string shows as text, structured data as JSON.
 ///
 /// ```
-/// use langfuse_core::encoding::encode_io;
+/// use langfuse_tracing_core::encoding::encode_io;
 ///
 /// assert_eq!(encode_io("hello"), "hello");
 /// assert_eq!(encode_io(&6), "6");
@@ -111,7 +111,7 @@ pub fn encode_io<T: Serialize + ?Sized>(value: &T) -> String {
 /// string keeps its quotes.
 ///
 /// ```
-/// use langfuse_core::encoding::encode_metadata;
+/// use langfuse_tracing_core::encoding::encode_metadata;
 ///
 /// assert_eq!(encode_metadata("api"), r#""api""#);
 /// assert_eq!(encode_metadata(&3), "3");
@@ -132,7 +132,7 @@ pub fn encode_metadata<T: Serialize + ?Sized>(value: &T) -> String {
 /// `"<not serializable object of type: X>"` is appended instead.
 ///
 /// ```
-/// use langfuse_core::encoding::{write_json, write_json_str, JsonStyle};
+/// use langfuse_tracing_core::encoding::{write_json, write_json_str, JsonStyle};
 ///
 /// let style = JsonStyle::Io;
 /// let (item, key) = style.separators();
@@ -158,7 +158,7 @@ pub fn write_json<T: Serialize + ?Sized>(out: &mut String, value: &T, style: Jso
 /// and every non-ASCII character as `\uXXXX` (like `ensure_ascii=True`).
 ///
 /// ```
-/// use langfuse_core::encoding::{write_json_str, JsonStyle};
+/// use langfuse_tracing_core::encoding::{write_json_str, JsonStyle};
 ///
 /// let mut out = String::new();
 /// write_json_str(&mut out, "h\u{e9}\n", JsonStyle::Io);
@@ -177,7 +177,7 @@ pub fn write_json_str(out: &mut String, s: &str, style: JsonStyle) {
 /// The appending form of [`encode_io`], for callers that reuse a buffer.
 ///
 /// ```
-/// use langfuse_core::encoding::write_io;
+/// use langfuse_tracing_core::encoding::write_io;
 ///
 /// let mut out = String::new();
 /// write_io(&mut out, &Some("plain text"));

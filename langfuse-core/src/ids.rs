@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 /// A W3C trace id: 16 bytes, shown as 32 lowercase hex characters.
 ///
 /// ```
-/// use langfuse_core::TraceId;
+/// use langfuse_tracing_core::TraceId;
 /// let id: TraceId = "6cec55478a541a9eb2b3bfd6c8ba5670".parse().unwrap();
 /// assert_eq!(id.to_string(), "6cec55478a541a9eb2b3bfd6c8ba5670");
 /// assert!("6CEC".parse::<TraceId>().is_err());
@@ -19,7 +19,7 @@ pub struct TraceId(u128);
 /// A W3C span id, the id of one observation: 8 bytes, shown as 16 lowercase hex characters.
 ///
 /// ```
-/// use langfuse_core::ObservationId;
+/// use langfuse_tracing_core::ObservationId;
 /// let id: ObservationId = "6cec55478a541a9e".parse().unwrap();
 /// assert_eq!(id.to_u64(), 0x6cec55478a541a9e);
 /// ```
@@ -29,7 +29,7 @@ pub struct ObservationId(u64);
 /// An id string that is not lowercase hex of the right length, or is all zeros.
 ///
 /// ```
-/// let err = "xyz".parse::<langfuse_core::TraceId>().unwrap_err();
+/// let err = "xyz".parse::<langfuse_tracing_core::TraceId>().unwrap_err();
 /// assert!(err.to_string().contains("32 lowercase hex"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl TraceId {
     /// Wraps a raw id; `None` for the invalid all-zero id.
     ///
     /// ```
-    /// assert!(langfuse_core::TraceId::from_u128(0).is_none());
+    /// assert!(langfuse_tracing_core::TraceId::from_u128(0).is_none());
     /// ```
     pub const fn from_u128(v: u128) -> Option<Self> {
         if v == 0 {
@@ -83,7 +83,7 @@ impl TraceId {
     /// The raw value.
     ///
     /// ```
-    /// assert_eq!(langfuse_core::TraceId::from_u128(5).unwrap().to_u128(), 5);
+    /// assert_eq!(langfuse_tracing_core::TraceId::from_u128(5).unwrap().to_u128(), 5);
     /// ```
     pub const fn to_u128(self) -> u128 {
         self.0
@@ -92,7 +92,7 @@ impl TraceId {
     /// A fresh random id.
     ///
     /// ```
-    /// assert_ne!(langfuse_core::TraceId::random(), langfuse_core::TraceId::random());
+    /// assert_ne!(langfuse_tracing_core::TraceId::random(), langfuse_tracing_core::TraceId::random());
     /// ```
     pub fn random() -> Self {
         TraceId(random_u128())
@@ -103,7 +103,7 @@ impl ObservationId {
     /// Wraps a raw id; `None` for the invalid all-zero id.
     ///
     /// ```
-    /// assert!(langfuse_core::ObservationId::from_u64(1).is_some());
+    /// assert!(langfuse_tracing_core::ObservationId::from_u64(1).is_some());
     /// ```
     pub const fn from_u64(v: u64) -> Option<Self> {
         if v == 0 {
@@ -116,7 +116,7 @@ impl ObservationId {
     /// The raw value.
     ///
     /// ```
-    /// assert_eq!(langfuse_core::ObservationId::from_u64(9).unwrap().to_u64(), 9);
+    /// assert_eq!(langfuse_tracing_core::ObservationId::from_u64(9).unwrap().to_u64(), 9);
     /// ```
     pub const fn to_u64(self) -> u64 {
         self.0
@@ -125,7 +125,7 @@ impl ObservationId {
     /// A fresh random id.
     ///
     /// ```
-    /// let _ = langfuse_core::ObservationId::random();
+    /// let _ = langfuse_tracing_core::ObservationId::random();
     /// ```
     pub fn random() -> Self {
         ObservationId(random_u64())
@@ -198,7 +198,7 @@ pub fn random_u64() -> u64 {
 /// seed's UTF-8 bytes, as the other Langfuse SDKs compute it. With `None` or `""` it is random.
 ///
 /// ```
-/// use langfuse_core::create_trace_id;
+/// use langfuse_tracing_core::create_trace_id;
 /// assert_eq!(create_trace_id(Some("req_12345")).to_string(), "6cec55478a541a9eb2b3bfd6c8ba5670");
 /// assert_ne!(create_trace_id(None), create_trace_id(None));
 /// ```
@@ -219,7 +219,7 @@ pub fn create_trace_id(seed: Option<&str>) -> TraceId {
 /// Langfuse layer is installed).
 ///
 /// ```
-/// assert!(langfuse_core::get_current_trace_id().is_none());
+/// assert!(langfuse_tracing_core::get_current_trace_id().is_none());
 /// ```
 pub fn get_current_trace_id() -> Option<TraceId> {
     let mut out = None;
@@ -230,7 +230,7 @@ pub fn get_current_trace_id() -> Option<TraceId> {
 /// The id of the current observation, or `None` when none is current.
 ///
 /// ```
-/// assert!(langfuse_core::get_current_observation_id().is_none());
+/// assert!(langfuse_tracing_core::get_current_observation_id().is_none());
 /// ```
 pub fn get_current_observation_id() -> Option<ObservationId> {
     let mut out = None;

@@ -2,11 +2,11 @@
 //!
 //! This crate is what code that *produces* observations depends on: the `#[observe]`
 //! macro, observation builders and handles, updates, ids, and `propagate_attributes`.
-//! It has no network code; an application installs `langfuse-subscriber`'s layer to
+//! It has no network code; an application installs `langfuse-tracing`'s layer to
 //! export. Without that layer, everything here is a cheap no-op.
 //!
 //! ```
-//! use langfuse_core::{create_trace_id, ObservationType};
+//! use langfuse_tracing_core::{create_trace_id, ObservationType};
 //! assert_eq!(ObservationType::Generation.as_str(), "generation");
 //! assert_eq!(create_trace_id(Some("req_12345")).to_string(), "6cec55478a541a9eb2b3bfd6c8ba5670");
 //! ```
@@ -37,7 +37,7 @@ pub use ids::{
 };
 /// Turns each call of a function into one Langfuse observation; see the
 /// [macro documentation](macro@observe).
-pub use langfuse_macros::observe;
+pub use langfuse_tracing_macros::observe;
 pub use observation::{
     agent, chain, embedding, evaluator, event, generation, guardrail, retriever, span, tool,
     update_current_generation, update_current_span, update_current_trace, GenerationUpdate,

@@ -24,7 +24,7 @@
 //! Without a mask nothing of this runs: builders and updates check one flag.
 //!
 //! ```
-//! use langfuse_core::mask::{Mask, FULLY_MASKED};
+//! use langfuse_tracing_core::mask::{Mask, FULLY_MASKED};
 //! use serde_json::{json, Value};
 //!
 //! let mask = Mask::new(|mut v: Value| {
@@ -59,7 +59,7 @@ type MaskFn = dyn Fn(Value) -> Option<Value> + Send + Sync;
 /// A mask function, shared by the layer and the threads that write values.
 ///
 /// ```
-/// use langfuse_core::mask::Mask;
+/// use langfuse_tracing_core::mask::Mask;
 /// let redact = Mask::new(|v| match v {
 ///     serde_json::Value::String(s) => serde_json::Value::String(s.replace("secret", "***")),
 ///     other => other,
@@ -79,7 +79,7 @@ impl Mask {
     /// A mask from a function that returns the masked value.
     ///
     /// ```
-    /// let m = langfuse_core::mask::Mask::new(|_| serde_json::Value::Null);
+    /// let m = langfuse_tracing_core::mask::Mask::new(|_| serde_json::Value::Null);
     /// # let _ = m;
     /// ```
     pub fn new<F>(f: F) -> Self
@@ -94,7 +94,7 @@ impl Mask {
     ///
     /// ```
     /// use serde_json::Value;
-    /// let m = langfuse_core::mask::Mask::fallible(|v: Value| {
+    /// let m = langfuse_tracing_core::mask::Mask::fallible(|v: Value| {
     ///     if v.to_string().contains("ssn") { Err("cannot redact") } else { Ok(v) }
     /// });
     /// assert_eq!(m.apply("ok".into()), Some("ok".into()));
@@ -110,7 +110,7 @@ impl Mask {
     /// Runs the mask; `None` when it panicked or failed (one warning per process).
     ///
     /// ```
-    /// let m = langfuse_core::mask::Mask::new(|_| panic!("mask bug"));
+    /// let m = langfuse_tracing_core::mask::Mask::new(|_| panic!("mask bug"));
     /// # let hook = std::panic::take_hook();
     /// # std::panic::set_hook(Box::new(|_| {}));
     /// assert_eq!(m.apply(serde_json::json!(1)), None);
@@ -204,7 +204,7 @@ static MASK_INSTALLED: AtomicBool = AtomicBool::new(false);
 /// (and so its layer's mask) is known. One relaxed load.
 ///
 /// ```
-/// let _ = langfuse_core::mask::mask_installed();
+/// let _ = langfuse_tracing_core::mask::mask_installed();
 /// ```
 #[inline]
 pub fn mask_installed() -> bool {
@@ -214,8 +214,8 @@ pub fn mask_installed() -> bool {
 /// Called by a layer that has a mask, before it is attached to a subscriber.
 ///
 /// ```
-/// langfuse_core::mask::note_mask_installed();
-/// assert!(langfuse_core::mask::mask_installed());
+/// langfuse_tracing_core::mask::note_mask_installed();
+/// assert!(langfuse_tracing_core::mask::mask_installed());
 /// ```
 #[doc(hidden)]
 pub fn note_mask_installed() {
@@ -354,7 +354,7 @@ pub(crate) fn for_current() -> Option<Mask> {
 /// parses as JSON, else a string).
 ///
 /// ```
-/// use langfuse_core::mask::{mask_field_io, Mask};
+/// use langfuse_tracing_core::mask::{mask_field_io, Mask};
 /// let m = Mask::new(|_| "***".into());
 /// assert_eq!(mask_field_io(&m, "secret".into()), "***");
 /// ```
@@ -367,7 +367,7 @@ pub fn mask_field_io(mask: &Mask, text: String) -> String {
 /// see [`Mask`]. A non-object result is returned as the single metadata value.
 ///
 /// ```
-/// use langfuse_core::mask::{mask_field_metadata, Mask};
+/// use langfuse_tracing_core::mask::{mask_field_metadata, Mask};
 /// let m = Mask::new(|_| serde_json::json!({"k": "***"}));
 /// let (pairs, single) = mask_field_metadata(&m, vec![("k".into(), "\"v\"".into())]);
 /// assert_eq!(pairs, vec![("k".to_string(), "\"***\"".to_string())]);
@@ -384,7 +384,7 @@ pub fn mask_field_metadata(
 /// Masks a single metadata-encoded value the layer received in a `tracing` field.
 ///
 /// ```
-/// use langfuse_core::mask::{mask_field_metadata_value, Mask};
+/// use langfuse_tracing_core::mask::{mask_field_metadata_value, Mask};
 /// let m = Mask::new(|_| "***".into());
 /// assert_eq!(mask_field_metadata_value(&m, "[1]".into()), "\"***\"");
 /// ```

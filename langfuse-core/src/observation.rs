@@ -6,7 +6,7 @@
 //! completion start and prompt exist only on generation-like observations.
 //!
 //! ```
-//! use langfuse_core::observation::{generation, span, GenerationUpdate, SpanUpdate};
+//! use langfuse_tracing_core::observation::{generation, span, GenerationUpdate, SpanUpdate};
 //!
 //! let answer = span("user-request-pipeline").input(&"Tell me a joke").run(|root| {
 //!     let joke = generation("joke-generation").model("gpt-4o").run(|gen| {
@@ -363,10 +363,10 @@ macro_rules! generation_setters {
 /// An update of a span-like observation (every field but the generation ones).
 ///
 /// ```
-/// use langfuse_core::observation::SpanUpdate;
-/// use langfuse_core::Level;
+/// use langfuse_tracing_core::observation::SpanUpdate;
+/// use langfuse_tracing_core::Level;
 /// let u = SpanUpdate::new().output(&"done").metadata("step", &2).level(Level::Warning);
-/// langfuse_core::observation::update_current_span(u); // nothing current: one warning
+/// langfuse_tracing_core::observation::update_current_span(u); // nothing current: one warning
 /// ```
 #[derive(Clone, Debug)]
 pub struct SpanUpdate {
@@ -378,7 +378,7 @@ pub struct SpanUpdate {
 /// An update of a generation-like observation: every field, model and usage included.
 ///
 /// ```
-/// use langfuse_core::observation::GenerationUpdate;
+/// use langfuse_tracing_core::observation::GenerationUpdate;
 /// let u = GenerationUpdate::new()
 ///     .output(&"Rayleigh scattering...")
 ///     .usage_details(&serde_json::json!({"input_tokens": 5, "output_tokens": 50}))
@@ -396,7 +396,7 @@ impl SpanUpdate {
     /// An empty update. Values are only encoded once a Langfuse layer exists in this process.
     ///
     /// ```
-    /// let u = langfuse_core::observation::SpanUpdate::new().name("renamed");
+    /// let u = langfuse_tracing_core::observation::SpanUpdate::new().name("renamed");
     /// # let _ = u;
     /// ```
     #[inline]
@@ -414,7 +414,7 @@ impl SpanUpdate {
     /// Renames the observation.
     ///
     /// ```
-    /// let u = langfuse_core::observation::SpanUpdate::new().name("step-2");
+    /// let u = langfuse_tracing_core::observation::SpanUpdate::new().name("step-2");
     /// # let _ = u;
     /// ```
     #[inline]
@@ -438,7 +438,7 @@ impl GenerationUpdate {
     /// An empty update.
     ///
     /// ```
-    /// let u = langfuse_core::observation::GenerationUpdate::new().model("gpt-4o");
+    /// let u = langfuse_tracing_core::observation::GenerationUpdate::new().model("gpt-4o");
     /// # let _ = u;
     /// ```
     #[inline]
@@ -456,7 +456,7 @@ impl GenerationUpdate {
     /// Renames the observation.
     ///
     /// ```
-    /// let u = langfuse_core::observation::GenerationUpdate::new().name("llm-2");
+    /// let u = langfuse_tracing_core::observation::GenerationUpdate::new().name("llm-2");
     /// # let _ = u;
     /// ```
     #[inline]
@@ -488,9 +488,9 @@ impl From<SpanUpdate> for GenerationUpdate {
 /// (the docs' `start_as_current_observation`).
 ///
 /// ```
-/// use langfuse_core::observation::tool;
+/// use langfuse_tracing_core::observation::tool;
 /// let weather = tool("fetch-weather").input(&serde_json::json!({"city": "Paris"})).start();
-/// weather.update(langfuse_core::observation::SpanUpdate::new().output(&"15°C"));
+/// weather.update(langfuse_tracing_core::observation::SpanUpdate::new().output(&"15°C"));
 /// weather.end();
 /// ```
 #[must_use = "an observation builder does nothing until started"]
@@ -539,64 +539,64 @@ constructors! {
     /// A `span`: a unit of work.
     ///
     /// ```
-    /// let n = langfuse_core::observation::span("parse").run(|_| 1 + 1);
+    /// let n = langfuse_tracing_core::observation::span("parse").run(|_| 1 + 1);
     /// assert_eq!(n, 2);
     /// ```
     span => SpanLike, Span;
     /// A `generation`: an LLM call with model, usage, cost and prompt.
     ///
     /// ```
-    /// let g = langfuse_core::observation::generation("llm").model("gpt-4o").start();
+    /// let g = langfuse_tracing_core::observation::generation("llm").model("gpt-4o").start();
     /// g.end();
     /// ```
     generation => GenerationLike, Generation;
     /// An `embedding`: an embedding model call (generation-like).
     ///
     /// ```
-    /// let e = langfuse_core::observation::embedding("embed").model("text-embedding-3-small").start();
+    /// let e = langfuse_tracing_core::observation::embedding("embed").model("text-embedding-3-small").start();
     /// e.end();
     /// ```
     embedding => GenerationLike, Embedding;
     /// An `agent`: decides on the next steps.
     ///
     /// ```
-    /// langfuse_core::observation::agent("planner").run(|_| ());
+    /// langfuse_tracing_core::observation::agent("planner").run(|_| ());
     /// ```
     agent => SpanLike, Agent;
     /// A `tool`: a tool call.
     ///
     /// ```
-    /// langfuse_core::observation::tool("search").run(|_| ());
+    /// langfuse_tracing_core::observation::tool("search").run(|_| ());
     /// ```
     tool => SpanLike, Tool;
     /// A `chain`: links steps of an application.
     ///
     /// ```
-    /// langfuse_core::observation::chain("rag").run(|_| ());
+    /// langfuse_tracing_core::observation::chain("rag").run(|_| ());
     /// ```
     chain => SpanLike, Chain;
     /// A `retriever`: a retrieval step.
     ///
     /// ```
-    /// langfuse_core::observation::retriever("vector-search").run(|_| ());
+    /// langfuse_tracing_core::observation::retriever("vector-search").run(|_| ());
     /// ```
     retriever => SpanLike, Retriever;
     /// An `evaluator`: judges another observation.
     ///
     /// ```
-    /// langfuse_core::observation::evaluator("judge").run(|_| ());
+    /// langfuse_tracing_core::observation::evaluator("judge").run(|_| ());
     /// ```
     evaluator => SpanLike, Evaluator;
     /// A `guardrail`: a safety check.
     ///
     /// ```
-    /// langfuse_core::observation::guardrail("pii-filter").run(|_| ());
+    /// langfuse_tracing_core::observation::guardrail("pii-filter").run(|_| ());
     /// ```
     guardrail => SpanLike, Guardrail;
     /// An `event`: a point in time, ended as soon as it is started.
     ///
     /// ```
-    /// langfuse_core::observation::event("cache-miss").input(&"key-1").start();
+    /// langfuse_tracing_core::observation::event("cache-miss").input(&"key-1").start();
     /// ```
     event => EventLike, Event;
 }
@@ -605,7 +605,7 @@ constructors! {
 /// generation-like types are rejected here (use [`event`], [`generation`], [`embedding`]).
 ///
 /// ```
-/// use langfuse_core::{observation::span_of_type, ObservationType};
+/// use langfuse_tracing_core::{observation::span_of_type, ObservationType};
 /// assert!(span_of_type("step", ObservationType::Tool).is_some());
 /// assert!(span_of_type("step", ObservationType::Generation).is_none());
 /// ```
@@ -629,7 +629,7 @@ impl<K> ObservationBuilder<K> {
     /// instead of the current one; the observation gets `langfuse.internal.as_root`.
     ///
     /// ```
-    /// use langfuse_core::observation::{span, TraceContext};
+    /// use langfuse_tracing_core::observation::{span, TraceContext};
     /// let ctx = TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap();
     /// span("linked").trace_context(ctx).run(|_| ());
     /// ```
@@ -684,7 +684,7 @@ impl<K> ObservationBuilder<K> {
     /// the handle ends it too).
     ///
     /// ```
-    /// let side = langfuse_core::observation::span("manual-side-task").start();
+    /// let side = langfuse_tracing_core::observation::span("manual-side-task").start();
     /// side.end();
     /// ```
     pub fn start(self) -> Observation<K> {
@@ -697,7 +697,7 @@ impl<K> ObservationBuilder<K> {
     /// docs' `start_as_current_observation`). Children created inside are its children.
     ///
     /// ```
-    /// use langfuse_core::observation::{span, SpanUpdate};
+    /// use langfuse_tracing_core::observation::{span, SpanUpdate};
     /// let n = span("outer").run(|outer| {
     ///     outer.update(SpanUpdate::new().output(&"done"));
     ///     21 * 2
@@ -718,7 +718,7 @@ impl<K> ObservationBuilder<K> {
     ///
     /// ```
     /// # futures_executor_block_on(async {
-    /// use langfuse_core::observation::span;
+    /// use langfuse_tracing_core::observation::span;
     /// let v = span("fetch").run_async(|obs| async move { obs.id(); 7 }).await;
     /// assert_eq!(v, 7);
     /// # });
@@ -765,7 +765,7 @@ impl<F> ObservationFuture<F> {
     /// The span the future is polled in.
     ///
     /// ```
-    /// let fut = langfuse_core::observation::span("s").run_async(|_| async { 1 });
+    /// let fut = langfuse_tracing_core::observation::span("s").run_async(|_| async { 1 });
     /// assert!(fut.span().is_disabled()); // no subscriber in this example
     /// ```
     pub fn span(&self) -> &Span {
@@ -790,7 +790,7 @@ impl<F: Future> Future for ObservationFuture<F> {
 /// A started observation. Dropping it (or its last clone) ends it, like `end()`.
 ///
 /// ```
-/// use langfuse_core::observation::{generation, span, GenerationUpdate};
+/// use langfuse_tracing_core::observation::{generation, span, GenerationUpdate};
 /// let parent = span("manual-parent").start();
 /// let child = parent.start_observation(generation("manual-child-generation"));
 /// child.update(GenerationUpdate::new().model("gpt-4o").usage_details(&serde_json::json!({"input": 10})));
@@ -825,7 +825,7 @@ impl<K> Observation<K> {
     /// or to pass into `spawn_blocking`).
     ///
     /// ```
-    /// let obs = langfuse_core::observation::span("s").start();
+    /// let obs = langfuse_tracing_core::observation::span("s").start();
     /// let _entered = obs.span().enter();
     /// ```
     pub fn span(&self) -> &Span {
@@ -835,7 +835,7 @@ impl<K> Observation<K> {
     /// The observation id, as on the wire; `None` without a Langfuse layer.
     ///
     /// ```
-    /// let obs = langfuse_core::observation::span("s").start();
+    /// let obs = langfuse_tracing_core::observation::span("s").start();
     /// assert!(obs.id().is_none()); // no layer installed in this example
     /// ```
     pub fn id(&self) -> Option<ObservationId> {
@@ -847,7 +847,7 @@ impl<K> Observation<K> {
     /// The trace id, as on the wire; `None` without a Langfuse layer.
     ///
     /// ```
-    /// let obs = langfuse_core::observation::span("s").start();
+    /// let obs = langfuse_tracing_core::observation::span("s").start();
     /// assert!(obs.trace_id().is_none());
     /// ```
     pub fn trace_id(&self) -> Option<TraceId> {
@@ -861,7 +861,7 @@ impl<K> Observation<K> {
     /// updates and ends of it are ignored; its id stays readable.
     ///
     /// ```
-    /// langfuse_core::observation::span("s").start().end();
+    /// langfuse_tracing_core::observation::span("s").start().end();
     /// ```
     pub fn end(self) {
         crate::__layer::hooks::end_span(&self.span, std::time::SystemTime::now());
@@ -878,7 +878,7 @@ impl<K> Observation<K> {
     /// Starts a child of this observation without making it current.
     ///
     /// ```
-    /// use langfuse_core::observation::{span, tool};
+    /// use langfuse_tracing_core::observation::{span, tool};
     /// let parent = span("user-request").start();
     /// parent.start_observation(tool("fetch-weather")).end();
     /// ```
@@ -891,10 +891,10 @@ impl<K> Observation<K> {
     /// Runs `f` with a new child of this observation current.
     ///
     /// ```
-    /// use langfuse_core::observation::span;
+    /// use langfuse_tracing_core::observation::span;
     /// span("outer-process").run(|outer| {
     ///     outer.start_as_current_observation(span("intermediate-step"), |mid| {
-    ///         mid.start_as_current_observation(langfuse_core::observation::generation("llm-step-2"), |_| ());
+    ///         mid.start_as_current_observation(langfuse_tracing_core::observation::generation("llm-step-2"), |_| ());
     ///     });
     /// });
     /// ```
@@ -911,7 +911,7 @@ impl<K> Observation<K> {
     /// The async form of [`Observation::start_as_current_observation`].
     ///
     /// ```
-    /// use langfuse_core::observation::span;
+    /// use langfuse_tracing_core::observation::span;
     /// let parent = span("p").start();
     /// let fut = parent.start_as_current_observation_async(span("c"), |_c| async { 1 });
     /// # drop(fut);
@@ -933,8 +933,8 @@ impl<K> Observation<K> {
     /// Records an event (zero duration) as a child of this observation.
     ///
     /// ```
-    /// let obs = langfuse_core::observation::span("s").start();
-    /// obs.create_event(langfuse_core::observation::event("retry").metadata("attempt", &2));
+    /// let obs = langfuse_tracing_core::observation::span("s").start();
+    /// obs.create_event(langfuse_tracing_core::observation::event("retry").metadata("attempt", &2));
     /// ```
     pub fn create_event(&self, event: ObservationBuilder<EventLike>) -> Observation<EventLike> {
         self.start_observation(event)
@@ -943,7 +943,7 @@ impl<K> Observation<K> {
     /// Sets trace-level values (name, user, session, tags, ...) from this observation.
     ///
     /// ```
-    /// use langfuse_core::observation::{span, TraceUpdate};
+    /// use langfuse_tracing_core::observation::{span, TraceUpdate};
     /// span("root").run(|root| {
     ///     root.update_trace(TraceUpdate::new().user_id("user_123").tags(["beta"]));
     /// });
@@ -964,7 +964,7 @@ impl<K> Observation<K> {
     ///
     /// ```
     /// # #![allow(deprecated)]
-    /// let root = langfuse_core::observation::span("complex-pipeline").start();
+    /// let root = langfuse_tracing_core::observation::span("complex-pipeline").start();
     /// root.set_trace_io(Some(&serde_json::json!({"original_query": "q"})), Some(&serde_json::json!({"final_answer": "a"})));
     /// ```
     #[deprecated(
@@ -988,7 +988,7 @@ impl<K> Observation<K> {
     /// Makes the trace public (viewable by anyone with the link).
     ///
     /// ```
-    /// langfuse_core::observation::span("root").start().set_trace_as_public();
+    /// langfuse_tracing_core::observation::span("root").start().set_trace_as_public();
     /// ```
     pub fn set_trace_as_public(&self) -> &Self {
         self.update_trace(TraceUpdate::new().public(true))
@@ -1010,7 +1010,7 @@ impl Observation<SpanLike> {
     /// Updates the observation; later values win per field and per metadata key.
     ///
     /// ```
-    /// use langfuse_core::observation::{span, SpanUpdate};
+    /// use langfuse_tracing_core::observation::{span, SpanUpdate};
     /// let obs = span("data-processing").start();
     /// obs.update(SpanUpdate::new().metadata("step1_complete", &true));
     /// obs.update(SpanUpdate::new().output(&serde_json::json!({"result": "final_data"})));
@@ -1027,7 +1027,7 @@ impl Observation<GenerationLike> {
     /// Updates the generation, model and usage fields included.
     ///
     /// ```
-    /// use langfuse_core::observation::{generation, GenerationUpdate};
+    /// use langfuse_tracing_core::observation::{generation, GenerationUpdate};
     /// let g = generation("llm-call").start();
     /// g.update(GenerationUpdate::new().output(&"Paris").cost_details(&serde_json::json!({"total": 0.002})));
     /// ```
@@ -1043,9 +1043,9 @@ impl Observation<GenerationLike> {
 /// and the (deprecated) trace input and output.
 ///
 /// ```
-/// use langfuse_core::observation::TraceUpdate;
+/// use langfuse_tracing_core::observation::TraceUpdate;
 /// let u = TraceUpdate::new().name("checkout").session_id("session_abc").metadata("plan", &"premium");
-/// langfuse_core::observation::update_current_trace(u);
+/// langfuse_tracing_core::observation::update_current_trace(u);
 /// ```
 #[derive(Clone, Debug)]
 pub struct TraceUpdate {
@@ -1075,7 +1075,7 @@ impl TraceUpdate {
     /// An empty trace update.
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().user_id("u1");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().user_id("u1");
     /// # let _ = u;
     /// ```
     pub fn new() -> Self {
@@ -1099,7 +1099,7 @@ impl TraceUpdate {
     /// The trace name.
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().name("rag-query");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().name("rag-query");
     /// # let _ = u;
     /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -1110,7 +1110,7 @@ impl TraceUpdate {
     /// The user the trace belongs to.
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().user_id("user_123");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().user_id("user_123");
     /// # let _ = u;
     /// ```
     pub fn user_id(mut self, id: impl Into<String>) -> Self {
@@ -1121,7 +1121,7 @@ impl TraceUpdate {
     /// The session the trace belongs to.
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().session_id("session_abc");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().session_id("session_abc");
     /// # let _ = u;
     /// ```
     pub fn session_id(mut self, id: impl Into<String>) -> Self {
@@ -1132,7 +1132,7 @@ impl TraceUpdate {
     /// Adds tags (duplicates are ignored).
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().tags(["beta", "eu"]);
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().tags(["beta", "eu"]);
     /// # let _ = u;
     /// ```
     pub fn tags<I, S>(mut self, tags: I) -> Self
@@ -1152,7 +1152,7 @@ impl TraceUpdate {
     /// One trace metadata key (metadata encoding); later values win per key.
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().metadata("plan", &"premium");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().metadata("plan", &"premium");
     /// # let _ = u;
     /// ```
     pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
@@ -1166,7 +1166,7 @@ impl TraceUpdate {
     /// The version (`langfuse.version`, shared with the observation version).
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().version("1.0");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().version("1.0");
     /// # let _ = u;
     /// ```
     pub fn version(mut self, version: impl Into<String>) -> Self {
@@ -1177,7 +1177,7 @@ impl TraceUpdate {
     /// The release (`langfuse.release`).
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().release("2024-06-01");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().release("2024-06-01");
     /// # let _ = u;
     /// ```
     pub fn release(mut self, release: impl Into<String>) -> Self {
@@ -1188,7 +1188,7 @@ impl TraceUpdate {
     /// Whether the trace is public.
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().public(true);
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().public(true);
     /// # let _ = u;
     /// ```
     pub fn public(mut self, public: bool) -> Self {
@@ -1199,7 +1199,7 @@ impl TraceUpdate {
     /// The trace input (deprecated in the SDKs; IO encoding).
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().input(&"question");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().input(&"question");
     /// # let _ = u;
     /// ```
     pub fn input<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
@@ -1216,7 +1216,7 @@ impl TraceUpdate {
     /// The trace output (deprecated in the SDKs; IO encoding).
     ///
     /// ```
-    /// let u = langfuse_core::observation::TraceUpdate::new().output(&"answer");
+    /// let u = langfuse_tracing_core::observation::TraceUpdate::new().output(&"answer");
     /// # let _ = u;
     /// ```
     pub fn output<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
@@ -1291,7 +1291,7 @@ fn warn_nothing_current(what: &str) {
 /// With nothing current it logs one warning and does nothing else.
 ///
 /// ```
-/// use langfuse_core::observation::{span, update_current_span, SpanUpdate};
+/// use langfuse_tracing_core::observation::{span, update_current_span, SpanUpdate};
 /// span("data-processing").run(|_| {
 ///     update_current_span(SpanUpdate::new().metadata("step1_complete", &true));
 /// });
@@ -1318,7 +1318,7 @@ fn update_current(mut fields: Box<Fields>, what: &str) {
 /// not exported.
 ///
 /// ```
-/// use langfuse_core::observation::{generation, update_current_generation, GenerationUpdate};
+/// use langfuse_tracing_core::observation::{generation, update_current_generation, GenerationUpdate};
 /// generation("llm").run(|_| update_current_generation(GenerationUpdate::new().model("gpt-4o")));
 /// ```
 #[inline]
@@ -1332,7 +1332,7 @@ pub fn update_current_generation(update: GenerationUpdate) {
 /// Sets trace-level values through the current observation.
 ///
 /// ```
-/// use langfuse_core::observation::{span, update_current_trace, TraceUpdate};
+/// use langfuse_tracing_core::observation::{span, update_current_trace, TraceUpdate};
 /// span("request").run(|_| update_current_trace(TraceUpdate::new().user_id("user_123").session_id("s1")));
 /// ```
 pub fn update_current_trace(mut update: TraceUpdate) {
@@ -1353,7 +1353,7 @@ pub fn update_current_trace(mut update: TraceUpdate) {
 ///
 /// ```
 /// # #![allow(deprecated)]
-/// langfuse_core::observation::set_current_trace_io(Some(&"question"), Some(&"answer"));
+/// langfuse_tracing_core::observation::set_current_trace_io(Some(&"question"), Some(&"answer"));
 /// ```
 #[deprecated(
     note = "set input and output on the root observation instead, as the Langfuse docs advise"
@@ -1375,7 +1375,7 @@ pub fn set_current_trace_io<I: Serialize + ?Sized, O: Serialize + ?Sized>(
 /// Makes the current trace public.
 ///
 /// ```
-/// langfuse_core::observation::set_current_trace_as_public();
+/// langfuse_tracing_core::observation::set_current_trace_as_public();
 /// ```
 pub fn set_current_trace_as_public() {
     update_current_trace(TraceUpdate::new().public(true));
@@ -1388,7 +1388,7 @@ pub fn set_current_trace_as_public() {
 /// shows it as the trace's root.
 ///
 /// ```
-/// use langfuse_core::observation::TraceContext;
+/// use langfuse_tracing_core::observation::TraceContext;
 /// let ctx = TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap().with_parent("6cec55478a541a9e").unwrap();
 /// assert!(TraceContext::new("not-hex").is_err());
 /// # let _ = ctx;
@@ -1403,7 +1403,7 @@ impl TraceContext {
     /// From a 32-character lowercase hex trace id.
     ///
     /// ```
-    /// assert!(langfuse_core::observation::TraceContext::new("6CEC55478A541A9EB2B3BFD6C8BA5670").is_err());
+    /// assert!(langfuse_tracing_core::observation::TraceContext::new("6CEC55478A541A9EB2B3BFD6C8BA5670").is_err());
     /// ```
     pub fn new(trace_id: &str) -> Result<Self, InvalidId> {
         Ok(TraceContext {
@@ -1415,7 +1415,7 @@ impl TraceContext {
     /// From ids already parsed (for example `create_trace_id(Some("req_12345"))`).
     ///
     /// ```
-    /// use langfuse_core::{create_trace_id, observation::TraceContext};
+    /// use langfuse_tracing_core::{create_trace_id, observation::TraceContext};
     /// let ctx = TraceContext::from_ids(create_trace_id(Some("req_12345")), None);
     /// # let _ = ctx;
     /// ```
@@ -1429,7 +1429,7 @@ impl TraceContext {
     /// Sets the parent observation id (16 lowercase hex characters).
     ///
     /// ```
-    /// let ctx = langfuse_core::observation::TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap();
+    /// let ctx = langfuse_tracing_core::observation::TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap();
     /// assert!(ctx.with_parent("xyz").is_err());
     /// ```
     pub fn with_parent(mut self, parent_span_id: &str) -> Result<Self, InvalidId> {
@@ -1440,7 +1440,7 @@ impl TraceContext {
     /// The trace id.
     ///
     /// ```
-    /// let ctx = langfuse_core::observation::TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap();
+    /// let ctx = langfuse_tracing_core::observation::TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap();
     /// assert_eq!(ctx.trace_id().to_string(), "6cec55478a541a9eb2b3bfd6c8ba5670");
     /// ```
     pub fn trace_id(&self) -> TraceId {
@@ -1471,7 +1471,7 @@ impl TraceContext {
     /// `#[observe]` function) join this trace.
     ///
     /// ```
-    /// use langfuse_core::observation::{span, TraceContext};
+    /// use langfuse_tracing_core::observation::{span, TraceContext};
     /// let ctx = TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap();
     /// ctx.run(|| span("joins-the-trace").run(|_| ()));
     /// ```
@@ -1483,7 +1483,7 @@ impl TraceContext {
     /// top level join this trace.
     ///
     /// ```
-    /// let ctx = langfuse_core::observation::TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap();
+    /// let ctx = langfuse_tracing_core::observation::TraceContext::new("6cec55478a541a9eb2b3bfd6c8ba5670").unwrap();
     /// let fut = ctx.instrument(async { 1 });
     /// # drop(fut);
     /// ```

@@ -7,7 +7,7 @@
 //! current when the scope is entered. Observations started after the scope ends do not.
 //!
 //! ```
-//! use langfuse_core::propagation::PropagateAttributes;
+//! use langfuse_tracing_core::propagation::PropagateAttributes;
 //!
 //! let root = tracing::info_span!("user-workflow", langfuse.observation.type = "span");
 //! root.in_scope(|| {
@@ -33,7 +33,7 @@
 //! the task's observations are children of the current one):
 //!
 //! ```
-//! use langfuse_core::propagation::{self, PropagateAttributes};
+//! use langfuse_tracing_core::propagation::{self, PropagateAttributes};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! PropagateAttributes::new()
@@ -110,14 +110,14 @@ pub use w3c::{
 /// The longest propagated value, in characters (Unicode scalar values).
 ///
 /// ```
-/// assert_eq!(langfuse_core::propagation::MAX_VALUE_CHARS, 200);
+/// assert_eq!(langfuse_tracing_core::propagation::MAX_VALUE_CHARS, 200);
 /// ```
 pub const MAX_VALUE_CHARS: usize = 200;
 
 /// The longest propagated environment, in characters.
 ///
 /// ```
-/// assert_eq!(langfuse_core::propagation::MAX_ENVIRONMENT_CHARS, 40);
+/// assert_eq!(langfuse_tracing_core::propagation::MAX_ENVIRONMENT_CHARS, 40);
 /// ```
 pub const MAX_ENVIRONMENT_CHARS: usize = 40;
 
@@ -127,7 +127,7 @@ pub const MAX_ENVIRONMENT_CHARS: usize = 40;
 /// writes it at export; the observation's own values win where the wire reference says so.
 ///
 /// ```
-/// let p = langfuse_core::propagation::PropagatedAttributes::default();
+/// let p = langfuse_tracing_core::propagation::PropagatedAttributes::default();
 /// assert!(p.user_id.is_none());
 /// assert!(p.is_empty());
 /// ```
@@ -159,7 +159,7 @@ impl PropagatedAttributes {
     /// True when nothing would be written on an observation (baggage aside).
     ///
     /// ```
-    /// use langfuse_core::propagation::PropagatedAttributes;
+    /// use langfuse_tracing_core::propagation::PropagatedAttributes;
     /// let mut p = PropagatedAttributes::default();
     /// assert!(p.is_empty());
     /// p.tags.push("a".into());
@@ -182,7 +182,7 @@ impl PropagatedAttributes {
     /// Baggage entries merge per name, inner winning.
     ///
     /// ```
-    /// use langfuse_core::propagation::PropagatedAttributes;
+    /// use langfuse_tracing_core::propagation::PropagatedAttributes;
     /// let outer = PropagatedAttributes {
     ///     user_id: Some("u1".into()),
     ///     tags: vec!["tag-a".into(), "tag-b".into(), "tag-a".into()],
@@ -368,7 +368,7 @@ pub(crate) fn check_prompt(key: &str, name: String, version: i64) -> Option<(Str
 /// builder keeps the rest. Calling a scalar setter twice keeps the last value.
 ///
 /// ```
-/// use langfuse_core::propagation::PropagateAttributes;
+/// use langfuse_tracing_core::propagation::PropagateAttributes;
 ///
 /// let answer = PropagateAttributes::new()
 ///     .user_id("user_123")
@@ -393,7 +393,7 @@ impl PropagateAttributes {
     /// An empty set of attributes.
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new();
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new();
     /// assert!(p.attributes().is_empty());
     /// ```
     pub fn new() -> Self {
@@ -403,7 +403,7 @@ impl PropagateAttributes {
     /// The user the trace belongs to (`user.id`), at most 200 characters.
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().user_id("user_123");
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().user_id("user_123");
     /// assert_eq!(p.attributes().user_id.as_deref(), Some("user_123"));
     /// ```
     pub fn user_id(mut self, user_id: impl Into<String>) -> Self {
@@ -414,7 +414,7 @@ impl PropagateAttributes {
     /// The session the trace belongs to (`session.id`), at most 200 characters.
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().session_id("s-1");
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().session_id("s-1");
     /// assert_eq!(p.attributes().session_id.as_deref(), Some("s-1"));
     /// ```
     pub fn session_id(mut self, session_id: impl Into<String>) -> Self {
@@ -426,7 +426,7 @@ impl PropagateAttributes {
     /// version wins over it.
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().version("1.0");
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().version("1.0");
     /// assert_eq!(p.attributes().version.as_deref(), Some("1.0"));
     /// ```
     pub fn version(mut self, version: impl Into<String>) -> Self {
@@ -437,7 +437,7 @@ impl PropagateAttributes {
     /// The trace name (`langfuse.trace.name`), at most 200 characters.
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().trace_name("checkout");
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().trace_name("checkout");
     /// assert_eq!(p.attributes().trace_name.as_deref(), Some("checkout"));
     /// ```
     pub fn trace_name(mut self, trace_name: impl Into<String>) -> Self {
@@ -449,7 +449,7 @@ impl PropagateAttributes {
     /// not starting with `langfuse`. It wins over the observation's and the client's.
     ///
     /// ```
-    /// use langfuse_core::propagation::PropagateAttributes;
+    /// use langfuse_tracing_core::propagation::PropagateAttributes;
     /// assert!(PropagateAttributes::new().environment("prod").attributes().environment.is_some());
     /// assert!(PropagateAttributes::new().environment("Prod").attributes().environment.is_none());
     /// ```
@@ -462,7 +462,7 @@ impl PropagateAttributes {
     /// is dropped alone. Duplicates are kept, as in the other SDKs.
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().tags(["a", "b"]).tag("c");
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().tags(["a", "b"]).tag("c");
     /// assert_eq!(p.attributes().tags, ["a", "b", "c"]);
     /// ```
     pub fn tags<I, S>(mut self, tags: I) -> Self
@@ -481,7 +481,7 @@ impl PropagateAttributes {
     /// Adds one tag; see [`tags`](Self::tags).
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().tag("beta");
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().tag("beta");
     /// assert_eq!(p.attributes().tags, ["beta"]);
     /// ```
     pub fn tag(self, tag: impl Into<String>) -> Self {
@@ -494,7 +494,7 @@ impl PropagateAttributes {
     /// encodes to `null` (a `None`) is skipped. The same key again replaces the value.
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new()
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new()
     ///     .metadata("experiment", "variant_a")
     ///     .metadata("attempt", 2);
     /// assert_eq!(
@@ -513,7 +513,7 @@ impl PropagateAttributes {
     /// ```
     /// use std::collections::BTreeMap;
     /// let map = BTreeMap::from([("pipeline", "main"), ("region", "eu")]);
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().metadata_map(map);
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().metadata_map(map);
     /// assert_eq!(p.attributes().metadata.len(), 2);
     /// ```
     pub fn metadata_map<I, K, V>(mut self, entries: I) -> Self
@@ -550,7 +550,7 @@ impl PropagateAttributes {
     /// generations. An empty name is dropped.
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().prompt("qa", 3);
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().prompt("qa", 3);
     /// assert_eq!(p.attributes().prompt, Some(("qa".to_string(), 3)));
     /// ```
     pub fn prompt(mut self, name: impl Into<String>, version: i64) -> Self {
@@ -572,7 +572,7 @@ impl PropagateAttributes {
     /// values needed for distributed tracing.
     ///
     /// ```
-    /// use langfuse_core::propagation::{current_baggage, PropagateAttributes};
+    /// use langfuse_tracing_core::propagation::{current_baggage, PropagateAttributes};
     /// PropagateAttributes::new().user_id("u 1").as_baggage(true).run(|| {
     ///     assert_eq!(current_baggage().as_deref(), Some("langfuse_user_id=u%201"));
     /// });
@@ -585,7 +585,7 @@ impl PropagateAttributes {
     /// The validated attributes of this scope alone (not merged with outer scopes).
     ///
     /// ```
-    /// let p = langfuse_core::propagation::PropagateAttributes::new().user_id("u");
+    /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new().user_id("u");
     /// assert_eq!(p.attributes().user_id.as_deref(), Some("u"));
     /// ```
     pub fn attributes(&self) -> &PropagatedAttributes {
@@ -596,7 +596,7 @@ impl PropagateAttributes {
     /// and so does the observation current now.
     ///
     /// ```
-    /// use langfuse_core::propagation::{self, PropagateAttributes};
+    /// use langfuse_tracing_core::propagation::{self, PropagateAttributes};
     /// let user = PropagateAttributes::new()
     ///     .user_id("user_123")
     ///     .run(|| propagation::current().attributes().and_then(|a| a.user_id.clone()));
@@ -619,7 +619,7 @@ impl PropagateAttributes {
     /// `attrs.instrument(observed_fn())` is fine).
     ///
     /// ```
-    /// use langfuse_core::propagation::{self, PropagateAttributes};
+    /// use langfuse_tracing_core::propagation::{self, PropagateAttributes};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let session = PropagateAttributes::new()
     ///     .session_id("s-1")
@@ -670,7 +670,7 @@ impl PropagateAttributes {
 /// [`PropagateAttributes::run`], named like the other SDKs' function.
 ///
 /// ```
-/// use langfuse_core::propagation::{propagate_attributes, PropagateAttributes};
+/// use langfuse_tracing_core::propagation::{propagate_attributes, PropagateAttributes};
 /// let n = propagate_attributes(PropagateAttributes::new().user_id("user_123"), || 1 + 1);
 /// assert_eq!(n, 2);
 /// ```
@@ -688,7 +688,7 @@ pin_project_lite::pin_project! {
     /// [`PropagationContext::instrument`].
     ///
     /// ```
-    /// use langfuse_core::propagation::{PropagateAttributes, Propagated};
+    /// use langfuse_tracing_core::propagation::{PropagateAttributes, Propagated};
     /// let fut: Propagated<_> = PropagateAttributes::new().user_id("u").instrument(async { 1 });
     /// # drop(fut);
     /// ```
@@ -725,7 +725,7 @@ impl<F: Future> Future for Propagated<F> {
 /// thread so that work there stays in the same trace with the same attributes.
 ///
 /// ```
-/// use langfuse_core::propagation::{PropagateAttributes, PropagationContext};
+/// use langfuse_tracing_core::propagation::{PropagateAttributes, PropagationContext};
 ///
 /// let handle = PropagateAttributes::new().user_id("user_123").run(|| {
 ///     let cx = PropagationContext::current();
@@ -745,7 +745,7 @@ impl PropagationContext {
     /// Captures the current `tracing` span and Langfuse scope.
     ///
     /// ```
-    /// let cx = langfuse_core::propagation::PropagationContext::current();
+    /// let cx = langfuse_tracing_core::propagation::PropagationContext::current();
     /// assert!(cx.attributes().is_none());
     /// ```
     pub fn current() -> Self {
@@ -758,7 +758,7 @@ impl PropagationContext {
     /// The propagated attributes in effect, if any scope set some.
     ///
     /// ```
-    /// use langfuse_core::propagation::{PropagateAttributes, PropagationContext};
+    /// use langfuse_tracing_core::propagation::{PropagateAttributes, PropagationContext};
     /// PropagateAttributes::new().tag("a").run(|| {
     ///     assert_eq!(PropagationContext::current().attributes().unwrap().tags, ["a"]);
     /// });
@@ -770,7 +770,7 @@ impl PropagationContext {
     /// Runs `f` inside the captured span and scope (on any thread).
     ///
     /// ```
-    /// let cx = langfuse_core::propagation::PropagationContext::current();
+    /// let cx = langfuse_tracing_core::propagation::PropagationContext::current();
     /// assert_eq!(std::thread::spawn(move || cx.run(|| 7)).join().unwrap(), 7);
     /// ```
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -782,7 +782,7 @@ impl PropagationContext {
     /// way to carry the context into `tokio::spawn`.
     ///
     /// ```
-    /// use langfuse_core::propagation;
+    /// use langfuse_tracing_core::propagation;
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let task = tokio::spawn(propagation::current().instrument(async { 1 }));
     /// assert_eq!(task.await.unwrap(), 1);
@@ -797,7 +797,7 @@ impl PropagationContext {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let handle = tokio::spawn(langfuse_core::propagation::current().instrument(async { "done" }));
+/// let handle = tokio::spawn(langfuse_tracing_core::propagation::current().instrument(async { "done" }));
 /// assert_eq!(handle.await.unwrap(), "done");
 /// # }
 /// ```

@@ -6,13 +6,13 @@
 //! same [`Score::id`] (and the same [`Score::timestamp`]) replaces it.
 //!
 //! ```
-//! use langfuse_core::score::{Score, ScoreValue};
+//! use langfuse_tracing_core::score::{Score, ScoreValue};
 //! // Only ids are needed, so feedback can come long after the trace, from another process.
-//! let trace_id = langfuse_core::create_trace_id(Some("req_12345"));
+//! let trace_id = langfuse_tracing_core::create_trace_id(Some("req_12345"));
 //! let score = Score::new("helpful", true).trace_id(trace_id).comment("thumbs up");
 //! assert_eq!(score.value(), &ScoreValue::Boolean(true));
 //! // Without a Langfuse layer there is nowhere to send it: an error, never a panic.
-//! assert!(langfuse_core::score::create_score(score).is_err());
+//! assert!(langfuse_tracing_core::score::create_score(score).is_err());
 //! ```
 //!
 //! Values are typed: a boolean score holds a `bool` and a categorical one a `String`,
@@ -21,7 +21,7 @@
 //! error instead. An empty name, a NaN, a malformed id or a score without a target is
 //! an error returned by [`create_score`] and friends before anything is queued.
 //!
-//! This crate has no network code: a Langfuse layer (in `langfuse-subscriber`)
+//! This crate has no network code: a Langfuse layer (in `langfuse-tracing`)
 //! registers a [`ScoreSink`] that batches and sends. The score functions find the sink
 //! of the current subscriber (for a handle: the subscriber of its span), else the sink
 //! of the most recently built layer still alive.
@@ -38,7 +38,7 @@ use crate::observation::Observation;
 /// The data type of a score, as the API names it (`dataType`).
 ///
 /// ```
-/// use langfuse_core::score::ScoreDataType;
+/// use langfuse_tracing_core::score::ScoreDataType;
 /// assert_eq!(ScoreDataType::Boolean.as_str(), "BOOLEAN");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,7 +60,7 @@ impl ScoreDataType {
     /// The API's name for it.
     ///
     /// ```
-    /// assert_eq!(langfuse_core::score::ScoreDataType::Numeric.as_str(), "NUMERIC");
+    /// assert_eq!(langfuse_tracing_core::score::ScoreDataType::Numeric.as_str(), "NUMERIC");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
@@ -85,7 +85,7 @@ impl fmt::Display for ScoreDataType {
 /// `Categorical` (use [`ScoreValue::Text`] or [`ScoreValue::Correction`] for the others).
 ///
 /// ```
-/// use langfuse_core::score::{ScoreDataType, ScoreValue};
+/// use langfuse_tracing_core::score::{ScoreDataType, ScoreValue};
 /// assert_eq!(ScoreValue::from(0.9).data_type(), ScoreDataType::Numeric);
 /// assert_eq!(ScoreValue::from(3).data_type(), ScoreDataType::Numeric);
 /// assert_eq!(ScoreValue::from(false).data_type(), ScoreDataType::Boolean);
@@ -110,7 +110,7 @@ impl ScoreValue {
     /// The data type this value is sent with.
     ///
     /// ```
-    /// use langfuse_core::score::{ScoreDataType, ScoreValue};
+    /// use langfuse_tracing_core::score::{ScoreDataType, ScoreValue};
     /// assert_eq!(ScoreValue::Correction("Paris".into()).data_type(), ScoreDataType::Correction);
     /// ```
     pub fn data_type(&self) -> ScoreDataType {
@@ -127,7 +127,7 @@ impl ScoreValue {
     /// `true`/`false`/`1`/`0`, a numeric a finite number, the string types a string.
     ///
     /// ```
-    /// use langfuse_core::score::{ScoreDataType, ScoreValue};
+    /// use langfuse_tracing_core::score::{ScoreDataType, ScoreValue};
     /// use serde_json::json;
     /// assert_eq!(ScoreValue::from_json(&json!(1), ScoreDataType::Boolean).unwrap(), ScoreValue::Boolean(true));
     /// assert!(ScoreValue::from_json(&json!(0.7), ScoreDataType::Boolean).is_err());
@@ -192,8 +192,8 @@ impl From<String> for ScoreValue {
 /// Why a score was not queued. Nothing is sent when one of these is returned.
 ///
 /// ```
-/// let err = langfuse_core::score::Score::new("", 1.0).validate().unwrap_err();
-/// assert_eq!(err, langfuse_core::score::ScoreError::EmptyName);
+/// let err = langfuse_tracing_core::score::Score::new("", 1.0).validate().unwrap_err();
+/// assert_eq!(err, langfuse_tracing_core::score::ScoreError::EmptyName);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -312,8 +312,8 @@ impl std::error::Error for ScoreError {}
 /// [`create_score`], [`Observation::score`] or the `score_current_*` functions.
 ///
 /// ```
-/// use langfuse_core::score::Score;
-/// let trace_id = langfuse_core::create_trace_id(Some("req_42"));
+/// use langfuse_tracing_core::score::Score;
+/// let trace_id = langfuse_tracing_core::create_trace_id(Some("req_42"));
 /// let score = Score::new("correctness", 0.8)
 ///     .trace_id(trace_id)
 ///     .observation_id("6cec55478a541a9e")
@@ -343,7 +343,7 @@ impl Score {
     /// A score named `name` with `value` (see [`ScoreValue`] for the conversions).
     ///
     /// ```
-    /// let s = langfuse_core::score::Score::new("latency-ok", true);
+    /// let s = langfuse_tracing_core::score::Score::new("latency-ok", true);
     /// assert_eq!(s.name(), "latency-ok");
     /// ```
     pub fn new(name: impl Into<String>, value: impl Into<ScoreValue>) -> Score {
@@ -367,8 +367,8 @@ impl Score {
     /// with the same id (and timestamp) replaces the earlier one.
     ///
     /// ```
-    /// let s = langfuse_core::score::Score::new("q", 1).id("my-score-1");
-    /// assert_eq!(s.validate().unwrap_err(), langfuse_core::score::ScoreError::NoTarget);
+    /// let s = langfuse_tracing_core::score::Score::new("q", 1).id("my-score-1");
+    /// assert_eq!(s.validate().unwrap_err(), langfuse_tracing_core::score::ScoreError::NoTarget);
     /// ```
     pub fn id(mut self, id: impl Into<String>) -> Score {
         self.id = Some(id.into());
@@ -378,7 +378,7 @@ impl Score {
     /// The trace it scores: a [`TraceId`] or its 32-hex string.
     ///
     /// ```
-    /// let s = langfuse_core::score::Score::new("q", 1).trace_id("6cec55478a541a9eb2b3bfd6c8ba5670");
+    /// let s = langfuse_tracing_core::score::Score::new("q", 1).trace_id("6cec55478a541a9eb2b3bfd6c8ba5670");
     /// assert!(s.validate().is_ok());
     /// ```
     pub fn trace_id(mut self, id: impl fmt::Display) -> Score {
@@ -390,7 +390,7 @@ impl Score {
     /// its 16-hex string.
     ///
     /// ```
-    /// let s = langfuse_core::score::Score::new("q", 1).observation_id("6cec55478a541a9e");
+    /// let s = langfuse_tracing_core::score::Score::new("q", 1).observation_id("6cec55478a541a9e");
     /// assert!(s.validate().is_err()); // the trace id is missing
     /// ```
     pub fn observation_id(mut self, id: impl fmt::Display) -> Score {
@@ -401,7 +401,7 @@ impl Score {
     /// The session it scores.
     ///
     /// ```
-    /// assert!(langfuse_core::score::Score::new("csat", 4).session_id("chat-1").validate().is_ok());
+    /// assert!(langfuse_tracing_core::score::Score::new("csat", 4).session_id("chat-1").validate().is_ok());
     /// ```
     pub fn session_id(mut self, id: impl Into<String>) -> Score {
         self.session_id = Some(id.into());
@@ -411,7 +411,7 @@ impl Score {
     /// The dataset run it scores.
     ///
     /// ```
-    /// assert!(langfuse_core::score::Score::new("acc", 0.9).dataset_run_id("run-1").validate().is_ok());
+    /// assert!(langfuse_tracing_core::score::Score::new("acc", 0.9).dataset_run_id("run-1").validate().is_ok());
     /// ```
     pub fn dataset_run_id(mut self, id: impl Into<String>) -> Score {
         self.dataset_run_id = Some(id.into());
@@ -421,7 +421,7 @@ impl Score {
     /// A comment (for example the evaluator's reasoning).
     ///
     /// ```
-    /// let _ = langfuse_core::score::Score::new("q", 1).comment("good");
+    /// let _ = langfuse_tracing_core::score::Score::new("q", 1).comment("good");
     /// ```
     pub fn comment(mut self, comment: impl Into<String>) -> Score {
         self.comment = Some(comment.into());
@@ -431,7 +431,7 @@ impl Score {
     /// Metadata: a JSON object (`null` means none).
     ///
     /// ```
-    /// let s = langfuse_core::score::Score::new("q", 1).session_id("s").metadata(serde_json::json!([1]));
+    /// let s = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").metadata(serde_json::json!([1]));
     /// assert!(s.validate().is_err());
     /// ```
     pub fn metadata(mut self, metadata: serde_json::Value) -> Score {
@@ -442,7 +442,7 @@ impl Score {
     /// A score config's id (the server checks the value against it).
     ///
     /// ```
-    /// let _ = langfuse_core::score::Score::new("q", 1).config_id("cfg-1");
+    /// let _ = langfuse_tracing_core::score::Score::new("q", 1).config_id("cfg-1");
     /// ```
     pub fn config_id(mut self, id: impl Into<String>) -> Score {
         self.config_id = Some(id.into());
@@ -452,7 +452,7 @@ impl Score {
     /// When it was scored; default: now. Keep it when updating a score by id.
     ///
     /// ```
-    /// let _ = langfuse_core::score::Score::new("q", 1).timestamp(std::time::SystemTime::now());
+    /// let _ = langfuse_tracing_core::score::Score::new("q", 1).timestamp(std::time::SystemTime::now());
     /// ```
     pub fn timestamp(mut self, at: SystemTime) -> Score {
         self.timestamp = Some(at);
@@ -462,7 +462,7 @@ impl Score {
     /// The environment; default: the layer's environment.
     ///
     /// ```
-    /// let s = langfuse_core::score::Score::new("q", 1).session_id("s").environment("Prod");
+    /// let s = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").environment("Prod");
     /// assert!(s.validate().is_err()); // lowercase only
     /// ```
     pub fn environment(mut self, env: impl Into<String>) -> Score {
@@ -473,7 +473,7 @@ impl Score {
     /// The name.
     ///
     /// ```
-    /// assert_eq!(langfuse_core::score::Score::new("q", 1).name(), "q");
+    /// assert_eq!(langfuse_tracing_core::score::Score::new("q", 1).name(), "q");
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -482,7 +482,7 @@ impl Score {
     /// The value.
     ///
     /// ```
-    /// use langfuse_core::score::{Score, ScoreValue};
+    /// use langfuse_tracing_core::score::{Score, ScoreValue};
     /// assert_eq!(Score::new("q", 2).value(), &ScoreValue::Numeric(2.0));
     /// ```
     pub fn value(&self) -> &ScoreValue {
@@ -493,7 +493,7 @@ impl Score {
     /// sent. [`create_score`] calls it; call it yourself to check a score early.
     ///
     /// ```
-    /// use langfuse_core::score::{Score, ScoreError};
+    /// use langfuse_tracing_core::score::{Score, ScoreError};
     /// let t = "6cec55478a541a9eb2b3bfd6c8ba5670";
     /// assert!(matches!(Score::new("q", f64::NAN).trace_id(t).validate(), Err(ScoreError::NotFinite(_))));
     /// assert!(matches!(Score::new("q", 1).trace_id("abc").validate(), Err(ScoreError::InvalidTraceId(_))));
@@ -596,7 +596,7 @@ fn valid_environment(env: &str) -> bool {
 /// order, absent values left out).
 ///
 /// ```
-/// use langfuse_core::score::Score;
+/// use langfuse_tracing_core::score::Score;
 /// let r = Score::new("helpful", true).session_id("chat-1").id("s1").validate().unwrap();
 /// let json = serde_json::to_value(&r).unwrap();
 /// assert_eq!(json["value"], 1.0);
@@ -624,7 +624,7 @@ impl ScoreRecord {
     /// The score's id.
     ///
     /// ```
-    /// let r = langfuse_core::score::Score::new("q", 1).session_id("s").id("x").validate().unwrap();
+    /// let r = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").id("x").validate().unwrap();
     /// assert_eq!(r.id(), "x");
     /// ```
     pub fn id(&self) -> &str {
@@ -634,7 +634,7 @@ impl ScoreRecord {
     /// The trace it scores, if any (sampling is decided from it).
     ///
     /// ```
-    /// let r = langfuse_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
+    /// let r = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
     /// assert!(r.trace_id().is_none());
     /// ```
     pub fn trace_id(&self) -> Option<TraceId> {
@@ -644,7 +644,7 @@ impl ScoreRecord {
     /// The observation it scores, if any.
     ///
     /// ```
-    /// let r = langfuse_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
+    /// let r = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
     /// assert!(r.observation_id().is_none());
     /// ```
     pub fn observation_id(&self) -> Option<ObservationId> {
@@ -654,7 +654,7 @@ impl ScoreRecord {
     /// The name.
     ///
     /// ```
-    /// let r = langfuse_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
+    /// let r = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
     /// assert_eq!(r.name(), "q");
     /// ```
     pub fn name(&self) -> &str {
@@ -664,8 +664,8 @@ impl ScoreRecord {
     /// The value.
     ///
     /// ```
-    /// let r = langfuse_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
-    /// assert_eq!(r.value(), &langfuse_core::score::ScoreValue::Numeric(1.0));
+    /// let r = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
+    /// assert_eq!(r.value(), &langfuse_tracing_core::score::ScoreValue::Numeric(1.0));
     /// ```
     pub fn value(&self) -> &ScoreValue {
         &self.value
@@ -674,7 +674,7 @@ impl ScoreRecord {
     /// The environment, if one was given or filled in.
     ///
     /// ```
-    /// let mut r = langfuse_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
+    /// let mut r = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").validate().unwrap();
     /// r.set_default_environment(Some("production"));
     /// assert_eq!(r.environment(), Some("production"));
     /// ```
@@ -685,7 +685,7 @@ impl ScoreRecord {
     /// Fills the environment when the score has none (the layer's environment).
     ///
     /// ```
-    /// let mut r = langfuse_core::score::Score::new("q", 1).session_id("s").environment("dev").validate().unwrap();
+    /// let mut r = langfuse_tracing_core::score::Score::new("q", 1).session_id("s").environment("dev").validate().unwrap();
     /// r.set_default_environment(Some("production"));
     /// assert_eq!(r.environment(), Some("dev"));
     /// ```
@@ -698,7 +698,7 @@ impl ScoreRecord {
     /// One line for the console: `name = value (target) id=...`.
     ///
     /// ```
-    /// let r = langfuse_core::score::Score::new("q", 0.5).session_id("s").id("i").validate().unwrap();
+    /// let r = langfuse_tracing_core::score::Score::new("q", 0.5).session_id("s").id("i").validate().unwrap();
     /// assert_eq!(r.summary(), "q = 0.5 NUMERIC (session s) id=i");
     /// ```
     pub fn summary(&self) -> String {
@@ -834,8 +834,8 @@ fn submit_to(sink: Option<Arc<dyn ScoreSink>>, score: &Score) -> Result<String, 
 /// Usable at any time and from any process: only the ids are needed.
 ///
 /// ```
-/// use langfuse_core::score::{create_score, Score, ScoreError};
-/// let trace_id = langfuse_core::create_trace_id(Some("request-7"));
+/// use langfuse_tracing_core::score::{create_score, Score, ScoreError};
+/// let trace_id = langfuse_tracing_core::create_trace_id(Some("request-7"));
 /// let result = create_score(Score::new("user-feedback", 1).trace_id(trace_id));
 /// assert_eq!(result.unwrap_err(), ScoreError::NoLayer); // no layer in this doc test
 /// ```
@@ -846,8 +846,8 @@ pub fn create_score(score: Score) -> Result<String, ScoreError> {
 /// Scores the current observation (its trace id and observation id are set).
 ///
 /// ```
-/// let err = langfuse_core::score::score_current_span(langfuse_core::score::Score::new("q", 1));
-/// assert_eq!(err.unwrap_err(), langfuse_core::score::ScoreError::NoCurrentObservation);
+/// let err = langfuse_tracing_core::score::score_current_span(langfuse_tracing_core::score::Score::new("q", 1));
+/// assert_eq!(err.unwrap_err(), langfuse_tracing_core::score::ScoreError::NoCurrentObservation);
 /// ```
 pub fn score_current_span(score: Score) -> Result<String, ScoreError> {
     let (Some(trace), Some(obs)) = (
@@ -862,7 +862,7 @@ pub fn score_current_span(score: Score) -> Result<String, ScoreError> {
 /// Scores the trace of the current observation (only the trace id is set).
 ///
 /// ```
-/// let err = langfuse_core::score::score_current_trace(langfuse_core::score::Score::new("q", 1));
+/// let err = langfuse_tracing_core::score::score_current_trace(langfuse_tracing_core::score::Score::new("q", 1));
 /// assert!(err.is_err());
 /// ```
 pub fn score_current_trace(score: Score) -> Result<String, ScoreError> {
@@ -877,8 +877,8 @@ impl<K> Observation<K> {
     /// the score's id. Works after the observation ended, as long as the handle lives.
     ///
     /// ```
-    /// use langfuse_core::score::{Score, ScoreError};
-    /// let obs = langfuse_core::observation::generation("llm").start();
+    /// use langfuse_tracing_core::score::{Score, ScoreError};
+    /// let obs = langfuse_tracing_core::observation::generation("llm").start();
     /// // No layer in this doc test: the handle has no ids.
     /// assert_eq!(obs.score(Score::new("relevance", 0.9)).unwrap_err(), ScoreError::NoObservation);
     /// ```
@@ -893,8 +893,8 @@ impl<K> Observation<K> {
     /// Scores this observation's trace (sets only the trace id).
     ///
     /// ```
-    /// use langfuse_core::score::Score;
-    /// let obs = langfuse_core::observation::span("request").start();
+    /// use langfuse_tracing_core::score::Score;
+    /// let obs = langfuse_tracing_core::observation::span("request").start();
     /// assert!(obs.score_trace(Score::new("resolved", true)).is_err());
     /// ```
     pub fn score_trace(&self, score: Score) -> Result<String, ScoreError> {

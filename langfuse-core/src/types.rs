@@ -9,7 +9,7 @@ use std::str::FromStr;
 /// cost, completion start time and prompt. `Event` is a point in time (zero duration).
 ///
 /// ```
-/// use langfuse_core::ObservationType;
+/// use langfuse_tracing_core::ObservationType;
 /// let t: ObservationType = "tool".parse().unwrap();
 /// assert_eq!(t, ObservationType::Tool);
 /// assert_eq!(t.as_str(), "tool");
@@ -58,7 +58,7 @@ impl ObservationType {
     /// The lowercase wire name (`"generation"`).
     ///
     /// ```
-    /// assert_eq!(langfuse_core::ObservationType::Guardrail.as_str(), "guardrail");
+    /// assert_eq!(langfuse_tracing_core::ObservationType::Guardrail.as_str(), "guardrail");
     /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -78,7 +78,7 @@ impl ObservationType {
     /// Parses the wire name exactly (lowercase); `None` for anything else.
     ///
     /// ```
-    /// use langfuse_core::ObservationType;
+    /// use langfuse_tracing_core::ObservationType;
     /// assert_eq!(ObservationType::from_wire("agent"), Some(ObservationType::Agent));
     /// assert_eq!(ObservationType::from_wire("Agent"), None);
     /// ```
@@ -89,7 +89,7 @@ impl ObservationType {
     /// True for `generation` and `embedding`, the types that carry model fields.
     ///
     /// ```
-    /// assert!(!langfuse_core::ObservationType::Tool.is_generation_like());
+    /// assert!(!langfuse_tracing_core::ObservationType::Tool.is_generation_like());
     /// ```
     pub const fn is_generation_like(self) -> bool {
         matches!(
@@ -108,7 +108,7 @@ impl fmt::Display for ObservationType {
 /// The error of parsing an unknown observation type or level.
 ///
 /// ```
-/// assert!("nope".parse::<langfuse_core::ObservationType>().is_err());
+/// assert!("nope".parse::<langfuse_tracing_core::ObservationType>().is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
@@ -141,7 +141,7 @@ impl FromStr for ObservationType {
 /// `Error` also sets the OpenTelemetry span status to ERROR.
 ///
 /// ```
-/// use langfuse_core::Level;
+/// use langfuse_tracing_core::Level;
 /// assert_eq!(Level::Warning.as_str(), "WARNING");
 /// assert_eq!("error".parse::<Level>().unwrap(), Level::Error);
 /// ```
@@ -162,7 +162,7 @@ impl Level {
     /// The uppercase wire name.
     ///
     /// ```
-    /// assert_eq!(langfuse_core::Level::Default.as_str(), "DEFAULT");
+    /// assert_eq!(langfuse_tracing_core::Level::Default.as_str(), "DEFAULT");
     /// ```
     pub const fn as_str(self) -> &'static str {
         match self {

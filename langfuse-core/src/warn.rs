@@ -23,7 +23,7 @@ const MAX_DISTINCT: usize = 256;
 /// line on stderr. The message must never contain a user's value.
 ///
 /// ```
-/// langfuse_core::warn::emit("propagate_attributes: `user_id` dropped: longer than 200 characters");
+/// langfuse_tracing_core::warn::emit("propagate_attributes: `user_id` dropped: longer than 200 characters");
 /// ```
 pub fn emit(message: &str) {
     tracing::warn!(target: "langfuse", "{message}");

@@ -6,15 +6,15 @@
 //! Python's `json.dumps` defaults for the IO style, and parsing back what was written.
 //!
 //! Case counts (kept modest for CI): `JSON_CASES` per JSON property, `CASES` per
-//! other property. Run: `cargo test -p langfuse-core --test proptest_core`.
+//! other property. Run: `cargo test -p langfuse-tracing-core --test proptest_core`.
 
 use std::io;
 
-use langfuse_core::encoding::{encode_io, encode_metadata, write_json, write_json_str, JsonStyle};
-use langfuse_core::propagation::{
+use langfuse_tracing_core::encoding::{encode_io, encode_metadata, write_json, write_json_str, JsonStyle};
+use langfuse_tracing_core::propagation::{
     current_baggage, current_traceparent, extract_trace_headers, RemoteContext,
 };
-use langfuse_core::{ObservationId, TraceId};
+use langfuse_tracing_core::{ObservationId, TraceId};
 use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
 

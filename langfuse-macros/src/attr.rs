@@ -259,7 +259,7 @@ fn parse_path_value(_key: &Ident, expr: Expr) -> syn::Result<Path> {
         }) => lit.parse_with(Path::parse_mod_style),
         other => Err(syn::Error::new(
             other.span(),
-            "expected a path to the Langfuse crate: `crate = ::langfuse_core`",
+            "expected a path to the Langfuse crate: `crate = ::langfuse_tracing_core`",
         )),
     }
 }

@@ -1,8 +1,8 @@
 //! The `#[observe]` attribute macro of the Langfuse Rust toolkit.
 //!
-//! Use it through `langfuse_core::observe` (or `langfuse_subscriber::observe`); the
+//! Use it through `langfuse_tracing_core::observe` (or `langfuse_tracing::observe`); the
 //! full argument reference is on the macro below. This crate only parses (`syn`) and
-//! expands (`quote`); the generated code calls `langfuse_core::__private`.
+//! expands (`quote`); the generated code calls `langfuse_tracing_core::__private`.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -22,7 +22,7 @@ use quote::quote;
 /// attributes and docs are unchanged for its callers.
 ///
 /// ```
-/// use langfuse_core::observe;
+/// use langfuse_tracing_core::observe;
 ///
 /// #[observe]
 /// fn retrieve(query: &str, k: usize) -> Vec<String> {
@@ -71,10 +71,10 @@ use quote::quote;
 /// | `capture_output = bool` | record the output (same default); errors are recorded either way |
 /// | `skip(param, ...)` | leave these parameters (or pattern bindings) out of the input |
 /// | `stream` / `iterator` | the return value is a boxed stream / iterator (see below); `stream = false` / `iterator = false` turn the automatic detection off |
-/// | `crate = path` | where `langfuse_core` is, for re-exports (`crate = my_telemetry::langfuse`); the path must have `__private` (re-export `langfuse_core::__private` next to `observe`) |
+/// | `crate = path` | where `langfuse_tracing_core` is, for re-exports (`crate = my_telemetry::langfuse`); the path must have `__private` (re-export `langfuse_tracing_core::__private` next to `observe`) |
 ///
 /// ```
-/// use langfuse_core::observe;
+/// use langfuse_tracing_core::observe;
 ///
 /// #[observe(as_type = "tool", skip(api_key), capture_output = false)]
 /// fn search(query: &str, api_key: &str) -> Vec<u8> {
@@ -105,7 +105,7 @@ use quote::quote;
 ///   `#[async_trait]` impl; the boxed inner future is observed, not the boxing.
 ///
 /// ```
-/// use langfuse_core::observe;
+/// use langfuse_tracing_core::observe;
 /// use std::future::Future;
 ///
 /// #[observe(as_type = "retriever")]
@@ -130,7 +130,7 @@ use quote::quote;
 /// `Box<dyn Iterator<..>>`); the value is re-boxed around the observing wrapper.
 ///
 /// ```
-/// use langfuse_core::observe;
+/// use langfuse_tracing_core::observe;
 ///
 /// #[observe(as_type = "generation")]
 /// fn tokens(prompt: &str) -> impl Iterator<Item = String> + '_ {
@@ -149,19 +149,19 @@ use quote::quote;
 /// # Updating the observation from inside
 ///
 /// The observation is the current span while the function runs, so
-/// `langfuse_core::update_current_span` / `update_current_generation` inside it
+/// `langfuse_tracing_core::update_current_span` / `update_current_generation` inside it
 /// update it.
 #[proc_macro_attribute]
 pub fn observe(args: TokenStream, item: TokenStream) -> TokenStream {
-    run(args, item, quote!(::langfuse_core))
+    run(args, item, quote!(::langfuse_tracing_core))
 }
 
-/// `#[observe]` as re-exported by `langfuse-subscriber`: the generated code names
-/// `::langfuse_subscriber::__private`, so applications need only that dependency.
+/// `#[observe]` as re-exported by `langfuse-tracing`: the generated code names
+/// `::langfuse_tracing::__private`, so applications need only that dependency.
 #[doc(hidden)]
 #[proc_macro_attribute]
 pub fn observe_in_subscriber(args: TokenStream, item: TokenStream) -> TokenStream {
-    run(args, item, quote!(::langfuse_subscriber))
+    run(args, item, quote!(::langfuse_tracing))
 }
 
 fn run(
@@ -187,7 +187,7 @@ mod tests {
 
     fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         let args: crate::attr::Args = syn::parse2(args).expect("valid arguments");
-        crate::expand::expand(args, item, quote!(::langfuse_core))
+        crate::expand::expand(args, item, quote!(::langfuse_tracing_core))
     }
 
     /// Every absolute path (`::x::...`) in `tokens`, by its first segment.
@@ -262,7 +262,7 @@ mod tests {
             assert!(!roots.is_empty());
             for root in roots {
                 assert!(
-                    matches!(root.as_str(), "core" | "std" | "langfuse_core"),
+                    matches!(root.as_str(), "core" | "std" | "langfuse_tracing_core"),
                     "`::{root}` in the expansion of {item}"
                 );
             }
@@ -281,7 +281,7 @@ mod tests {
         );
         assert!(roots
             .iter()
-            .all(|r| matches!(r.as_str(), "core" | "std" | "langfuse_core")));
+            .all(|r| matches!(r.as_str(), "core" | "std" | "langfuse_tracing_core")));
     }
 
     #[test]
@@ -294,7 +294,7 @@ mod tests {
         )
         .to_string();
         assert!(out.contains("my :: telemetry :: __private"), "{out}");
-        assert!(!out.contains("langfuse_core"), "{out}");
+        assert!(!out.contains("langfuse_tracing_core"), "{out}");
     }
 
     #[test]

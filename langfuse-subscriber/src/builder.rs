@@ -12,7 +12,7 @@ use opentelemetry_sdk::trace::SpanExporter;
 use crate::config::{Compression, ConfigError, LangfuseConfig, Settings, SpanFilter};
 use crate::export::destination::{BoxedDestination, ExporterDestination};
 use crate::layer::LangfuseLayer;
-use langfuse_core::mask::Mask;
+use langfuse_tracing_core::mask::Mask;
 
 /// Every setting of the Langfuse export, and `build()`: [`LangfuseConfig::builder()`]
 /// returns a [`LangfuseConfigBuilder`] whose `build()` validates into a
@@ -22,7 +22,7 @@ use langfuse_core::mask::Mask;
 /// and [`try_mask`](LangfuseBuilder::try_mask).
 ///
 /// ```
-/// let layer = langfuse_subscriber::LangfuseLayer::builder()
+/// let layer = langfuse_tracing::LangfuseLayer::builder()
 ///     .public_key("pk-lf-1")
 ///     .secret_key("sk-lf-1")
 ///     .base_url("http://127.0.0.1:9")
@@ -35,7 +35,7 @@ use langfuse_core::mask::Mask;
 ///
 /// ```
 /// use std::time::Duration;
-/// use langfuse_subscriber::{Compression, LangfuseConfig};
+/// use langfuse_tracing::{Compression, LangfuseConfig};
 /// let config = LangfuseConfig::builder()
 ///     .public_key("pk-lf-1")
 ///     .secret_key("sk-lf-1")
@@ -106,7 +106,7 @@ impl<T> LangfuseBuilder<T> {
     /// Starts from the `LANGFUSE_*` environment variables; later calls override them.
     ///
     /// ```
-    /// let layer = langfuse_subscriber::LangfuseLayer::builder().with_env().console(false).build().unwrap();
+    /// let layer = langfuse_tracing::LangfuseLayer::builder().with_env().console(false).build().unwrap();
     /// # layer.handle().shutdown().ok();
     /// ```
     pub fn with_env(mut self) -> Self {
@@ -117,7 +117,7 @@ impl<T> LangfuseBuilder<T> {
     /// The project's public key (`pk-lf-...`).
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().public_key("pk-lf-1");
+    /// let b = langfuse_tracing::LangfuseConfig::builder().public_key("pk-lf-1");
     /// # let _ = b;
     /// ```
     pub fn public_key(mut self, key: impl Into<String>) -> Self {
@@ -128,7 +128,7 @@ impl<T> LangfuseBuilder<T> {
     /// The project's secret key (`sk-lf-...`). Never printed.
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().secret_key("sk-lf-1");
+    /// let b = langfuse_tracing::LangfuseConfig::builder().secret_key("sk-lf-1");
     /// assert!(!format!("{b:?}").contains("sk-lf-1"));
     /// ```
     pub fn secret_key(mut self, key: impl Into<String>) -> Self {
@@ -140,7 +140,7 @@ impl<T> LangfuseBuilder<T> {
     /// a trailing slash makes no difference.
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().base_url("http://localhost:3000/");
+    /// let b = langfuse_tracing::LangfuseConfig::builder().base_url("http://localhost:3000/");
     /// # let _ = b;
     /// ```
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
@@ -152,7 +152,7 @@ impl<T> LangfuseBuilder<T> {
     /// The OTLP path below the base URL (default `/api/public/otel/v1/traces`).
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().export_path("/custom/v1/traces");
+    /// let b = langfuse_tracing::LangfuseConfig::builder().export_path("/custom/v1/traces");
     /// # let _ = b;
     /// ```
     pub fn export_path(mut self, path: impl Into<String>) -> Self {
@@ -164,7 +164,7 @@ impl<T> LangfuseBuilder<T> {
     /// at most 40 characters, not starting with `langfuse`.
     ///
     /// ```
-    /// assert!(langfuse_subscriber::LangfuseConfig::builder().environment("Prod").build().is_err());
+    /// assert!(langfuse_tracing::LangfuseConfig::builder().environment("Prod").build().is_err());
     /// ```
     pub fn environment(mut self, env: impl Into<String>) -> Self {
         self.settings.environment = Some(env.into());
@@ -174,7 +174,7 @@ impl<T> LangfuseBuilder<T> {
     /// The release (a version or a git sha).
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().release("v1");
+    /// let b = langfuse_tracing::LangfuseConfig::builder().release("v1");
     /// # let _ = b;
     /// ```
     pub fn release(mut self, release: impl Into<String>) -> Self {
@@ -185,7 +185,7 @@ impl<T> LangfuseBuilder<T> {
     /// Adds an HTTP header to every export request (after the Langfuse ones).
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().header("x-team", "search");
+    /// let b = langfuse_tracing::LangfuseConfig::builder().header("x-team", "search");
     /// # let _ = b;
     /// ```
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -199,7 +199,7 @@ impl<T> LangfuseBuilder<T> {
     /// fields). Spans that carry Langfuse fields are always exported.
     ///
     /// ```
-    /// use langfuse_subscriber::{LangfuseConfig, SpanFilter};
+    /// use langfuse_tracing::{LangfuseConfig, SpanFilter};
     /// let b = LangfuseConfig::builder().span_filter(SpanFilter::new(|m| m.target().starts_with("my_app")));
     /// # let _ = b;
     /// ```
@@ -211,7 +211,7 @@ impl<T> LangfuseBuilder<T> {
     /// `false` turns tracing off: no observation is recorded or sent.
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().tracing_enabled(false).build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().tracing_enabled(false).build().unwrap();
     /// assert!(!c.tracing_enabled());
     /// ```
     pub fn enabled(mut self, enabled: bool) -> Self {
@@ -222,7 +222,7 @@ impl<T> LangfuseBuilder<T> {
     /// Same as [`LangfuseBuilder::enabled`], with the Langfuse docs' name.
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().tracing_enabled(true);
+    /// let b = langfuse_tracing::LangfuseConfig::builder().tracing_enabled(true);
     /// # let _ = b;
     /// ```
     pub fn tracing_enabled(self, enabled: bool) -> Self {
@@ -233,7 +233,7 @@ impl<T> LangfuseBuilder<T> {
     /// trace is kept or dropped whole).
     ///
     /// ```
-    /// assert!(langfuse_subscriber::LangfuseConfig::builder().sample_rate(-0.1).build().is_err());
+    /// assert!(langfuse_tracing::LangfuseConfig::builder().sample_rate(-0.1).build().is_err());
     /// ```
     pub fn sample_rate(mut self, rate: f64) -> Self {
         self.settings.sample_rate = Some(rate);
@@ -242,7 +242,7 @@ impl<T> LangfuseBuilder<T> {
     /// Spans per export request (at least 1).
     ///
     /// ```
-    /// assert!(langfuse_subscriber::LangfuseConfig::builder().flush_at(0).build().is_err());
+    /// assert!(langfuse_tracing::LangfuseConfig::builder().flush_at(0).build().is_err());
     /// ```
     pub fn flush_at(mut self, n: usize) -> Self {
         self.settings.flush_at = Some(n);
@@ -252,7 +252,7 @@ impl<T> LangfuseBuilder<T> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// assert!(langfuse_subscriber::LangfuseConfig::builder().flush_interval(Duration::ZERO).build().is_err());
+    /// assert!(langfuse_tracing::LangfuseConfig::builder().flush_interval(Duration::ZERO).build().is_err());
     /// ```
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.settings.flush_interval = Some(interval);
@@ -262,7 +262,7 @@ impl<T> LangfuseBuilder<T> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// assert!(langfuse_subscriber::LangfuseConfig::builder().timeout(Duration::ZERO).build().is_err());
+    /// assert!(langfuse_tracing::LangfuseConfig::builder().timeout(Duration::ZERO).build().is_err());
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = Some(timeout);
@@ -271,7 +271,7 @@ impl<T> LangfuseBuilder<T> {
     /// Request compression (gzip by default).
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().compression(langfuse_subscriber::Compression::None);
+    /// let b = langfuse_tracing::LangfuseConfig::builder().compression(langfuse_tracing::Compression::None);
     /// # let _ = b;
     /// ```
     pub fn compression(mut self, compression: Compression) -> Self {
@@ -281,7 +281,7 @@ impl<T> LangfuseBuilder<T> {
     /// The largest uncompressed request body; a larger batch is split.
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().max_request_bytes(1 << 20);
+    /// let b = langfuse_tracing::LangfuseConfig::builder().max_request_bytes(1 << 20);
     /// # let _ = b;
     /// ```
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
@@ -291,7 +291,7 @@ impl<T> LangfuseBuilder<T> {
     /// The memory bound of the export queue in bytes (default 128 MiB).
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().max_queue_bytes(16 << 20);
+    /// let b = langfuse_tracing::LangfuseConfig::builder().max_queue_bytes(16 << 20);
     /// # let _ = b;
     /// ```
     pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
@@ -310,7 +310,7 @@ impl<T> LangfuseBuilder<T> {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// let c = langfuse_subscriber::LangfuseConfig::builder()
+    /// let c = langfuse_tracing::LangfuseConfig::builder()
     ///     .queue_full_wait(Duration::from_secs(2))
     ///     .build()
     ///     .unwrap();
@@ -323,7 +323,7 @@ impl<T> LangfuseBuilder<T> {
     /// Diagnostics on stderr: every export and its result.
     ///
     /// ```
-    /// let b = langfuse_subscriber::LangfuseConfig::builder().debug(true);
+    /// let b = langfuse_tracing::LangfuseConfig::builder().debug(true);
     /// # let _ = b;
     /// ```
     pub fn debug(mut self, on: bool) -> Self {
@@ -334,7 +334,7 @@ impl<T> LangfuseBuilder<T> {
     /// credentials are set.
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().console(false).build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().console(false).build().unwrap();
     /// assert!(!c.console_enabled());
     /// ```
     pub fn console(mut self, on: bool) -> Self {
@@ -352,7 +352,7 @@ impl LangfuseConfig {
     /// A builder with every setting at its default (nothing read from the environment).
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().build().unwrap();
     /// assert!(!c.has_credentials());
     /// ```
     pub fn builder() -> LangfuseConfigBuilder {
@@ -364,7 +364,7 @@ impl LangfuseConfigBuilder {
     /// Validates and builds.
     ///
     /// ```
-    /// let err = langfuse_subscriber::LangfuseConfig::builder().base_url("not a url").build().unwrap_err();
+    /// let err = langfuse_tracing::LangfuseConfig::builder().base_url("not a url").build().unwrap_err();
     /// assert_eq!(err.setting(), "base_url");
     /// ```
     pub fn build(mut self) -> Result<LangfuseConfig, ConfigError> {
@@ -400,7 +400,7 @@ impl LayerBuilder {
     /// }
     ///
     /// let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    /// let layer = langfuse_subscriber::LangfuseLayer::builder().exporter(CountSpans(count.clone())).build().unwrap();
+    /// let layer = langfuse_tracing::LangfuseLayer::builder().exporter(CountSpans(count.clone())).build().unwrap();
     /// # layer.handle().shutdown().unwrap();
     /// ```
     pub fn exporter<E: SpanExporter + 'static>(mut self, exporter: E) -> Self {
@@ -414,11 +414,11 @@ impl LayerBuilder {
     /// metadata of one call (as one object), for `#[observe]` capture, builders, updates
     /// and the trace input and output; it never sees propagated attributes. A panic
     /// yields `"<fully masked due to failed mask function>"` (see
-    /// [`langfuse_core::mask`]).
+    /// [`langfuse_tracing_core::mask`]).
     ///
     /// ```
     /// use serde_json::Value;
-    /// let layer = langfuse_subscriber::LangfuseLayer::builder()
+    /// let layer = langfuse_tracing::LangfuseLayer::builder()
     ///     .console(false)
     ///     .mask(|v: Value| match v {
     ///         Value::String(s) => Value::String(s.replace("sk-live", "***")),
@@ -441,7 +441,7 @@ impl LayerBuilder {
     ///
     /// ```
     /// use serde_json::Value;
-    /// let layer = langfuse_subscriber::LangfuseLayer::builder()
+    /// let layer = langfuse_tracing::LangfuseLayer::builder()
     ///     .console(false)
     ///     .try_mask(|v: Value| if v.to_string().len() > 10_000 { Err("too large to scan") } else { Ok(v) })
     ///     .build()
@@ -459,7 +459,7 @@ impl LayerBuilder {
     /// Validates the configuration and starts the export thread.
     ///
     /// ```
-    /// let err = langfuse_subscriber::LangfuseLayer::builder().flush_at(0).build().unwrap_err();
+    /// let err = langfuse_tracing::LangfuseLayer::builder().flush_at(0).build().unwrap_err();
     /// assert_eq!(err.setting(), "flush_at");
     /// ```
     pub fn build(mut self) -> Result<LangfuseLayer, ConfigError> {

@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
-use langfuse_core::__layer::state::{Batch, ObservationState};
-use langfuse_core::Level;
+use langfuse_tracing_core::__layer::state::{Batch, ObservationState};
+use langfuse_tracing_core::Level;
 
 use crate::export::destination::{Destination, Undelivered};
 
@@ -194,7 +194,7 @@ fn _now() -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use langfuse_core::ObservationType;
+    use langfuse_tracing_core::ObservationType;
 
     fn obs(
         id: u64,

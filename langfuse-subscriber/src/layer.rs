@@ -11,22 +11,22 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use langfuse_core::attributes as attr;
-use langfuse_core::__layer::context::with_current_frame;
-use langfuse_core::encoding::{encode_metadata, write_json_str, JsonStyle};
-use langfuse_core::__layer::hooks::{note_layer_attached, LayerHooks};
-use langfuse_core::ids::{random_u128, random_u64};
-use langfuse_core::mask::{
+use langfuse_tracing_core::attributes as attr;
+use langfuse_tracing_core::__layer::context::with_current_frame;
+use langfuse_tracing_core::encoding::{encode_metadata, write_json_str, JsonStyle};
+use langfuse_tracing_core::__layer::hooks::{note_layer_attached, LayerHooks};
+use langfuse_tracing_core::ids::{random_u128, random_u64};
+use langfuse_tracing_core::mask::{
     mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
 };
-use langfuse_core::__layer::state::{AttrValue, ObservationState};
+use langfuse_tracing_core::__layer::state::{AttrValue, ObservationState};
 
 /// An observation's state, in its span's extensions: its one home from `on_new_span`
 /// until `on_close` (or `Observation::end`) takes it out for export. Everything else
 /// (the `#[observe]` expansion, handles, `update_current_*`) reaches it through the
 /// subscriber's span lookup, under the extensions' lock.
 type Slot = Box<ObservationState>;
-use langfuse_core::{Level, ObservationType};
+use langfuse_tracing_core::{Level, ObservationType};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Subscriber};
@@ -47,7 +47,7 @@ use crate::export::{LangfuseHandle, Pipeline};
 ///
 /// ```
 /// use tracing_subscriber::prelude::*;
-/// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+/// let layer = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap();
 /// let handle = layer.handle();
 /// let subscriber = tracing_subscriber::registry().with(layer);
 /// tracing::subscriber::with_default(subscriber, || {
@@ -60,7 +60,7 @@ pub struct LangfuseLayer {
     shared: Arc<Shared>,
     hooks: Option<LayerHooks>,
     /// Applied to input, output and metadata before they are stored (see
-    /// `langfuse_core::mask`); reaches the API through `hooks`.
+    /// `langfuse_tracing_core::mask`); reaches the API through `hooks`.
     mask: Option<Mask>,
 }
 
@@ -85,7 +85,7 @@ impl LangfuseLayer {
     /// A builder starting from defaults (no environment variables read).
     ///
     /// ```
-    /// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+    /// let layer = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap();
     /// # layer.handle().shutdown().unwrap();
     /// ```
     pub fn builder() -> LayerBuilder {
@@ -98,7 +98,7 @@ impl LangfuseLayer {
     /// ```no_run
     /// use tracing_subscriber::prelude::*;
     /// tracing_subscriber::registry()
-    ///     .with(langfuse_subscriber::LangfuseLayer::from_env().unwrap())
+    ///     .with(langfuse_tracing::LangfuseLayer::from_env().unwrap())
     ///     .init();
     /// ```
     pub fn from_env() -> Result<LangfuseLayer, ConfigError> {
@@ -108,8 +108,8 @@ impl LangfuseLayer {
     /// A layer from a finished configuration; starts the export thread.
     ///
     /// ```
-    /// let config = langfuse_subscriber::LangfuseConfig::builder().console(false).build().unwrap();
-    /// let layer = langfuse_subscriber::LangfuseLayer::from_config(config).unwrap();
+    /// let config = langfuse_tracing::LangfuseConfig::builder().console(false).build().unwrap();
+    /// let layer = langfuse_tracing::LangfuseLayer::from_config(config).unwrap();
     /// # layer.handle().shutdown().unwrap();
     /// ```
     pub fn from_config(config: LangfuseConfig) -> Result<LangfuseLayer, ConfigError> {
@@ -162,7 +162,7 @@ impl LangfuseLayer {
     /// has moved into a subscriber.
     ///
     /// ```
-    /// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+    /// let layer = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap();
     /// let handle = layer.handle();
     /// handle.flush().unwrap();
     /// handle.shutdown().unwrap();
@@ -321,9 +321,9 @@ where
             self.hooks
                 .as_ref()
                 .map(|h| h as *const LayerHooks as *const ())
-        } else if id == TypeId::of::<langfuse_core::score::ScoreHook>() {
+        } else if id == TypeId::of::<langfuse_tracing_core::score::ScoreHook>() {
             let hook = self.shared.handle.score_hook();
-            hook.map(|h| h as *const langfuse_core::score::ScoreHook as *const ())
+            hook.map(|h| h as *const langfuse_tracing_core::score::ScoreHook as *const ())
         } else {
             None
         }
@@ -426,7 +426,7 @@ struct FieldVisitor<'a> {
 
 fn log_warnings(warnings: Vec<String>) {
     for w in warnings {
-        langfuse_core::warn::emit(&w);
+        langfuse_tracing_core::warn::emit(&w);
     }
 }
 

@@ -3,21 +3,21 @@
 //! ```no_run
 //! // One line in main: reads LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY / LANGFUSE_BASE_URL.
 //! // Without keys it prints every finished trace to stderr instead.
-//! let _langfuse = langfuse_subscriber::init().unwrap(); // flushes and shuts down on drop
+//! let _langfuse = langfuse_tracing::init().unwrap(); // flushes and shuts down on drop
 //! ```
 //!
 //! Next to other layers:
 //!
 //! ```no_run
 //! use tracing_subscriber::prelude::*;
-//! let layer = langfuse_subscriber::LangfuseLayer::from_env().unwrap();
+//! let layer = langfuse_tracing::LangfuseLayer::from_env().unwrap();
 //! let handle = layer.handle();
 //! tracing_subscriber::registry().with(layer).init();
 //! // ...
 //! handle.shutdown().unwrap();
 //! ```
 //!
-//! This crate re-exports [`langfuse_core`], so an application needs one dependency.
+//! This crate re-exports [`langfuse_tracing_core`], so an application needs one dependency.
 #![warn(missing_docs)]
 // Denied, not forbidden: `Layer::downcast_raw` is an `unsafe fn` to implement.
 #![deny(unsafe_code)]
@@ -40,22 +40,22 @@ pub use export::{flush, shutdown, ExportError, LangfuseHandle};
 pub use layer::LangfuseLayer;
 pub use scores::ScoreCounts;
 
-pub use langfuse_core;
-pub use langfuse_core::*;
+pub use langfuse_tracing_core;
+pub use langfuse_tracing_core::*;
 
-/// `#[observe]`: see [`langfuse_core::observe`]. This re-export expands to paths through
-/// `langfuse_subscriber`, so an application needs no direct `langfuse-core` dependency.
-pub use langfuse_macros::observe_in_subscriber as observe;
+/// `#[observe]`: see [`langfuse_tracing_core::observe`]. This re-export expands to paths through
+/// `langfuse_tracing`, so an application needs no direct `langfuse-tracing-core` dependency.
+pub use langfuse_tracing_macros::observe_in_subscriber as observe;
 
 #[doc(hidden)]
-pub use langfuse_core::__private;
+pub use langfuse_tracing_core::__private;
 
 use tracing_subscriber::prelude::*;
 
 /// Flushes and shuts down the export when dropped (end of `main`).
 ///
 /// ```no_run
-/// let guard = langfuse_subscriber::init().unwrap();
+/// let guard = langfuse_tracing::init().unwrap();
 /// // ... the application ...
 /// drop(guard); // everything is sent before the process exits
 /// ```
@@ -69,7 +69,7 @@ impl LangfuseGuard {
     /// The handle, for an explicit `flush()` before the end.
     ///
     /// ```no_run
-    /// let guard = langfuse_subscriber::init().unwrap();
+    /// let guard = langfuse_tracing::init().unwrap();
     /// guard.handle().flush().unwrap();
     /// ```
     pub fn handle(&self) -> &LangfuseHandle {
@@ -92,7 +92,7 @@ impl Drop for LangfuseGuard {
 /// add [`LangfuseLayer::from_env`] to your own subscriber instead).
 ///
 /// ```no_run
-/// let _langfuse = langfuse_subscriber::init().expect("langfuse");
+/// let _langfuse = langfuse_tracing::init().expect("langfuse");
 /// // instrumented code; the guard flushes when `main` returns
 /// ```
 pub fn init() -> Result<LangfuseGuard, ConfigError> {
@@ -103,8 +103,8 @@ pub fn init() -> Result<LangfuseGuard, ConfigError> {
 /// `LangfuseLayer::builder().with_env()` to keep reading the `LANGFUSE_*` variables.
 ///
 /// ```no_run
-/// let _langfuse = langfuse_subscriber::init_with(
-///     langfuse_subscriber::LangfuseLayer::builder()
+/// let _langfuse = langfuse_tracing::init_with(
+///     langfuse_tracing::LangfuseLayer::builder()
 ///         .with_env()
 ///         .mask(|v| if v.to_string().contains("password") { "<redacted>".into() } else { v }),
 /// )
@@ -122,7 +122,7 @@ pub fn init_with(builder: LayerBuilder) -> Result<LangfuseGuard, ConfigError> {
 ///
 /// ```no_run
 /// use tracing_subscriber::prelude::*;
-/// let (langfuse, _guard) = langfuse_subscriber::layer().expect("langfuse config");
+/// let (langfuse, _guard) = langfuse_tracing::layer().expect("langfuse config");
 /// tracing_subscriber::registry().with(langfuse).init();
 /// ```
 pub fn layer() -> Result<(LangfuseLayer, LangfuseGuard), ConfigError> {
@@ -136,10 +136,10 @@ impl LangfuseLayer {
     /// end of `main`), for a layer built with [`LangfuseLayer::builder`].
     ///
     /// ```
-    /// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+    /// let layer = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap();
     /// let guard = layer.guard();
     /// drop(guard); // flushed and shut down
-    /// assert_eq!(layer.handle().flush(), Err(langfuse_subscriber::ExportError::ShutDown));
+    /// assert_eq!(layer.handle().flush(), Err(langfuse_tracing::ExportError::ShutDown));
     /// ```
     pub fn guard(&self) -> LangfuseGuard {
         LangfuseGuard {

@@ -34,7 +34,7 @@ const MAX_DEPTH: usize = 10;
 /// Bytes with a content type, sent as Langfuse media.
 ///
 /// ```
-/// use langfuse_subscriber::media::LangfuseMedia;
+/// use langfuse_tracing::media::LangfuseMedia;
 /// let png = LangfuseMedia::new("image/png", vec![0x89, b'P', b'N', b'G']);
 /// let r = png.reference();
 /// assert!(r.starts_with("@@@langfuseMedia:type=image/png|id="));
@@ -62,7 +62,7 @@ impl LangfuseMedia {
     /// Bytes of `content_type` (for example `"application/pdf"`).
     ///
     /// ```
-    /// let m = langfuse_subscriber::media::LangfuseMedia::new("audio/wav", vec![1, 2]);
+    /// let m = langfuse_tracing::media::LangfuseMedia::new("audio/wav", vec![1, 2]);
     /// assert_eq!(m.len(), 2);
     /// ```
     pub fn new(content_type: impl Into<String>, bytes: Vec<u8>) -> LangfuseMedia {
@@ -76,7 +76,7 @@ impl LangfuseMedia {
     /// A `data:<mime>;base64,<data>` URI; `None` when it is not one.
     ///
     /// ```
-    /// assert!(langfuse_subscriber::media::LangfuseMedia::from_data_uri("https://x/a.png").is_none());
+    /// assert!(langfuse_tracing::media::LangfuseMedia::from_data_uri("https://x/a.png").is_none());
     /// ```
     pub fn from_data_uri(uri: &str) -> Option<LangfuseMedia> {
         let rest = uri.strip_prefix("data:")?;
@@ -104,7 +104,7 @@ impl LangfuseMedia {
     /// The content type.
     ///
     /// ```
-    /// assert_eq!(langfuse_subscriber::media::LangfuseMedia::new("image/gif", vec![]).content_type(), "image/gif");
+    /// assert_eq!(langfuse_tracing::media::LangfuseMedia::new("image/gif", vec![]).content_type(), "image/gif");
     /// ```
     pub fn content_type(&self) -> &str {
         &self.content_type
@@ -113,7 +113,7 @@ impl LangfuseMedia {
     /// The number of bytes.
     ///
     /// ```
-    /// assert!(langfuse_subscriber::media::LangfuseMedia::new("image/gif", vec![]).is_empty());
+    /// assert!(langfuse_tracing::media::LangfuseMedia::new("image/gif", vec![]).is_empty());
     /// ```
     pub fn len(&self) -> usize {
         self.bytes.len()
@@ -122,7 +122,7 @@ impl LangfuseMedia {
     /// True when there are no bytes.
     ///
     /// ```
-    /// assert!(!langfuse_subscriber::media::LangfuseMedia::new("image/gif", vec![1]).is_empty());
+    /// assert!(!langfuse_tracing::media::LangfuseMedia::new("image/gif", vec![1]).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
@@ -135,7 +135,7 @@ impl LangfuseMedia {
     /// The media id: the first 22 characters of the URL-safe base64 SHA-256.
     ///
     /// ```
-    /// let m = langfuse_subscriber::media::LangfuseMedia::new("text/plain", b"hello".to_vec());
+    /// let m = langfuse_tracing::media::LangfuseMedia::new("text/plain", b"hello".to_vec());
     /// assert_eq!(m.id(), "LPJNul-wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ"[..22].to_string());
     /// ```
     pub fn id(&self) -> String {
@@ -150,7 +150,7 @@ impl LangfuseMedia {
     /// The reference string that replaces the bytes in a value.
     ///
     /// ```
-    /// let m = langfuse_subscriber::media::LangfuseMedia::new("text/plain", b"hello".to_vec());
+    /// let m = langfuse_tracing::media::LangfuseMedia::new("text/plain", b"hello".to_vec());
     /// assert_eq!(m.reference(), format!("@@@langfuseMedia:type=text/plain|id={}|source=bytes@@@", m.id()));
     /// ```
     pub fn reference(&self) -> String {
@@ -188,7 +188,7 @@ fn object_media(m: &Map<String, Value>) -> Option<LangfuseMedia> {
 ///     {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}},
 ///     {"inline_data": {"mime_type": "application/pdf", "data": "JVBERg=="}}
 /// ]}]});
-/// let found = langfuse_subscriber::media::extract_media(&mut v);
+/// let found = langfuse_tracing::media::extract_media(&mut v);
 /// assert_eq!(found.len(), 3);
 /// assert!(v.to_string().matches("@@@langfuseMedia:").count() == 3);
 /// assert!(!v.to_string().contains("iVBORw=="));
@@ -234,7 +234,7 @@ fn walk(value: &mut Value, depth: usize, found: &mut Vec<LangfuseMedia>) {
 /// Whether media handling is on: `LANGFUSE_MEDIA_UPLOAD_ENABLED` is not `false`/`0`.
 ///
 /// ```
-/// let _ = langfuse_subscriber::media::upload_enabled();
+/// let _ = langfuse_tracing::media::upload_enabled();
 /// ```
 pub fn upload_enabled() -> bool {
     !matches!(
@@ -428,7 +428,7 @@ fn upload(client: &RestClient, job: &Job) -> Result<(), String> {
         Err(e) => (0, Some(e.clone())),
     };
     let patch = json!({
-        "uploadedAt": langfuse_core::__layer::time::iso8601(SystemTime::now()),
+        "uploadedAt": langfuse_tracing_core::__layer::time::iso8601(SystemTime::now()),
         "uploadHttpStatus": status,
         "uploadHttpError": error,
         "uploadTimeMs": elapsed,
@@ -454,15 +454,15 @@ impl LangfuseHandle {
     ///
     /// ```
     /// use serde_json::json;
-    /// let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
-    /// let obs = langfuse_subscriber::observation::generation("vision").start();
+    /// let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// let obs = langfuse_tracing::observation::generation("vision").start();
     /// let v = handle.with_media(&obs, "input", json!({"image": "data:image/png;base64,iVBORw=="}));
     /// // Without a layer recording `obs` there are no ids: the value is kept as is.
     /// assert_eq!(v["image"], "data:image/png;base64,iVBORw==");
     /// ```
     pub fn with_media<K>(
         &self,
-        obs: &langfuse_core::Observation<K>,
+        obs: &langfuse_tracing_core::Observation<K>,
         field: &'static str,
         mut value: Value,
     ) -> Value {
@@ -489,7 +489,7 @@ impl LangfuseHandle {
     /// Waits for the media uploads queued so far (bounded by `timeout`); true when done.
     ///
     /// ```
-    /// let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
     /// assert!(handle.flush_media(std::time::Duration::from_secs(1)));
     /// ```
     pub fn flush_media(&self, timeout: Duration) -> bool {

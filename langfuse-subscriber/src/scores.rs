@@ -1,4 +1,4 @@
-//! The score queue of one layer: validated scores (see [`langfuse_core::score`]) are
+//! The score queue of one layer: validated scores (see [`langfuse_tracing_core::score`]) are
 //! batched on their own worker thread and sent as `POST {base}/api/public/scores`
 //! with a JSON array, as the reference SDK 5.0.4 sends them (reference §7).
 //!
@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use http::Method;
-use langfuse_core::score::{Score, ScoreError, ScoreHook, ScoreRecord, ScoreSink};
+use langfuse_tracing_core::score::{Score, ScoreError, ScoreHook, ScoreRecord, ScoreSink};
 
 use crate::config::{ConfigError, LangfuseConfig};
 use crate::export::{ExportError, LangfuseHandle};
@@ -41,7 +41,7 @@ const SCORES_PATH: &str = "api/public/scores";
 /// How many scores one layer handled.
 ///
 /// ```
-/// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+/// let layer = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap();
 /// let counts = layer.handle().score_counts();
 /// assert_eq!(counts.created, counts.sent + counts.dropped);
 /// ```
@@ -168,7 +168,7 @@ impl Scores {
         }
         let sink: Arc<dyn ScoreSink> = inner.clone();
         if !matches!(inner.mode, Mode::Disabled) {
-            langfuse_core::score::register_default_sink(&sink);
+            langfuse_tracing_core::score::register_default_sink(&sink);
         }
         {
             let mut all = lock(&QUEUES);
@@ -608,12 +608,12 @@ fn rejected_items(body: &[u8], batch: &[Item]) -> Option<Vec<(String, String)>> 
 
 impl LangfuseHandle {
     /// Creates (or, with an existing id, updates) a score through this layer, whatever
-    /// the current subscriber; returns its id. See [`langfuse_core::score`].
+    /// the current subscriber; returns its id. See [`langfuse_tracing_core::score`].
     ///
     /// ```
-    /// use langfuse_subscriber::{LangfuseLayer, Score};
+    /// use langfuse_tracing::{LangfuseLayer, Score};
     /// let handle = LangfuseLayer::builder().build().unwrap().handle(); // console mode
-    /// let trace_id = langfuse_subscriber::create_trace_id(Some("request-7"));
+    /// let trace_id = langfuse_tracing::create_trace_id(Some("request-7"));
     /// let id = handle.create_score(Score::new("helpful", true).trace_id(trace_id)).unwrap();
     /// assert_eq!(id.len(), 16);
     /// handle.shutdown().unwrap();
@@ -633,7 +633,7 @@ impl LangfuseHandle {
     /// or `shutdown()` has returned).
     ///
     /// ```
-    /// let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
     /// assert_eq!(handle.score_counts().created, 0);
     /// ```
     pub fn score_counts(&self) -> ScoreCounts {
@@ -645,7 +645,7 @@ impl LangfuseHandle {
     /// How many scores were lost (see [`ScoreCounts::dropped`]).
     ///
     /// ```
-    /// let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
     /// assert_eq!(handle.dropped_scores(), 0);
     /// ```
     pub fn dropped_scores(&self) -> u64 {
@@ -658,7 +658,7 @@ impl LangfuseHandle {
         self
     }
 
-    /// The hook the layer exposes to `langfuse_core::score`.
+    /// The hook the layer exposes to `langfuse_tracing_core::score`.
     pub(crate) fn score_hook(&self) -> Option<&ScoreHook> {
         self.scores.as_ref().map(Scores::hook)
     }

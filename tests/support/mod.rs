@@ -594,8 +594,8 @@ pub fn flatten_spans(req: &ExportTraceServiceRequest) -> Vec<CapturedSpan> {
 }
 
 /// A Langfuse layer builder pointed at `receiver`, with test keys and no console output.
-pub fn layer_builder(receiver: &Receiver) -> langfuse_subscriber::LayerBuilder {
-    langfuse_subscriber::LangfuseLayer::builder()
+pub fn layer_builder(receiver: &Receiver) -> langfuse_tracing::LayerBuilder {
+    langfuse_tracing::LangfuseLayer::builder()
         .public_key("pk-lf-test")
         .secret_key("sk-lf-test")
         .base_url(receiver.base_url())

@@ -20,7 +20,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use langfuse_bench::{observed_root, pipelines, QUERY_40};
-use langfuse_subscriber::LangfuseLayer;
+use langfuse_tracing::LangfuseLayer;
 
 fn main() {
     let mut spans: u64 = 1_000_000;

@@ -108,7 +108,7 @@ pin_project_lite::pin_project! {
     /// A future that runs every poll of its inner future inside a context frame.
     ///
     /// ```
-    /// # use langfuse_core::__layer::context::WithFrame;
+    /// # use langfuse_tracing_core::__layer::context::WithFrame;
     /// let fut = WithFrame::new(async { 1 }, Default::default());
     /// # let _ = fut;
     /// ```

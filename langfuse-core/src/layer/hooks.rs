@@ -52,7 +52,7 @@ pub struct LayerHooks {
 /// ```
 /// // Without a Langfuse layer nothing runs.
 /// let span = tracing::info_span!("x");
-/// assert!(!langfuse_core::__layer::hooks::with_span_state(&span, |_| {}));
+/// assert!(!langfuse_tracing_core::__layer::hooks::with_span_state(&span, |_| {}));
 /// ```
 pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) -> bool {
     span.with_subscriber(
@@ -72,7 +72,7 @@ pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) ->
 /// ```
 /// // Without a Langfuse layer there is nothing to end.
 /// let span = tracing::info_span!("x");
-/// assert!(!langfuse_core::__layer::hooks::end_span(&span, std::time::SystemTime::now()));
+/// assert!(!langfuse_tracing_core::__layer::hooks::end_span(&span, std::time::SystemTime::now()));
 /// ```
 pub fn end_span(span: &Span, at: SystemTime) -> bool {
     let mut ended = false;
@@ -95,7 +95,7 @@ pub fn end_span(span: &Span, at: SystemTime) -> bool {
 /// observation span at or above `Span::current()`); returns whether it ran.
 ///
 /// ```
-/// assert!(!langfuse_core::__layer::hooks::with_current_state(|_| {}));
+/// assert!(!langfuse_tracing_core::__layer::hooks::with_current_state(|_| {}));
 /// ```
 pub fn with_current_state(mut f: impl FnMut(&mut ObservationState)) -> bool {
     tracing::dispatcher::get_default(|dispatch| match dispatch.downcast_ref::<LayerHooks>() {
@@ -107,7 +107,7 @@ pub fn with_current_state(mut f: impl FnMut(&mut ObservationState)) -> bool {
 /// The id of the current observation span, if a Langfuse layer is installed and one is current.
 ///
 /// ```
-/// assert!(langfuse_core::__layer::hooks::current_observation_span_id().is_none());
+/// assert!(langfuse_tracing_core::__layer::hooks::current_observation_span_id().is_none());
 /// ```
 pub fn current_observation_span_id() -> Option<Id> {
     tracing::dispatcher::get_default(|dispatch| {
@@ -124,7 +124,7 @@ pub fn current_observation_span_id() -> Option<Id> {
 /// thread whose default subscriber is another one must still carry its updates.
 ///
 /// ```
-/// assert!(!langfuse_core::__layer::hooks::layer_installed());
+/// assert!(!langfuse_tracing_core::__layer::hooks::layer_installed());
 /// ```
 #[inline]
 pub fn layer_installed() -> bool {
@@ -135,7 +135,7 @@ pub fn layer_installed() -> bool {
 /// lookup; for cold paths).
 ///
 /// ```
-/// assert!(!langfuse_core::__layer::hooks::current_dispatcher_has_layer());
+/// assert!(!langfuse_tracing_core::__layer::hooks::current_dispatcher_has_layer());
 /// ```
 pub fn current_dispatcher_has_layer() -> bool {
     tracing::dispatcher::get_default(|d| d.downcast_ref::<LayerHooks>().is_some())
@@ -148,8 +148,8 @@ static LAYER_ATTACHED: AtomicBool = AtomicBool::new(false);
 /// any span can reach it.
 ///
 /// ```
-/// langfuse_core::__layer::hooks::note_layer_attached();
-/// assert!(langfuse_core::__layer::hooks::layer_installed());
+/// langfuse_tracing_core::__layer::hooks::note_layer_attached();
+/// assert!(langfuse_tracing_core::__layer::hooks::layer_installed());
 /// ```
 #[doc(hidden)]
 pub fn note_layer_attached() {

@@ -1,4 +1,4 @@
-//! What only the layer (`langfuse-subscriber`) needs: how an open observation's state is
+//! What only the layer (`langfuse-tracing`) needs: how an open observation's state is
 //! kept and merged, how the API reaches it, the context frame of remote parents and
 //! propagated attributes, the pools of emptied states, and timestamps. Hidden from the
 //! docs and not a public API: names and signatures change without notice.

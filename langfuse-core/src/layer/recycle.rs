@@ -23,7 +23,7 @@ use crate::__layer::state::{Batch, ObservationState};
 /// queue's byte count when reused for small values).
 ///
 /// ```
-/// use langfuse_core::__layer::recycle::{buffer, MAX_KEPT_CAPACITY};
+/// use langfuse_tracing_core::__layer::recycle::{buffer, MAX_KEPT_CAPACITY};
 /// assert!(buffer(0).capacity() <= MAX_KEPT_CAPACITY);
 /// ```
 pub const MAX_KEPT_CAPACITY: usize = 256;
@@ -32,7 +32,7 @@ pub const MAX_KEPT_CAPACITY: usize = 256;
 /// written into one would first be moved to a larger block.
 ///
 /// ```
-/// use langfuse_core::__layer::recycle::MIN_KEPT_CAPACITY;
+/// use langfuse_tracing_core::__layer::recycle::MIN_KEPT_CAPACITY;
 /// assert!(MIN_KEPT_CAPACITY >= 32);
 /// ```
 pub const MIN_KEPT_CAPACITY: usize = 64;
@@ -43,7 +43,7 @@ pub const MIN_KEPT_CAPACITY: usize = 64;
 /// and half the buffers were allocated anew (measured with a discarding exporter).
 ///
 /// ```
-/// use langfuse_core::__layer::recycle::{give_back, MAX_POOLED, MIN_KEPT_CAPACITY};
+/// use langfuse_tracing_core::__layer::recycle::{give_back, MAX_POOLED, MIN_KEPT_CAPACITY};
 /// // Beyond the bound, buffers are simply freed.
 /// give_back((0..2 * MAX_POOLED).map(|_| String::with_capacity(MIN_KEPT_CAPACITY)));
 /// ```
@@ -126,7 +126,7 @@ thread_local! {
 /// way nor keeps it from being reused afterwards.
 ///
 /// ```
-/// use langfuse_core::__layer::recycle::{buffer, MIN_KEPT_CAPACITY};
+/// use langfuse_tracing_core::__layer::recycle::{buffer, MIN_KEPT_CAPACITY};
 /// let s = buffer(16);
 /// assert!(s.is_empty() && s.capacity() >= MIN_KEPT_CAPACITY);
 /// ```
@@ -146,7 +146,7 @@ pub fn buffer(min_capacity: usize) -> String {
 /// [`MAX_POOLED`], are freed.
 ///
 /// ```
-/// use langfuse_core::__layer::recycle::{buffer, give_back};
+/// use langfuse_tracing_core::__layer::recycle::{buffer, give_back};
 /// give_back(vec![String::with_capacity(100), String::with_capacity(8)]);
 /// // The 100-byte buffer is reused; the 8-byte one was too small to keep.
 /// assert!(buffer(8).capacity() >= 100);
@@ -162,7 +162,7 @@ pub fn give_back(buffers: impl IntoIterator<Item = String>) {
 /// exporter when there is one.
 ///
 /// ```
-/// let s = langfuse_core::__layer::recycle::state();
+/// let s = langfuse_tracing_core::__layer::recycle::state();
 /// assert_eq!(s.span_id, 0);
 /// assert!(s.input.is_none());
 /// ```
@@ -178,7 +178,7 @@ pub fn state() -> Box<ObservationState> {
 /// converted). Whatever else they hold is freed here.
 ///
 /// ```
-/// use langfuse_core::__layer::recycle::{give_back_observations, state};
+/// use langfuse_tracing_core::__layer::recycle::{give_back_observations, state};
 /// let mut batch = vec![state()];
 /// batch[0].input = Some("\"q\"".to_string());
 /// give_back_observations(&mut batch);

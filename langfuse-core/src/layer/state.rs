@@ -17,7 +17,7 @@ use crate::types::{Level, ObservationType};
 /// `gen_ai.*` field of a plain `tracing` span), exported as is.
 ///
 /// ```
-/// use langfuse_core::__layer::state::AttrValue;
+/// use langfuse_tracing_core::__layer::state::AttrValue;
 /// assert_eq!(AttrValue::from("x"), AttrValue::Str("x".into()));
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -43,7 +43,7 @@ impl From<&str> for AttrValue {
 /// Model, usage, cost, first-token time and prompt: only generation-like types have them.
 ///
 /// ```
-/// let g = langfuse_core::__layer::state::GenerationFields::default();
+/// let g = langfuse_tracing_core::__layer::state::GenerationFields::default();
 /// assert!(g.model.is_none());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -65,7 +65,7 @@ pub struct GenerationFields {
 /// Trace-level values written by `update_trace` (reference §2.3).
 ///
 /// ```
-/// let t = langfuse_core::__layer::state::TraceFields::default();
+/// let t = langfuse_tracing_core::__layer::state::TraceFields::default();
 /// assert!(t.tags.is_empty());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -93,7 +93,7 @@ pub struct TraceFields {
 /// boxes go round (see [`crate::__layer::recycle`]).
 ///
 /// ```
-/// let batch: langfuse_core::__layer::state::Batch = vec![langfuse_core::__layer::recycle::state()];
+/// let batch: langfuse_tracing_core::__layer::state::Batch = vec![langfuse_tracing_core::__layer::recycle::state()];
 /// assert_eq!(batch.len(), 1);
 /// ```
 #[allow(clippy::vec_box)]
@@ -102,7 +102,7 @@ pub type Batch = Vec<Box<ObservationState>>;
 /// Everything known about one observation while it is open.
 ///
 /// ```
-/// use langfuse_core::__layer::state::ObservationState;
+/// use langfuse_tracing_core::__layer::state::ObservationState;
 /// let mut s = ObservationState::new(1, 2, None, true);
 /// s.merge_metadata("step".into(), "1".into());
 /// s.merge_metadata("step".into(), "2".into());
@@ -171,7 +171,7 @@ impl ObservationState {
     /// [`crate::__layer::recycle`] keeps, so a reused state carries nothing of the previous one.
     ///
     /// ```
-    /// let s = langfuse_core::__layer::state::ObservationState::EMPTY;
+    /// let s = langfuse_tracing_core::__layer::state::ObservationState::EMPTY;
     /// assert!(s.input.is_none() && !s.sampled);
     /// ```
     pub const EMPTY: ObservationState = ObservationState {
@@ -207,7 +207,7 @@ impl ObservationState {
     /// queue as one pointer.
     ///
     /// ```
-    /// let s = langfuse_core::__layer::state::ObservationState::boxed(7, 8, Some(9), true);
+    /// let s = langfuse_tracing_core::__layer::state::ObservationState::boxed(7, 8, Some(9), true);
     /// assert_eq!((s.trace_id, s.span_id, s.parent_span_id), (7, 8, Some(9)));
     /// ```
     #[inline]
@@ -229,7 +229,7 @@ impl ObservationState {
     /// A fresh state that starts now.
     ///
     /// ```
-    /// let s = langfuse_core::__layer::state::ObservationState::new(7, 8, Some(9), true);
+    /// let s = langfuse_tracing_core::__layer::state::ObservationState::new(7, 8, Some(9), true);
     /// assert_eq!((s.trace_id, s.span_id, s.parent_span_id), (7, 8, Some(9)));
     /// ```
     #[inline]
@@ -247,7 +247,7 @@ impl ObservationState {
     /// Sets one metadata key; a later value for the same key replaces the earlier one.
     ///
     /// ```
-    /// let mut s = langfuse_core::__layer::state::ObservationState::new(1, 1, None, true);
+    /// let mut s = langfuse_tracing_core::__layer::state::ObservationState::new(1, 1, None, true);
     /// s.merge_metadata("a".into(), "1".into());
     /// s.merge_metadata("b".into(), "2".into());
     /// assert_eq!(s.metadata.len(), 2);
@@ -261,7 +261,7 @@ impl ObservationState {
     /// [`ended`](Self::ended). `None` if it was already ended or is sampled out.
     ///
     /// ```
-    /// let mut s = langfuse_core::__layer::state::ObservationState::new(1, 2, None, true);
+    /// let mut s = langfuse_tracing_core::__layer::state::ObservationState::new(1, 2, None, true);
     /// s.input = Some("q".into());
     /// let out = s.end_now(std::time::SystemTime::now()).unwrap();
     /// assert_eq!((out.span_id, out.input.as_deref()), (2, Some("q")));
@@ -296,7 +296,7 @@ impl ObservationState {
     /// The generation fields, created on first use.
     ///
     /// ```
-    /// let mut s = langfuse_core::__layer::state::ObservationState::new(1, 1, None, true);
+    /// let mut s = langfuse_tracing_core::__layer::state::ObservationState::new(1, 1, None, true);
     /// s.generation_mut().model = Some("gpt-4o".into());
     /// assert!(s.generation.is_some());
     /// ```
@@ -307,7 +307,7 @@ impl ObservationState {
     /// The trace fields, created on first use.
     ///
     /// ```
-    /// let mut s = langfuse_core::__layer::state::ObservationState::new(1, 1, None, true);
+    /// let mut s = langfuse_tracing_core::__layer::state::ObservationState::new(1, 1, None, true);
     /// s.trace_mut().public = true;
     /// assert!(s.trace.unwrap().public);
     /// ```
@@ -318,9 +318,9 @@ impl ObservationState {
     /// Records an error: level ERROR and the message (the OTel status follows at export).
     ///
     /// ```
-    /// let mut s = langfuse_core::__layer::state::ObservationState::new(1, 1, None, true);
+    /// let mut s = langfuse_tracing_core::__layer::state::ObservationState::new(1, 1, None, true);
     /// s.set_error("boom".into());
-    /// assert_eq!(s.level, Some(langfuse_core::Level::Error));
+    /// assert_eq!(s.level, Some(langfuse_tracing_core::Level::Error));
     /// ```
     pub fn set_error(&mut self, message: String) {
         self.level = Some(Level::Error);
@@ -330,7 +330,7 @@ impl ObservationState {
     /// A rough size in bytes, used to bound the export queue.
     ///
     /// ```
-    /// let s = langfuse_core::__layer::state::ObservationState::new(1, 1, None, true);
+    /// let s = langfuse_tracing_core::__layer::state::ObservationState::new(1, 1, None, true);
     /// assert!(s.approx_size() >= std::mem::size_of_val(&s));
     /// ```
     pub fn approx_size(&self) -> usize {
@@ -435,7 +435,7 @@ pub(crate) fn merge_pairs(into: &mut Vec<(String, String)>, from: Vec<(String, S
 /// allocation). Derived data: two indexes always compare equal.
 ///
 /// ```
-/// use langfuse_core::__layer::state::KeyIndex;
+/// use langfuse_tracing_core::__layer::state::KeyIndex;
 /// let (mut pairs, mut index) = (Vec::new(), KeyIndex::default());
 /// for i in 0..100 {
 ///     index.merge(&mut pairs, format!("k{}", i % 50), i.to_string());

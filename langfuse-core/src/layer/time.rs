@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// let t = UNIX_EPOCH + Duration::from_micros(1_735_787_045_678_901);
-/// assert_eq!(langfuse_core::__layer::time::iso8601(t), "2025-01-02T03:04:05.678901Z");
+/// assert_eq!(langfuse_tracing_core::__layer::time::iso8601(t), "2025-01-02T03:04:05.678901Z");
 /// ```
 pub fn iso8601(t: SystemTime) -> String {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -28,7 +28,7 @@ pub fn iso8601(t: SystemTime) -> String {
 ///
 /// ```
 /// use std::time::UNIX_EPOCH;
-/// assert_eq!(langfuse_core::__layer::time::io_encoded_timestamp(UNIX_EPOCH), "\"1970-01-01T00:00:00.000000Z\"");
+/// assert_eq!(langfuse_tracing_core::__layer::time::io_encoded_timestamp(UNIX_EPOCH), "\"1970-01-01T00:00:00.000000Z\"");
 /// ```
 pub fn io_encoded_timestamp(t: SystemTime) -> String {
     format!("\"{}\"", iso8601(t))

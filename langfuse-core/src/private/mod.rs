@@ -43,16 +43,20 @@ pub(crate) fn warn_disabled_by_filter(span: &Span) {
     if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         return;
     }
-    let (target, level) = span
-        .metadata()
-        .map_or(("your crate", "INFO".to_owned()), |m| {
-            (m.target(), m.level().to_string())
-        });
+    let what = match span.metadata() {
+        Some(m) => format!(
+            "target `{}`, level {}; let `{}={}` through",
+            m.target(),
+            m.level(),
+            m.target(),
+            m.level()
+        ),
+        None => "level INFO; let your crate's target through at INFO".to_owned(),
+    };
     crate::warn::emit(&format!(
-        "an observation span (target `{target}`, level {level}) was disabled by a filter, \
-         so Langfuse records nothing for it: put the filter on the layers it is meant for \
-         (`fmt::layer().with_filter(EnvFilter::from_default_env())`), or let \
-         `{target}={level}` through (for example RUST_LOG=info)"
+        "an observation span was disabled by a filter, so Langfuse records nothing for it \
+         ({what}, for example RUST_LOG=info, or put the filter on the layers it is meant \
+         for: `fmt::layer().with_filter(EnvFilter::from_default_env())`)"
     ));
 }
 

@@ -135,7 +135,7 @@ fn debug_string<T: Debug + ?Sized>(value: &T) -> String {
 /// Builds the input object `{"param": value, ...}` piece by piece, in the IO style.
 ///
 /// ```
-/// use langfuse_core::__private::observe::{InputObject, ViaSerialize, ViaDebug, ViaTypeName, Wrap};
+/// use langfuse_tracing_core::__private::observe::{InputObject, ViaSerialize, ViaDebug, ViaTypeName, Wrap};
 /// struct Opaque;
 /// let (q, k, o) = ("what?", 3, Opaque);
 /// let mut input = InputObject::new();
@@ -180,7 +180,7 @@ impl InputObject {
     /// `encoded` is the quoted key followed by the key separator (`"query": `).
     ///
     /// ```
-    /// use langfuse_core::__private::observe::InputObject;
+    /// use langfuse_tracing_core::__private::observe::InputObject;
     /// let mut input = InputObject::new();
     /// input.encoded_key("\"a\": ").push('1');
     /// input.encoded_key("\"b\": ").push('2');
@@ -340,7 +340,7 @@ impl<E: ?Sized> ErrViaTypeName for ErrWrap<'_, E> {
 /// The message of a panic payload: `&str` and `String` payloads, else `"panic"`.
 ///
 /// ```
-/// use langfuse_core::__private::observe::panic_message;
+/// use langfuse_tracing_core::__private::observe::panic_message;
 /// let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
 /// assert_eq!(panic_message(&*payload), "boom 7");
 /// ```

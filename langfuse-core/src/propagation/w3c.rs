@@ -21,14 +21,14 @@ use crate::ids::{ObservationId, TraceId};
 /// The W3C Trace Context header name.
 ///
 /// ```
-/// assert_eq!(langfuse_core::propagation::TRACEPARENT_HEADER, "traceparent");
+/// assert_eq!(langfuse_tracing_core::propagation::TRACEPARENT_HEADER, "traceparent");
 /// ```
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 /// The W3C Baggage header name.
 ///
 /// ```
-/// assert_eq!(langfuse_core::propagation::BAGGAGE_HEADER, "baggage");
+/// assert_eq!(langfuse_tracing_core::propagation::BAGGAGE_HEADER, "baggage");
 /// ```
 pub const BAGGAGE_HEADER: &str = "baggage";
 
@@ -51,7 +51,7 @@ const MAX_READ_MEMBERS: usize = 180;
 /// Use it for carriers other than HTTP headers (message queues, job payloads).
 ///
 /// ```
-/// assert!(langfuse_core::propagation::current_traceparent().is_none());
+/// assert!(langfuse_tracing_core::propagation::current_traceparent().is_none());
 /// ```
 pub fn current_traceparent() -> Option<String> {
     let (trace_id, span_id, sampled) = current_parent()?.0;
@@ -113,7 +113,7 @@ fn outbound_entries() -> Vec<(String, String)> {
 /// inject it into. Only propagate non-sensitive values as baggage.
 ///
 /// ```
-/// use langfuse_core::propagation::{current_baggage, PropagateAttributes};
+/// use langfuse_tracing_core::propagation::{current_baggage, PropagateAttributes};
 /// assert!(current_baggage().is_none());
 /// PropagateAttributes::new().session_id("s/1").as_baggage(true).run(|| {
 ///     assert_eq!(current_baggage().as_deref(), Some("langfuse_session_id=s%2F1"));
@@ -167,7 +167,7 @@ fn append_baggage(out: &mut String, mut existing: usize, entries: &[(String, Str
 /// passed here, third-party ones included.
 ///
 /// ```
-/// use langfuse_core::propagation::{inject_trace_headers, PropagateAttributes};
+/// use langfuse_tracing_core::propagation::{inject_trace_headers, PropagateAttributes};
 ///
 /// let mut headers = http::HeaderMap::new();
 /// PropagateAttributes::new().user_id("user_123").as_baggage(true).run(|| {
@@ -277,7 +277,7 @@ fn is_ows(c: char) -> bool {
 /// A `traceparent` header that is present but not valid W3C Trace Context.
 ///
 /// ```
-/// use langfuse_core::propagation::RemoteContext;
+/// use langfuse_tracing_core::propagation::RemoteContext;
 /// let err = RemoteContext::from_w3c(Some("00-xyz"), None).unwrap_err();
 /// assert!(err.to_string().contains("traceparent"));
 /// ```
@@ -526,7 +526,7 @@ fn parse_tags(value: &str) -> Vec<String> {
 /// created directly under the observation current at entry take the remote parent.
 ///
 /// ```
-/// use langfuse_core::propagation::{self, RemoteContext};
+/// use langfuse_tracing_core::propagation::{self, RemoteContext};
 /// let cx = RemoteContext::from_w3c(
 ///     Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
 ///     Some("langfuse_user_id=user_123,other=x"),
@@ -566,7 +566,7 @@ impl RemoteContext {
     ///   observation here is not marked as an app root, as the Python SDK decides.
     ///
     /// ```
-    /// use langfuse_core::propagation::RemoteContext;
+    /// use langfuse_tracing_core::propagation::RemoteContext;
     /// assert!(RemoteContext::from_w3c(None, None).unwrap().trace_id().is_none());
     /// assert!(RemoteContext::from_w3c(
     ///     Some("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01"), None
@@ -592,7 +592,7 @@ impl RemoteContext {
     /// The trace to continue, if a `traceparent` was received.
     ///
     /// ```
-    /// let cx = langfuse_core::propagation::RemoteContext::default();
+    /// let cx = langfuse_tracing_core::propagation::RemoteContext::default();
     /// assert!(cx.trace_id().is_none());
     /// ```
     pub fn trace_id(&self) -> Option<TraceId> {
@@ -602,7 +602,7 @@ impl RemoteContext {
     /// The remote observation that becomes the parent, if a `traceparent` was received.
     ///
     /// ```
-    /// use langfuse_core::propagation::RemoteContext;
+    /// use langfuse_tracing_core::propagation::RemoteContext;
     /// let cx = RemoteContext::from_w3c(
     ///     Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), None,
     /// ).unwrap();
@@ -615,7 +615,7 @@ impl RemoteContext {
     /// The sampled flag of the `traceparent`, if one was received (informational).
     ///
     /// ```
-    /// use langfuse_core::propagation::RemoteContext;
+    /// use langfuse_tracing_core::propagation::RemoteContext;
     /// let cx = RemoteContext::from_w3c(
     ///     Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"), None,
     /// ).unwrap();
@@ -628,7 +628,7 @@ impl RemoteContext {
     /// The attributes received as baggage, if any.
     ///
     /// ```
-    /// use langfuse_core::propagation::RemoteContext;
+    /// use langfuse_tracing_core::propagation::RemoteContext;
     /// let cx = RemoteContext::from_w3c(None, Some("langfuse_session_id=s-1")).unwrap();
     /// assert_eq!(cx.attributes().unwrap().session_id.as_deref(), Some("s-1"));
     /// ```
@@ -652,7 +652,7 @@ impl RemoteContext {
     /// Runs `f` in the remote context (see the type's documentation).
     ///
     /// ```
-    /// let cx = langfuse_core::propagation::RemoteContext::default();
+    /// let cx = langfuse_tracing_core::propagation::RemoteContext::default();
     /// assert_eq!(cx.run(|| 3), 3);
     /// ```
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -667,7 +667,7 @@ impl RemoteContext {
     /// async function, `cx.instrument(handle(request))`.
     ///
     /// ```
-    /// use langfuse_core::propagation::extract_trace_headers;
+    /// use langfuse_tracing_core::propagation::extract_trace_headers;
     /// async fn handler(headers: http::HeaderMap) -> &'static str {
     ///     let cx = extract_trace_headers(&headers).unwrap_or_default();
     ///     cx.instrument(async {
@@ -689,7 +689,7 @@ impl RemoteContext {
 /// as one list; several `traceparent` fields are an error.
 ///
 /// ```
-/// use langfuse_core::propagation::extract_trace_headers;
+/// use langfuse_tracing_core::propagation::extract_trace_headers;
 /// let mut headers = http::HeaderMap::new();
 /// headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
 /// headers.insert("baggage", "langfuse_user_id=user_123".parse().unwrap());

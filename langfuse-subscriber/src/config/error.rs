@@ -5,7 +5,7 @@ use std::fmt;
 /// An invalid setting. It names the setting and the reason, never a secret value.
 ///
 /// ```
-/// let err = langfuse_subscriber::LangfuseConfig::builder().sample_rate(2.0).build().unwrap_err();
+/// let err = langfuse_tracing::LangfuseConfig::builder().sample_rate(2.0).build().unwrap_err();
 /// assert!(err.to_string().contains("sample_rate"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl ConfigError {
     /// The name of the setting that is wrong (`sample_rate`, `base_url`, ...).
     ///
     /// ```
-    /// let err = langfuse_subscriber::LangfuseConfig::builder().flush_at(0).build().unwrap_err();
+    /// let err = langfuse_tracing::LangfuseConfig::builder().flush_at(0).build().unwrap_err();
     /// assert_eq!(err.setting(), "flush_at");
     /// ```
     pub fn setting(&self) -> &'static str {

@@ -28,7 +28,7 @@ pub const DEFAULT_EXPORT_PATH: &str = "/api/public/otel/v1/traces";
 /// How request bodies are compressed.
 ///
 /// ```
-/// use langfuse_subscriber::Compression;
+/// use langfuse_tracing::Compression;
 /// assert_eq!("GZIP".parse::<Compression>(), Ok(Compression::Gzip));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl std::str::FromStr for Compression {
 /// Decides which spans *without* Langfuse fields become observations.
 ///
 /// ```
-/// use langfuse_subscriber::SpanFilter;
+/// use langfuse_tracing::SpanFilter;
 /// let keep_my_crate = SpanFilter::new(|meta| meta.target().starts_with("my_crate"));
 /// # let _ = keep_my_crate;
 /// ```
@@ -69,7 +69,7 @@ impl SpanFilter {
     /// Wraps a predicate over the span's static metadata (name, target, fields).
     ///
     /// ```
-    /// let all = langfuse_subscriber::SpanFilter::new(|_| true);
+    /// let all = langfuse_tracing::SpanFilter::new(|_| true);
     /// # let _ = all;
     /// ```
     pub fn new(f: impl Fn(&Metadata<'_>) -> bool + Send + Sync + 'static) -> Self {
@@ -87,7 +87,7 @@ impl fmt::Debug for SpanFilter {
 /// [`LangfuseConfig::from_env`]. Its `Debug` output never shows the secret key.
 ///
 /// ```
-/// use langfuse_subscriber::LangfuseConfig;
+/// use langfuse_tracing::LangfuseConfig;
 /// let config = LangfuseConfig::builder()
 ///     .public_key("pk-lf-1")
 ///     .secret_key("sk-lf-secret")
@@ -164,7 +164,7 @@ impl LangfuseConfig {
     /// a fallback to another host (that would send the keys and data there).
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::from_env().expect("valid LANGFUSE_* settings");
+    /// let c = langfuse_tracing::LangfuseConfig::from_env().expect("valid LANGFUSE_* settings");
     /// let _ = c.endpoint();
     /// ```
     pub fn from_env() -> Result<LangfuseConfig, ConfigError> {
@@ -174,7 +174,7 @@ impl LangfuseConfig {
     /// The full OTLP endpoint, `{base_url}/api/public/otel/v1/traces` (one slash).
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().base_url("https://x.io").build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().base_url("https://x.io").build().unwrap();
     /// assert_eq!(c.endpoint(), "https://x.io/api/public/otel/v1/traces");
     /// ```
     pub fn endpoint(&self) -> String {
@@ -188,7 +188,7 @@ impl LangfuseConfig {
     /// True when both keys are set, i.e. spans go to Langfuse over the network.
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().public_key("pk").secret_key("sk").build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().public_key("pk").secret_key("sk").build().unwrap();
     /// assert!(c.has_credentials());
     /// ```
     pub fn has_credentials(&self) -> bool {
@@ -199,7 +199,7 @@ impl LangfuseConfig {
     /// only when there are no credentials.
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().build().unwrap();
     /// assert!(c.console_enabled());
     /// ```
     pub fn console_enabled(&self) -> bool {
@@ -209,7 +209,7 @@ impl LangfuseConfig {
     /// The public key, if any.
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().public_key("pk-1").build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().public_key("pk-1").build().unwrap();
     /// assert_eq!(c.public_key(), Some("pk-1"));
     /// ```
     pub fn public_key(&self) -> Option<&str> {
@@ -219,7 +219,7 @@ impl LangfuseConfig {
     /// The environment written on every observation, if any.
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().environment("staging").build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().environment("staging").build().unwrap();
     /// assert_eq!(c.environment(), Some("staging"));
     /// ```
     pub fn environment(&self) -> Option<&str> {
@@ -229,7 +229,7 @@ impl LangfuseConfig {
     /// The release written on every observation, if any.
     ///
     /// ```
-    /// let c = langfuse_subscriber::LangfuseConfig::builder().release("abc123").build().unwrap();
+    /// let c = langfuse_tracing::LangfuseConfig::builder().release("abc123").build().unwrap();
     /// assert_eq!(c.release(), Some("abc123"));
     /// ```
     pub fn release(&self) -> Option<&str> {
@@ -239,7 +239,7 @@ impl LangfuseConfig {
     /// The trace sampling rate in `[0, 1]`.
     ///
     /// ```
-    /// assert_eq!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().sample_rate(), 1.0);
+    /// assert_eq!(langfuse_tracing::LangfuseConfig::builder().build().unwrap().sample_rate(), 1.0);
     /// ```
     pub fn sample_rate(&self) -> f64 {
         self.sample_rate
@@ -248,7 +248,7 @@ impl LangfuseConfig {
     /// Whether tracing is enabled at all.
     ///
     /// ```
-    /// assert!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().tracing_enabled());
+    /// assert!(langfuse_tracing::LangfuseConfig::builder().build().unwrap().tracing_enabled());
     /// ```
     pub fn tracing_enabled(&self) -> bool {
         self.enabled
@@ -257,7 +257,7 @@ impl LangfuseConfig {
     /// Spans per export request.
     ///
     /// ```
-    /// assert_eq!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().flush_at(), 512);
+    /// assert_eq!(langfuse_tracing::LangfuseConfig::builder().build().unwrap().flush_at(), 512);
     /// ```
     pub fn flush_at(&self) -> usize {
         self.flush_at
@@ -267,7 +267,7 @@ impl LangfuseConfig {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// assert_eq!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().flush_interval(), Duration::from_secs(5));
+    /// assert_eq!(langfuse_tracing::LangfuseConfig::builder().build().unwrap().flush_interval(), Duration::from_secs(5));
     /// ```
     pub fn flush_interval(&self) -> Duration {
         self.flush_interval
@@ -277,7 +277,7 @@ impl LangfuseConfig {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// assert_eq!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().timeout(), Duration::from_secs(5));
+    /// assert_eq!(langfuse_tracing::LangfuseConfig::builder().build().unwrap().timeout(), Duration::from_secs(5));
     /// ```
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -286,7 +286,7 @@ impl LangfuseConfig {
     /// Request compression.
     ///
     /// ```
-    /// use langfuse_subscriber::{Compression, LangfuseConfig};
+    /// use langfuse_tracing::{Compression, LangfuseConfig};
     /// assert_eq!(LangfuseConfig::builder().build().unwrap().compression(), Compression::Gzip);
     /// ```
     pub fn compression(&self) -> Compression {
@@ -297,7 +297,7 @@ impl LangfuseConfig {
     /// beyond it new observations are dropped and counted.
     ///
     /// ```
-    /// assert_eq!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().max_queue_bytes(), 128 << 20);
+    /// assert_eq!(langfuse_tracing::LangfuseConfig::builder().build().unwrap().max_queue_bytes(), 128 << 20);
     /// ```
     pub fn max_queue_bytes(&self) -> usize {
         self.max_queue_bytes
@@ -308,7 +308,7 @@ impl LangfuseConfig {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// assert_eq!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().queue_full_wait(), Duration::ZERO);
+    /// assert_eq!(langfuse_tracing::LangfuseConfig::builder().build().unwrap().queue_full_wait(), Duration::ZERO);
     /// ```
     pub fn queue_full_wait(&self) -> Duration {
         self.queue_full_wait
@@ -317,7 +317,7 @@ impl LangfuseConfig {
     /// Whether `LANGFUSE_DEBUG` diagnostics are on.
     ///
     /// ```
-    /// assert!(!langfuse_subscriber::LangfuseConfig::builder().build().unwrap().debug());
+    /// assert!(!langfuse_tracing::LangfuseConfig::builder().build().unwrap().debug());
     /// ```
     pub fn debug(&self) -> bool {
         self.debug
@@ -326,7 +326,7 @@ impl LangfuseConfig {
     /// What was wrong with the environment variables (also printed once to stderr).
     ///
     /// ```
-    /// assert!(langfuse_subscriber::LangfuseConfig::builder().build().unwrap().warnings().is_empty());
+    /// assert!(langfuse_tracing::LangfuseConfig::builder().build().unwrap().warnings().is_empty());
     /// ```
     pub fn warnings(&self) -> &[String] {
         &self.warnings

@@ -160,7 +160,7 @@ fn validate_base_url(url: &str, name: &'static str) -> Result<(), ConfigError> {
     if parsed.scheme() == "https" && !cfg!(feature = "rustls") {
         return Err(fail(
             "this build has no TLS support: enable the `rustls` feature of \
-             langfuse-subscriber (on by default), or use an http:// URL",
+             langfuse-tracing (on by default), or use an http:// URL",
         ));
     }
     Ok(())

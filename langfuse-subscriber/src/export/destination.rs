@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use langfuse_core::__layer::state::Batch;
+use langfuse_tracing_core::__layer::state::Batch;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
@@ -74,7 +74,7 @@ impl<E: SpanExporter + 'static> Destination for ExporterDestination<E> {
         // The attributes are copies: the states and their buffers go back to
         // `recycle` for new observations instead of being freed here.
         let spans: Vec<SpanData> = batch.iter_mut().map(|s| converter.convert(s)).collect();
-        langfuse_core::__layer::recycle::give_back_observations(batch);
+        langfuse_tracing_core::__layer::recycle::give_back_observations(batch);
         futures_executor::block_on(self.exporter.export(spans)).map_err(|e| Undelivered {
             lost,
             reason: e.to_string(),

@@ -5,7 +5,7 @@ use std::fmt;
 /// Why a flush or shutdown did not complete.
 ///
 /// ```
-/// let e = langfuse_subscriber::ExportError::Timeout;
+/// let e = langfuse_tracing::ExportError::Timeout;
 /// assert!(e.to_string().contains("timed out"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]

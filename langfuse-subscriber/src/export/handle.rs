@@ -11,7 +11,7 @@ use super::{for_each_pipeline, Pipeline};
 /// pipeline.
 ///
 /// ```
-/// let layer = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap();
+/// let layer = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap();
 /// let handle = layer.handle();
 /// assert_eq!(handle.dropped_observations(), 0);
 /// handle.shutdown().unwrap();
@@ -40,7 +40,7 @@ impl LangfuseHandle {
     /// counted in [`dropped_observations`](Self::dropped_observations).
     ///
     /// ```
-    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// # let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
     /// handle.flush().unwrap();
     /// # handle.shutdown().unwrap();
     /// ```
@@ -56,7 +56,7 @@ impl LangfuseHandle {
     /// counted). Calling it again does nothing.
     ///
     /// ```
-    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// # let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
     /// handle.shutdown().unwrap();
     /// handle.shutdown().unwrap();
     /// ```
@@ -73,7 +73,7 @@ impl LangfuseHandle {
     /// collector failed the batch they were in (after the exporter's retries).
     ///
     /// ```
-    /// # let handle = langfuse_subscriber::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// # let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
     /// assert_eq!(handle.dropped_observations(), 0);
     /// # handle.shutdown().unwrap();
     /// ```
@@ -87,7 +87,7 @@ impl LangfuseHandle {
 /// Flushes every Langfuse layer of this process (see [`LangfuseHandle::flush`]).
 ///
 /// ```
-/// langfuse_subscriber::flush().unwrap();
+/// langfuse_tracing::flush().unwrap();
 /// ```
 pub fn flush() -> Result<(), ExportError> {
     for_each_pipeline(Pipeline::flush).and(crate::scores::flush_all())
@@ -96,7 +96,7 @@ pub fn flush() -> Result<(), ExportError> {
 /// Shuts down every Langfuse layer of this process (see [`LangfuseHandle::shutdown`]).
 ///
 /// ```
-/// langfuse_subscriber::shutdown().unwrap();
+/// langfuse_tracing::shutdown().unwrap();
 /// ```
 pub fn shutdown() -> Result<(), ExportError> {
     for_each_pipeline(Pipeline::shutdown).and(crate::scores::shutdown_all())

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use langfuse_core::__layer::state::ObservationState;
+use langfuse_tracing_core::__layer::state::ObservationState;
 use opentelemetry_sdk::Resource;
 
 use crate::config::{ConfigError, LangfuseConfig};
@@ -413,13 +413,13 @@ pub(crate) fn resource(config: &LangfuseConfig) -> Resource {
     let mut attrs = Vec::new();
     if let Some(env) = &config.environment {
         attrs.push(KeyValue::new(
-            langfuse_core::attributes::ENVIRONMENT,
+            langfuse_tracing_core::attributes::ENVIRONMENT,
             env.clone(),
         ));
     }
     if let Some(release) = &config.release {
         attrs.push(KeyValue::new(
-            langfuse_core::attributes::RELEASE,
+            langfuse_tracing_core::attributes::RELEASE,
             release.clone(),
         ));
     }

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use langfuse_core::__layer::state::ObservationState;
+use langfuse_tracing_core::__layer::state::ObservationState;
 
 /// A closed observation and its size as counted against the queue's byte budget.
 pub(crate) type Queued = (Box<ObservationState>, usize);

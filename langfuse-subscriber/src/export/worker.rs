@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use langfuse_core::__layer::state::Batch;
+use langfuse_tracing_core::__layer::state::Batch;
 
 use super::destination::{BoxedDestination, Undelivered};
 use super::error::ExportError;
@@ -202,7 +202,7 @@ impl Worker {
             in_hand.abandoned
         };
         // Whatever a destination left is not sent again; the states are reused.
-        langfuse_core::__layer::recycle::give_back_observations(batch);
+        langfuse_tracing_core::__layer::recycle::give_back_observations(batch);
         if batch.capacity() > 4 * self.flush_at.max(64) {
             // One large flush does not pin its memory for the rest of the process.
             batch.shrink_to(self.flush_at);

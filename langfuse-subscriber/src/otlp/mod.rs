@@ -18,7 +18,7 @@ mod wire;
 
 use std::fmt;
 
-use langfuse_core::__layer::state::Batch;
+use langfuse_tracing_core::__layer::state::Batch;
 use opentelemetry_sdk::Resource;
 
 use crate::config::{Compression, ConfigError, LangfuseConfig};
@@ -113,7 +113,7 @@ impl Destination for OtlpDestination {
         self.encoder.encode_spans(batch);
         // The states are encoded: give them and their buffers back for new
         // observations before the network wait (see `recycle`).
-        langfuse_core::__layer::recycle::give_back_observations(batch);
+        langfuse_tracing_core::__layer::recycle::give_back_observations(batch);
         let (parts, oversized) = self.encoder.parts(self.max_request_bytes);
         let mut failure: Option<Undelivered> = None;
         if !oversized.is_empty() {

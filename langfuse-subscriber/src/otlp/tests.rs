@@ -6,9 +6,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use langfuse_core::propagation::PropagatedAttributes;
-use langfuse_core::__layer::state::{AttrValue, GenerationFields, ObservationState, TraceFields};
-use langfuse_core::{Level, ObservationType};
+use langfuse_tracing_core::propagation::PropagatedAttributes;
+use langfuse_tracing_core::__layer::state::{AttrValue, GenerationFields, ObservationState, TraceFields};
+use langfuse_tracing_core::{Level, ObservationType};
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue};
@@ -456,7 +456,7 @@ fn benchmark_like(n: u64) -> ObservationState {
 /// Wire bytes and export-thread CPU per span: the SDK path (what opentelemetry-otlp did,
 /// gzip level 6) against the direct encoder at gzip levels 1 and 6. Each figure is the
 /// best of 5 rounds (the machine is shared); the states are boxed outside the timing.
-/// `cargo test --profile bench -p langfuse-subscriber --lib measure_ -- --ignored --nocapture`
+/// `cargo test --profile bench -p langfuse-tracing --lib measure_ -- --ignored --nocapture`
 #[test]
 #[ignore = "a measurement, not a check"]
 fn measure_encode_and_gzip_per_span() {

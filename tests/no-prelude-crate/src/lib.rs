@@ -1,9 +1,9 @@
-//! Built as its own crate with only `langfuse-core` as a dependency. The generated code names only `::core`, `::std` and `langfuse_core::__private` paths,
+//! Built as its own crate with only `langfuse-tracing-core` as a dependency. The generated code names only `::core`, `::std` and `langfuse_tracing_core::__private` paths,
 //! so it compiles in a crate without the prelude (and without naming `tracing` or
 //! `serde` itself).
 #![no_implicit_prelude]
 
-use ::langfuse_core::observe;
+use ::langfuse_tracing_core::observe;
 
 #[observe]
 fn sync_fn(a: u32, b: &str) -> ::std::string::String {

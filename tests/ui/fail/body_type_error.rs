@@ -1,5 +1,5 @@
 // Type errors in the body point at the user's code, not at the macro.
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 
 #[observe]
 fn f(x: u32) -> String {

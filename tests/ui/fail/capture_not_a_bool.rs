@@ -1,4 +1,4 @@
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 
 #[observe(capture_input = "no", capture_output = 0)]
 fn f() {}

@@ -1,4 +1,4 @@
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 
 #[observe]
 const fn f(x: u32) -> u32 {

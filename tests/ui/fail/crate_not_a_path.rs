@@ -1,4 +1,4 @@
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 
 #[observe(crate = 5)]
 fn f() {}

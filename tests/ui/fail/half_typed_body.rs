@@ -1,6 +1,6 @@
 // A body that does not parse still expands: the only error is rustc's own, and the
 // function stays visible to its callers (so rust-analyzer keeps working).
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 
 #[observe]
 fn f(x: u32) -> u32 {

@@ -1,4 +1,4 @@
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 
 #[observe(skip = a)]
 fn f(a: u32) {

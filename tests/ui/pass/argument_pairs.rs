@@ -1,5 +1,5 @@
 //! Every pair of arguments, in both orders (generated; keep in sync with the argument list).
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 
 #[observe(name = "renamed", as_type = "tool")]
 fn f0(a: u32, b: u32) -> impl Iterator<Item = u32> {
@@ -21,7 +21,7 @@ fn f3(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(name = "renamed", crate = ::langfuse_core)]
+#[observe(name = "renamed", crate = ::langfuse_tracing_core)]
 fn f4(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
@@ -56,7 +56,7 @@ fn f10(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(as_type = "tool", crate = ::langfuse_core)]
+#[observe(as_type = "tool", crate = ::langfuse_tracing_core)]
 fn f11(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
@@ -91,7 +91,7 @@ fn f17(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(capture_input = false, crate = ::langfuse_core)]
+#[observe(capture_input = false, crate = ::langfuse_tracing_core)]
 fn f18(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
@@ -126,7 +126,7 @@ fn f24(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(capture_output = true, crate = ::langfuse_core)]
+#[observe(capture_output = true, crate = ::langfuse_tracing_core)]
 fn f25(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
@@ -161,7 +161,7 @@ fn f31(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(skip(b), crate = ::langfuse_core)]
+#[observe(skip(b), crate = ::langfuse_tracing_core)]
 fn f32(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
@@ -176,37 +176,37 @@ fn f34(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(crate = ::langfuse_core, name = "renamed")]
+#[observe(crate = ::langfuse_tracing_core, name = "renamed")]
 fn f35(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(crate = ::langfuse_core, as_type = "tool")]
+#[observe(crate = ::langfuse_tracing_core, as_type = "tool")]
 fn f36(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(crate = ::langfuse_core, capture_input = false)]
+#[observe(crate = ::langfuse_tracing_core, capture_input = false)]
 fn f37(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(crate = ::langfuse_core, capture_output = true)]
+#[observe(crate = ::langfuse_tracing_core, capture_output = true)]
 fn f38(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(crate = ::langfuse_core, skip(b))]
+#[observe(crate = ::langfuse_tracing_core, skip(b))]
 fn f39(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(crate = ::langfuse_core, iterator)]
+#[observe(crate = ::langfuse_tracing_core, iterator)]
 fn f40(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(crate = ::langfuse_core, stream = false)]
+#[observe(crate = ::langfuse_tracing_core, stream = false)]
 fn f41(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
@@ -236,7 +236,7 @@ fn f46(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(iterator, crate = ::langfuse_core)]
+#[observe(iterator, crate = ::langfuse_tracing_core)]
 fn f47(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
@@ -271,7 +271,7 @@ fn f53(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
 
-#[observe(stream = false, crate = ::langfuse_core)]
+#[observe(stream = false, crate = ::langfuse_tracing_core)]
 fn f54(a: u32, b: u32) -> impl Iterator<Item = u32> {
     a..b
 }
@@ -287,7 +287,7 @@ fn f55(a: u32, b: u32) -> impl Iterator<Item = u32> {
     capture_input = false,
     capture_output = true,
     skip(b),
-    crate = ::langfuse_core,
+    crate = ::langfuse_tracing_core,
     iterator,
     stream = false,
 )]

@@ -1,5 +1,5 @@
 //! Async shapes: `async fn`, methods, `fn -> impl Future`, boxed futures.
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

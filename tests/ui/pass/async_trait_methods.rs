@@ -1,6 +1,6 @@
 //! `#[async_trait]` methods: the inner future is observed, not the boxing wrapper.
 use async_trait::async_trait;
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 use std::sync::Arc;
 
 #[async_trait]

@@ -1,5 +1,5 @@
 //! Capture never adds bounds: Serialize, Debug-only, opaque and generic values all compile.
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 use serde::Serialize;
 
 #[derive(Serialize)]

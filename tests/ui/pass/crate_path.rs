@@ -1,7 +1,7 @@
-//! `crate = path` points the generated code at a re-export of langfuse-core.
+//! `crate = path` points the generated code at a re-export of langfuse-tracing-core.
 mod telemetry {
-    pub use langfuse_core::__private;
-    pub use langfuse_core::observe;
+    pub use langfuse_tracing_core::__private;
+    pub use langfuse_tracing_core::observe;
 }
 
 #[telemetry::observe(crate = crate::telemetry)]
@@ -9,19 +9,19 @@ fn through_reexport(x: u32) -> u32 {
     x
 }
 
-#[langfuse_core::observe(crate = "::langfuse_core")]
+#[langfuse_tracing_core::observe(crate = "::langfuse_tracing_core")]
 fn string_path(x: u32) -> u32 {
     x
 }
 
 // The application-facing re-export.
-#[langfuse_subscriber::observe]
+#[langfuse_tracing::observe]
 fn through_subscriber(x: u32) -> u32 {
     x
 }
 
-// What `langfuse_subscriber::observe` generates: paths through the subscriber crate only.
-#[langfuse_core::observe(crate = ::langfuse_subscriber)]
+// What `langfuse_tracing::observe` generates: paths through the subscriber crate only.
+#[langfuse_tracing_core::observe(crate = ::langfuse_tracing)]
 async fn subscriber_paths(x: u32) -> Result<u32, String> {
     Ok(x)
 }

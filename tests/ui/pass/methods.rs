@@ -1,5 +1,5 @@
 //! Methods: every receiver, impl blocks, trait default methods and trait impls.
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 use std::pin::Pin;
 use std::sync::Arc;
 

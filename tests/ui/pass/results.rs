@@ -1,5 +1,5 @@
 //! Result detection works through aliases and never breaks on a user type named `Result`.
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 
 mod user {
     /// A user enum that happens to be called `Result`.

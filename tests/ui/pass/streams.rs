@@ -1,7 +1,7 @@
 //! Streams and iterators: `impl Stream`, `impl Iterator`, boxed ones with a flag.
 use futures_core::Stream;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 use std::pin::Pin;
 
 #[observe(as_type = "generation")]

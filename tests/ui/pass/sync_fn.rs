@@ -1,5 +1,5 @@
 //! Synchronous shapes: free functions, generics, lifetimes, patterns, early exits.
-use langfuse_core::observe;
+use langfuse_tracing_core::observe;
 use std::fmt::Debug;
 
 #[observe]
