@@ -1,15 +1,4 @@
-//! Langfuse instrumentation for Rust, on top of [`tracing`].
-//!
-//! This crate is what code that *produces* observations depends on: the `#[observe]`
-//! macro, observation builders and handles, updates, ids, and `propagate_attributes`.
-//! It has no network code; an application installs `langfuse-tracing`'s layer to
-//! export. Without that layer, everything here is a cheap no-op.
-//!
-//! ```
-//! use langfuse_tracing_core::{create_trace_id, ObservationType};
-//! assert_eq!(ObservationType::Generation.as_str(), "generation");
-//! assert_eq!(create_trace_id(Some("req_12345")).to_string(), "6cec55478a541a9eb2b3bfd6c8ba5670");
-//! ```
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

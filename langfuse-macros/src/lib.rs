@@ -1,8 +1,4 @@
-//! The `#[observe]` attribute macro of the Langfuse Rust toolkit.
-//!
-//! Use it through `langfuse_tracing_core::observe` (or `langfuse_tracing::observe`); the
-//! full argument reference is on the macro below. This crate only parses (`syn`) and
-//! expands (`quote`); the generated code calls `langfuse_tracing_core::__private`.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -1,23 +1,4 @@
-//! Export `tracing` spans to [Langfuse](https://langfuse.com) as observations.
-//!
-//! ```no_run
-//! // One line in main: reads LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY / LANGFUSE_BASE_URL.
-//! // Without keys it prints every finished trace to stderr instead.
-//! let _langfuse = langfuse_tracing::init().unwrap(); // flushes and shuts down on drop
-//! ```
-//!
-//! Next to other layers:
-//!
-//! ```no_run
-//! use tracing_subscriber::prelude::*;
-//! let layer = langfuse_tracing::LangfuseLayer::from_env().unwrap();
-//! let handle = layer.handle();
-//! tracing_subscriber::registry().with(layer).init();
-//! // ...
-//! handle.shutdown().unwrap();
-//! ```
-//!
-//! This crate re-exports [`langfuse_tracing_core`], so an application needs one dependency.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 // Denied, not forbidden: `Layer::downcast_raw` is an `unsafe fn` to implement.
 #![deny(unsafe_code)]
