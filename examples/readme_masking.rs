@@ -26,8 +26,7 @@ fn call_api(api_key: &str, question: &str) -> String {
 
 fn main() {
     // `init_with` is `init()` with builder options; `with_env()` keeps the LANGFUSE_* variables.
-    let _langfuse =
-        langfuse_tracing::init_with(LangfuseLayer::builder().with_env().mask(redact))
-            .expect("langfuse config");
+    let _langfuse = langfuse_tracing::init_with(LangfuseLayer::builder().with_env().mask(redact))
+        .expect("langfuse config");
     call_api("sk-live-123", "why?"); // input: {"api_key": "<redacted>", "question": "why?"}
 }

@@ -173,8 +173,7 @@ fn manual_children_of_a_root_example() {
             .input(&json!({"query": "What is the capital of France?"}))
             .start();
         let tool_call = root.start_observation(
-            langfuse_tracing::observation::tool("fetch-weather")
-                .input(&json!({"city": "Paris"})),
+            langfuse_tracing::observation::tool("fetch-weather").input(&json!({"city": "Paris"})),
         );
         tool_call.update(SpanUpdate::new().output(&json!({"temperature": "15°C"})));
         tool_call.end();

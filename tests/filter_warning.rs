@@ -33,9 +33,7 @@ fn child() {
         for n in 0..3 {
             filtered_out(n);
         }
-        langfuse_tracing::observation::span("manual")
-            .start()
-            .end();
+        langfuse_tracing::observation::span("manual").start().end();
     });
     handle.shutdown().unwrap();
 }

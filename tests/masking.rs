@@ -7,13 +7,13 @@ mod support;
 
 use std::time::Duration;
 
+use langfuse_tracing::{observe, LangfuseLayer};
 use langfuse_tracing_core::mask::FULLY_MASKED;
 use langfuse_tracing_core::observation::{
     generation, span, update_current_generation, update_current_span, update_current_trace,
     GenerationUpdate, SpanUpdate, TraceUpdate,
 };
 use langfuse_tracing_core::propagation::PropagateAttributes;
-use langfuse_tracing::{observe, LangfuseLayer};
 use serde_json::{json, Value};
 use support::{AttrValue, CapturedSpan, Receiver};
 use tracing_subscriber::prelude::*;

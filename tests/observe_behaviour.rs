@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::stream::{self, StreamExt};
-use langfuse_tracing_core::observe;
 use langfuse_tracing::LangfuseLayer;
+use langfuse_tracing_core::observe;
 use serde::Serialize;
 use support::{CapturedSpan, Receiver};
 use tracing::instrument::WithSubscriber;

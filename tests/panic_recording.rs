@@ -9,8 +9,8 @@ mod support;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use langfuse_tracing_core::observe;
 use langfuse_tracing::observation::span;
+use langfuse_tracing_core::observe;
 use serde::{Serialize, Serializer};
 use support::{capture, CapturedSpan};
 

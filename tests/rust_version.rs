@@ -9,7 +9,11 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The packages published to crates.io (the others are tests, examples and benches).
-const PUBLISHED: [&str; 3] = ["langfuse-tracing-core", "langfuse-tracing-macros", "langfuse-tracing"];
+const PUBLISHED: [&str; 3] = [
+    "langfuse-tracing-core",
+    "langfuse-tracing-macros",
+    "langfuse-tracing",
+];
 
 fn version(v: &str) -> Vec<u64> {
     let mut parts: Vec<u64> = v.split('.').map(|p| p.parse().unwrap_or(0)).collect();

@@ -48,8 +48,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tracing::Span;
 
-use crate::encoding::{encode_io, encode_metadata};
 use crate::__layer::hooks::LayerHooks;
+use crate::encoding::{encode_io, encode_metadata};
 
 /// What a value becomes when the mask panics or fails (reference §8).
 pub const FULLY_MASKED: &str = "<fully masked due to failed mask function>";

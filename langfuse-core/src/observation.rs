@@ -29,13 +29,13 @@ use serde::Serialize;
 use tracing::Span;
 
 use crate::__layer::context::{current_frame, in_frame, Frame, RemoteParent};
-use crate::encoding::{encode_io, encode_metadata};
 use crate::__layer::hooks::{
     current_dispatcher_has_layer, current_observation_span_id, layer_installed, with_current_state,
     with_span_state,
 };
-use crate::ids::{random_u64, InvalidId, ObservationId, TraceId};
 use crate::__layer::state::{merge_pairs, KeyIndex, ObservationState};
+use crate::encoding::{encode_io, encode_metadata};
+use crate::ids::{random_u64, InvalidId, ObservationId, TraceId};
 use crate::types::{Level, ObservationType};
 
 /// Marker: a span-like observation (`span`, `agent`, `tool`, `chain`, `retriever`,

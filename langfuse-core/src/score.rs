@@ -574,7 +574,9 @@ impl Score {
             comment: self.comment.clone(),
             environment: self.environment.clone(),
             config_id: self.config_id.clone(),
-            timestamp: crate::__layer::time::iso8601(self.timestamp.unwrap_or_else(SystemTime::now)),
+            timestamp: crate::__layer::time::iso8601(
+                self.timestamp.unwrap_or_else(SystemTime::now),
+            ),
             metadata,
         })
     }

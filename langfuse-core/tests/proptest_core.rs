@@ -10,7 +10,9 @@
 
 use std::io;
 
-use langfuse_tracing_core::encoding::{encode_io, encode_metadata, write_json, write_json_str, JsonStyle};
+use langfuse_tracing_core::encoding::{
+    encode_io, encode_metadata, write_json, write_json_str, JsonStyle,
+};
 use langfuse_tracing_core::propagation::{
     current_baggage, current_traceparent, extract_trace_headers, RemoteContext,
 };

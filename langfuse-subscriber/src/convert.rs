@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use langfuse_tracing_core::attributes as attr;
 use langfuse_tracing_core::__layer::state::ObservationState;
+use langfuse_tracing_core::attributes as attr;
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
 };

@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use langfuse_tracing_core::attributes as attr;
 use langfuse_tracing_core::__layer::state::{AttrValue, ObservationState};
+use langfuse_tracing_core::attributes as attr;
 use langfuse_tracing_core::Level;
 
 /// An attribute key, borrowed from the observation where possible.

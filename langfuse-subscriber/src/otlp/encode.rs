@@ -4,8 +4,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use langfuse_tracing_core::attributes as attr;
 use langfuse_tracing_core::__layer::state::ObservationState;
+use langfuse_tracing_core::attributes as attr;
 use opentelemetry::{Array, Value};
 use opentelemetry_sdk::Resource;
 

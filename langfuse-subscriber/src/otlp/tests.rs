@@ -6,8 +6,10 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use langfuse_tracing_core::__layer::state::{
+    AttrValue, GenerationFields, ObservationState, TraceFields,
+};
 use langfuse_tracing_core::propagation::PropagatedAttributes;
-use langfuse_tracing_core::__layer::state::{AttrValue, GenerationFields, ObservationState, TraceFields};
 use langfuse_tracing_core::{Level, ObservationType};
 use opentelemetry::KeyValue;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
