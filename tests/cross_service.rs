@@ -20,11 +20,8 @@ use tracing::Instrument as _;
 use tracing_subscriber::prelude::*;
 
 fn layer(receiver: &Receiver, public_key: &str) -> LangfuseLayer {
-    LangfuseLayer::builder()
+    support::layer_builder(receiver)
         .public_key(public_key)
-        .secret_key("sk-lf-test")
-        .base_url(receiver.base_url())
-        .console(false)
         .build()
         .unwrap()
 }

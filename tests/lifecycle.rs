@@ -11,12 +11,8 @@ use support::Receiver;
 use tracing_subscriber::prelude::*;
 
 fn layer_to(base_url: String, timeout: Duration) -> LangfuseLayer {
-    LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(base_url)
+    support::layer_builder_to(base_url)
         .timeout(timeout)
-        .console(false)
         .build()
         .expect("valid config")
 }
@@ -179,14 +175,10 @@ fn a_rejecting_collector_reports_the_failure_on_flush() {
 #[test]
 fn flush_is_answered_while_full_batches_are_being_sent() {
     let receiver = Receiver::start();
-    let layer = LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(receiver.base_url())
+    let layer = support::layer_builder(&receiver)
         .timeout(Duration::from_secs(5))
         .flush_at(7)
         .flush_interval(Duration::from_secs(60))
-        .console(false)
         .build()
         .expect("valid config");
     let handle = layer.handle();
@@ -213,13 +205,9 @@ fn after_a_shutdown_timeout_every_observation_is_delivered_or_counted() {
         }
         std::thread::sleep(Duration::from_secs(60));
     });
-    let layer = LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(format!("http://127.0.0.1:{port}"))
+    let layer = support::layer_builder_to(format!("http://127.0.0.1:{port}"))
         .timeout(Duration::from_secs(1))
         .flush_at(10)
-        .console(false)
         .build()
         .expect("valid config");
     let handle = layer.handle();
@@ -239,14 +227,10 @@ fn after_a_shutdown_timeout_every_observation_is_delivered_or_counted() {
 #[test]
 fn flush_reports_a_failure_of_a_full_batch_sent_before_it() {
     let receiver = Receiver::start_with_status(400);
-    let layer = LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(receiver.base_url())
+    let layer = support::layer_builder(&receiver)
         .timeout(Duration::from_secs(5))
         .flush_at(5)
         .flush_interval(Duration::from_secs(60))
-        .console(false)
         .build()
         .expect("valid config");
     let handle = layer.handle();

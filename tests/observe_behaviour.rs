@@ -28,11 +28,7 @@ const COMPLETION_START: &str = "langfuse.observation.completion_start_time";
 const OTEL_STATUS_ERROR: i32 = 2;
 
 fn layer(receiver: &Receiver) -> LangfuseLayer {
-    LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(receiver.base_url())
-        .console(false)
+    support::layer_builder(receiver)
         .build()
         .expect("valid config")
 }

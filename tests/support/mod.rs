@@ -595,10 +595,16 @@ pub fn flatten_spans(req: &ExportTraceServiceRequest) -> Vec<CapturedSpan> {
 
 /// A Langfuse layer builder pointed at `receiver`, with test keys and no console output.
 pub fn layer_builder(receiver: &Receiver) -> langfuse_tracing::LayerBuilder {
+    layer_builder_to(receiver.base_url())
+}
+
+/// The test layer's builder for any base URL (a dead port, a scripted server): test
+/// keys, no console.
+pub fn layer_builder_to(base_url: impl Into<String>) -> langfuse_tracing::LayerBuilder {
     langfuse_tracing::LangfuseLayer::builder()
         .public_key("pk-lf-test")
         .secret_key("sk-lf-test")
-        .base_url(receiver.base_url())
+        .base_url(base_url)
         .console(false)
 }
 
