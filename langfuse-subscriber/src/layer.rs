@@ -258,6 +258,9 @@ where
         state.name = Some(Cow::Borrowed(attrs.metadata().name()));
         if state.sampled {
             state.propagated = propagated;
+            // Until a `langfuse.observation.type` field says otherwise, the server
+            // infers the type (a third-party `gen_ai.*` span becomes a generation).
+            state.infer_type = true;
             let mut visitor = FieldVisitor {
                 state: &mut state,
                 warnings: Vec::new(),
@@ -563,6 +566,7 @@ impl FieldVisitor<'_> {
                     Val::Owned(t) => ObservationType::from_wire(t),
                     _ => None,
                 };
+                s.infer_type = false;
                 s.as_type = match parsed {
                     Some(t) => t,
                     None => {

@@ -106,12 +106,16 @@ pub(crate) fn walk(st: &ObservationState, defaults: &Defaults, sink: &mut impl A
     let mut out = Emit(sink);
     let prop = st.propagated.as_deref();
     let trace = st.trace.as_deref();
-    let generation_like = st.as_type.is_generation_like();
+    // A span that asked for no type gets none: the server infers it from the
+    // attributes, and keeps model and usage for the generation-like types it infers.
+    let generation_like = st.as_type.is_generation_like() || st.infer_type;
 
-    out.put(
-        Static(attr::OBSERVATION_TYPE),
-        AttrRef::StaticStr(st.as_type.as_str()),
-    );
+    if !st.infer_type {
+        out.put(
+            Static(attr::OBSERVATION_TYPE),
+            AttrRef::StaticStr(st.as_type.as_str()),
+        );
+    }
     // Environment: a propagated one wins, then the observation's, then the client's.
     let environment = prop
         .and_then(|p| p.environment.as_deref())

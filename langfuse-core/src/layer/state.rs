@@ -126,6 +126,12 @@ pub struct ObservationState {
     pub name: Option<Cow<'static, str>>,
     /// The observation type.
     pub as_type: ObservationType,
+    /// No type was asked for (a plain `tracing` span without a
+    /// `langfuse.observation.type` field): the export writes no type, and the server
+    /// infers it from the attributes (`gen_ai.*`: a generation, a tool, ...), as for
+    /// spans of any other OpenTelemetry instrumentation. `as_type` is then only the
+    /// local default (`Span`).
+    pub infer_type: bool,
     /// IO-encoded input.
     pub input: Option<String>,
     /// IO-encoded output.
@@ -183,6 +189,7 @@ impl ObservationState {
         end_time: None,
         name: None,
         as_type: ObservationType::Span,
+        infer_type: false,
         input: None,
         output: None,
         level: None,
