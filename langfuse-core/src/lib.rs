@@ -7,6 +7,7 @@ pub mod encoding;
 pub mod ids;
 pub mod mask;
 pub mod observation;
+pub mod prompt;
 pub mod propagation;
 pub mod score;
 mod types;

@@ -357,6 +357,18 @@ macro_rules! generation_setters {
             }
             self
         }
+        /// Links the prompt this generation used: a prompt client of
+        /// `langfuse_tracing::prompts` (or a [`PromptLink`](crate::prompt::PromptLink)).
+        /// A fallback prompt is never linked (reference §2.2): nothing is written.
+        #[inline]
+        pub fn link_prompt(mut self, prompt: impl Into<crate::prompt::PromptLink>) -> Self {
+            if let Some(link) = prompt.into().into_parts() {
+                if let Some(f) = self.fields_mut() {
+                    f.prompt = Some(link);
+                }
+            }
+            self
+        }
     };
 }
 

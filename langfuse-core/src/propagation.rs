@@ -558,6 +558,25 @@ impl PropagateAttributes {
         self
     }
 
+    /// [`prompt`](Self::prompt) from a prompt client of `langfuse_tracing::prompts` (or
+    /// a [`PromptLink`](crate::prompt::PromptLink)). A fallback prompt is never linked:
+    /// nothing is set.
+    ///
+    /// ```
+    /// use langfuse_tracing_core::prompt::PromptLink;
+    /// use langfuse_tracing_core::propagation::PropagateAttributes;
+    /// let p = PropagateAttributes::new().link_prompt(PromptLink::new("qa", 3));
+    /// assert_eq!(p.attributes().prompt, Some(("qa".to_string(), 3)));
+    /// let p = PropagateAttributes::new().link_prompt(PromptLink::fallback());
+    /// assert_eq!(p.attributes().prompt, None);
+    /// ```
+    pub fn link_prompt(self, prompt: impl Into<crate::prompt::PromptLink>) -> Self {
+        match prompt.into().into_parts() {
+            Some((name, version)) => self.prompt(name, version),
+            None => self,
+        }
+    }
+
     /// Also puts the values into W3C baggage, so that [`inject_trace_headers`] sends
     /// them to other services (`langfuse_user_id`, `langfuse_session_id`,
     /// `langfuse_version`, `langfuse_trace_name`, `langfuse_environment`,

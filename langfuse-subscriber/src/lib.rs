@@ -11,6 +11,7 @@ mod export;
 mod layer;
 pub mod media;
 mod otlp;
+pub mod prompts;
 mod rest;
 mod scores;
 mod span_attributes;
