@@ -221,6 +221,41 @@ fn feedback_scores_the_generation_and_the_trace_by_id_and_updates_the_score() {
 }
 
 #[test]
+fn prompts_without_credentials_use_the_fallbacks_and_say_so() {
+    let output = Command::new(example_binary("prompts"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("the example runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("movie-critic: using the fallback prompt"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("movie-chat: using the fallback prompt"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("prompt: As a expert movie critic, do you like Dune: Part Two?"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"{"role":"user","content":"Did you like Dune?"}"#),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(r#"langfuse: prompt "movie-critic": using the fallback prompt"#),
+        "{stderr}"
+    );
+    // The console trace: both generations.
+    assert!(stderr.contains("movie-review"), "{stderr}");
+    assert!(stderr.contains("movie-chat-turn"), "{stderr}");
+}
+
+#[test]
 fn feedback_without_credentials_prints_the_scores() {
     let output = Command::new(example_binary("feedback"))
         .env_clear()
