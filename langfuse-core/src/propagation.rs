@@ -493,17 +493,21 @@ impl PropagateAttributes {
     /// quoted) and the encoded text must be at most 200 characters. A value that
     /// encodes to `null` (a `None`) is skipped. The same key again replaces the value.
     ///
+    /// The value is taken by reference, as by every other `metadata` setter
+    /// ([`TraceUpdate::metadata`](crate::observation::TraceUpdate::metadata),
+    /// `SpanUpdate::metadata`, ...).
+    ///
     /// ```
     /// let p = langfuse_tracing_core::propagation::PropagateAttributes::new()
     ///     .metadata("experiment", "variant_a")
-    ///     .metadata("attempt", 2);
+    ///     .metadata("attempt", &2);
     /// assert_eq!(
     ///     p.attributes().metadata,
     ///     [("experiment".to_string(), "\"variant_a\"".to_string()), ("attempt".into(), "2".into())]
     /// );
     /// ```
-    pub fn metadata<V: Serialize>(mut self, key: impl Into<String>, value: V) -> Self {
-        self.add_metadata(key.into(), &value);
+    pub fn metadata<T: Serialize + ?Sized>(mut self, key: impl Into<String>, value: &T) -> Self {
+        self.add_metadata(key.into(), value);
         self
     }
 
@@ -919,7 +923,7 @@ pub(crate) mod tests {
     fn metadata_keys_must_be_ascii_letters_digits_or_underscore() {
         let (p, w) = warnings(|| {
             PropagateAttributes::new()
-                .metadata("ok_Key_1", 1)
+                .metadata("ok_Key_1", &1)
                 .metadata("with space", SECRET)
                 .metadata("dash-key", SECRET)
                 .metadata("dot.key", SECRET)
@@ -939,10 +943,10 @@ pub(crate) mod tests {
     fn metadata_values_are_measured_after_encoding() {
         let (p, w) = warnings(|| {
             PropagateAttributes::new()
-                .metadata("a", "x".repeat(198)) // 200 encoded
-                .metadata("b", "x".repeat(199)) // 201 encoded
-                .metadata("c", Option::<i32>::None) // null: skipped silently
-                .metadata("d", serde_json::json!({"k": [1, 2]}))
+                .metadata("a", &"x".repeat(198)) // 200 encoded
+                .metadata("b", &"x".repeat(199)) // 201 encoded
+                .metadata("c", &Option::<i32>::None) // null: skipped silently
+                .metadata("d", &serde_json::json!({"k": [1, 2]}))
         });
         let m = &p.attributes().metadata;
         assert_eq!(m.len(), 2);
@@ -956,7 +960,9 @@ pub(crate) mod tests {
 
     #[test]
     fn metadata_same_key_twice_keeps_the_last_value() {
-        let p = PropagateAttributes::new().metadata("k", 1).metadata("k", 2);
+        let p = PropagateAttributes::new()
+            .metadata("k", &1)
+            .metadata("k", &2);
         assert_eq!(
             p.attributes().metadata,
             [("k".to_string(), "2".to_string())]
@@ -1010,8 +1016,8 @@ pub(crate) mod tests {
             PropagateAttributes::new()
                 .user_id("u")
                 .session_id(long(300))
-                .metadata("bad key", 1)
-                .metadata("good", 2)
+                .metadata("bad key", &1)
+                .metadata("good", &2)
                 .environment("LANGFUSE")
                 .tag("t")
         });
@@ -1028,13 +1034,13 @@ pub(crate) mod tests {
             .user_id("u1")
             .session_id("s1")
             .tags(["tag-a", "tag-b", "tag-a"])
-            .metadata("a", 1)
-            .metadata("b", 1);
+            .metadata("a", &1)
+            .metadata("b", &1);
         let inner = PropagateAttributes::new()
             .user_id("u2")
             .tags(["tag-c", "tag-a", "tag-d", "tag-d"])
-            .metadata("b", 2)
-            .metadata("c", 2);
+            .metadata("b", &2)
+            .metadata("c", &2);
         let seen = outer.run(|| inner.run(|| current().attributes().cloned().unwrap()));
         assert_eq!(seen.user_id.as_deref(), Some("u2"));
         assert_eq!(seen.session_id.as_deref(), Some("s1"));
@@ -1084,7 +1090,7 @@ pub(crate) mod tests {
                 assert!(inner.contains(&("langfuse_user_id".into(), "u1".into())));
                 // Inner baggage scope: merged metadata and tags, outer keys included.
                 PropagateAttributes::new()
-                    .metadata("b", 2)
+                    .metadata("b", &2)
                     .tags(["t2"])
                     .prompt("p", 4)
                     .as_baggage(true)

@@ -940,7 +940,7 @@ mod tests {
     fn inject_respects_the_w3c_limits() {
         let mut p = PropagateAttributes::new().as_baggage(true);
         for i in 0..80 {
-            p = p.metadata(format!("k{i}"), "v".repeat(150));
+            p = p.metadata(format!("k{i}"), &"v".repeat(150));
         }
         let (header, w) = warnings(|| p.run(current_baggage));
         let header = header.unwrap();
@@ -956,7 +956,7 @@ mod tests {
             .user_id("user 1+2")
             .session_id("sé,ss;ion=1")
             .tags(["a,b", "c"])
-            .metadata("m", serde_json::json!({"k": "v w"}))
+            .metadata("m", &serde_json::json!({"k": "v w"}))
             .environment("prod")
             .version("v1")
             .trace_name("tn")
