@@ -37,9 +37,26 @@ fn child_triggers_warnings_under_init() {
             langfuse.observation.level = "LOUD"
         );
         drop(span);
+        // A model on a tool is not exported: one warning.
+        let tool = tracing::info_span!(
+            "tool-with-model",
+            langfuse.observation.type = "tool",
+            langfuse.observation.model.name = "gpt-4o"
+        );
+        drop(tool);
+        // The model before the type: a generation after all, nothing to warn about.
+        let generation = tracing::info_span!(
+            "model-first",
+            langfuse.observation.model.name = "gpt-4o",
+            langfuse.observation.type = "generation"
+        );
+        drop(generation);
     }
     guard.handle().flush().expect("flush");
-    assert_eq!(receiver.wait_for_spans(5, Duration::from_secs(10)).len(), 5);
+    assert_eq!(
+        receiver.wait_for_spans(15, Duration::from_secs(10)).len(),
+        15
+    );
 }
 
 #[test]
@@ -71,6 +88,9 @@ fn each_sdk_warning_reaches_stderr_once_under_init() {
         "langfuse: propagate_attributes: `user_id` dropped: longer than 200 characters",
         "langfuse: update_current_span: no observation is current; nothing was updated",
         "langfuse: unknown level \"LOUD\"; ignored",
+        "langfuse: `langfuse.observation.*` span field: model, usage, cost, completion start \
+         time and prompt are only exported for generation-like observations (generation, \
+         embedding); not sent for this `tool` observation\n",
     ] {
         assert_eq!(
             stderr.matches(warning).count(),
@@ -79,4 +99,8 @@ fn each_sdk_warning_reaches_stderr_once_under_init() {
         );
     }
     assert!(!stderr.contains(SECRET), "never the value:\n{stderr}");
+    assert!(
+        !stderr.contains("not sent for this `span` observation"),
+        "no warning for a generation whose model came before its type:\n{stderr}"
+    );
 }

@@ -150,15 +150,17 @@ impl Fields {
         }
     }
 
-    fn apply(mut self, s: &mut ObservationState) {
-        self.apply_to(s);
+    fn apply(mut self, s: &mut ObservationState) -> Option<ObservationType> {
+        self.apply_to(s)
     }
 
     /// Moves the set fields into `s`, leaving `self` empty (no move of the whole,
-    /// ~400-byte struct on the hot path).
-    fn apply_to(&mut self, s: &mut ObservationState) {
+    /// ~400-byte struct on the hot path). Returns the observation's type when the update
+    /// set generation fields on an observation that is not generation-like (they are
+    /// kept, but not exported): the caller warns once the state's lock is released.
+    fn apply_to(&mut self, s: &mut ObservationState) -> Option<ObservationType> {
         if !s.sampled || s.ended {
-            return;
+            return None;
         }
         if let Some(name) = self.name.take() {
             s.name = Some(Cow::Owned(name));
@@ -202,7 +204,11 @@ impl Fields {
                 completion_start_time,
                 prompt
             );
+            if !s.as_type.is_generation_like() {
+                return Some(s.as_type);
+            }
         }
+        None
     }
 
     /// Splits an object into top-level metadata keys; anything else is one value.
@@ -554,6 +560,7 @@ constructors! {
     /// let n = langfuse_tracing_core::observation::span("parse").run(|_| 1 + 1);
     /// assert_eq!(n, 2);
     /// ```
+    #[doc(alias = "start_span")]
     span => SpanLike, Span;
     /// A `generation`: an LLM call with model, usage, cost and prompt.
     ///
@@ -561,6 +568,7 @@ constructors! {
     /// let g = langfuse_tracing_core::observation::generation("llm").model("gpt-4o").start();
     /// g.end();
     /// ```
+    #[doc(alias = "start_generation")]
     generation => GenerationLike, Generation;
     /// An `embedding`: an embedding model call (generation-like).
     ///
@@ -680,11 +688,15 @@ impl<K> ObservationBuilder<K> {
         };
         fields.mask_for(Some(&span));
         let mut fields = Some(fields);
+        let mut ignored = None;
         with_span_state(&span, |s| {
             if let Some(f) = fields.take() {
-                f.apply(s);
+                ignored = f.apply(s);
             }
         });
+        if let Some(as_type) = ignored {
+            warn_generation_fields("observation builder", as_type);
+        }
         Observation {
             span,
             _kind: PhantomData,
@@ -699,6 +711,10 @@ impl<K> ObservationBuilder<K> {
     /// let side = langfuse_tracing_core::observation::span("manual-side-task").start();
     /// side.end();
     /// ```
+    #[doc(alias = "start_observation")]
+    #[doc(alias = "start_span")]
+    #[doc(alias = "start_generation")]
+    #[doc(alias = "startObservation")]
     pub fn start(self) -> Observation<K> {
         let obs = self.create(None);
         obs.finish_if_event();
@@ -719,6 +735,10 @@ impl<K> ObservationBuilder<K> {
     ///
     /// A panic in `f` is recorded as `#[observe]` records one (level ERROR, the panic
     /// message), then continues.
+    #[doc(alias = "start_as_current_observation")]
+    #[doc(alias = "start_as_current_span")]
+    #[doc(alias = "start_as_current_generation")]
+    #[doc(alias = "startActiveObservation")]
     pub fn run<R>(self, f: impl FnOnce(&Observation<K>) -> R) -> R {
         let obs = self.create(None);
         let _entered = obs.span.enter();
@@ -741,6 +761,10 @@ impl<K> ObservationBuilder<K> {
     /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
     /// # }
     /// ```
+    #[doc(alias = "start_as_current_observation")]
+    #[doc(alias = "start_as_current_span")]
+    #[doc(alias = "start_as_current_generation")]
+    #[doc(alias = "startActiveObservation")]
     pub fn run_async<F, Fut>(self, f: F) -> ObservationFuture<Fut>
     where
         F: FnOnce(Observation<K>) -> Fut,
@@ -894,6 +918,9 @@ impl<K> Observation<K> {
     /// let parent = span("user-request").start();
     /// parent.start_observation(tool("fetch-weather")).end();
     /// ```
+    #[doc(alias = "start_span")]
+    #[doc(alias = "start_generation")]
+    #[doc(alias = "startObservation")]
     pub fn start_observation<C>(&self, child: ObservationBuilder<C>) -> Observation<C> {
         let obs = child.create(Some(&self.span));
         obs.finish_if_event();
@@ -910,6 +937,9 @@ impl<K> Observation<K> {
     ///     });
     /// });
     /// ```
+    #[doc(alias = "start_as_current_span")]
+    #[doc(alias = "start_as_current_generation")]
+    #[doc(alias = "startActiveObservation")]
     pub fn start_as_current_observation<C, R>(
         &self,
         child: ObservationBuilder<C>,
@@ -928,6 +958,10 @@ impl<K> Observation<K> {
     /// let fut = parent.start_as_current_observation_async(span("c"), |_c| async { 1 });
     /// # drop(fut);
     /// ```
+    #[doc(alias = "start_as_current_observation")]
+    #[doc(alias = "start_as_current_span")]
+    #[doc(alias = "start_as_current_generation")]
+    #[doc(alias = "startActiveObservation")]
     pub fn start_as_current_observation_async<C, F, Fut>(
         &self,
         child: ObservationBuilder<C>,
@@ -948,6 +982,7 @@ impl<K> Observation<K> {
     /// let obs = langfuse_tracing_core::observation::span("s").start();
     /// obs.create_event(langfuse_tracing_core::observation::event("retry").metadata("attempt", &2));
     /// ```
+    #[doc(alias = "createEvent")]
     pub fn create_event(&self, event: ObservationBuilder<EventLike>) -> Observation<EventLike> {
         self.start_observation(event)
     }
@@ -960,6 +995,7 @@ impl<K> Observation<K> {
     ///     root.update_trace(TraceUpdate::new().user_id("user_123").tags(["beta"]));
     /// });
     /// ```
+    #[doc(alias = "updateTrace")]
     pub fn update_trace(&self, mut update: TraceUpdate) -> &Self {
         update.mask_for(Some(&self.span));
         let mut update = Some(update);
@@ -1009,11 +1045,15 @@ impl<K> Observation<K> {
     fn apply(&self, mut fields: Fields) -> &Self {
         fields.mask_for(Some(&self.span));
         let mut fields = Some(fields);
+        let mut ignored = None;
         with_span_state(&self.span, |s| {
             if let Some(f) = fields.take() {
-                f.apply(s);
+                ignored = f.apply(s);
             }
         });
+        if let Some(as_type) = ignored {
+            warn_generation_fields("update", as_type);
+        }
         self
     }
 }
@@ -1027,6 +1067,7 @@ impl Observation<SpanLike> {
     /// obs.update(SpanUpdate::new().metadata("step1_complete", &true));
     /// obs.update(SpanUpdate::new().output(&serde_json::json!({"result": "final_data"})));
     /// ```
+    #[doc(alias = "update_span")]
     pub fn update(&self, update: SpanUpdate) -> &Self {
         match update.fields {
             Some(fields) => self.apply(*fields),
@@ -1043,6 +1084,7 @@ impl Observation<GenerationLike> {
     /// let g = generation("llm-call").start();
     /// g.update(GenerationUpdate::new().output(&"Paris").cost_details(&serde_json::json!({"total": 0.002})));
     /// ```
+    #[doc(alias = "update_generation")]
     pub fn update(&self, update: impl Into<GenerationUpdate>) -> &Self {
         match update.into().fields {
             Some(fields) => self.apply(*fields),
@@ -1309,6 +1351,9 @@ fn warn_nothing_current(what: &str) {
 /// });
 /// ```
 #[inline]
+#[doc(alias = "update_current_observation")]
+#[doc(alias = "updateActiveObservation")]
+#[doc(alias = "updateActiveSpan")]
 pub fn update_current_span(update: SpanUpdate) {
     // Built without a Langfuse layer: nothing was recorded, nothing to look up.
     if let Some(fields) = update.fields {
@@ -1319,21 +1364,35 @@ pub fn update_current_span(update: SpanUpdate) {
 /// The lookup behind `update_current_span` and `update_current_generation`, out of line.
 fn update_current(mut fields: Box<Fields>, what: &str) {
     fields.mask_for(None);
-    if !with_current_state(|s| fields.apply_to(s)) {
+    let mut ignored = None;
+    if !with_current_state(|s| ignored = fields.apply_to(s)) {
         warn_nothing_current(what);
     }
     fields.give_back();
+    if let Some(as_type) = ignored {
+        warn_generation_fields(what, as_type);
+    }
+}
+
+/// Generation fields were set on an observation that is not generation-like: kept, but
+/// the exporter does not send them (see `span_attributes.rs` in the subscriber).
+#[cold]
+fn warn_generation_fields(what: &str, as_type: ObservationType) {
+    crate::warn::emit(&crate::warn::generation_fields_not_exported(what, as_type));
 }
 
 /// Updates the current generation, model and usage included (the docs'
-/// `update_current_generation`). Generation fields on a span-like observation are
-/// not exported.
+/// `update_current_generation`). Generation fields on an observation that is not
+/// generation-like (the current observation is a span, a tool, ...) are not exported:
+/// the update gives a warning saying so.
 ///
 /// ```
 /// use langfuse_tracing_core::observation::{generation, update_current_generation, GenerationUpdate};
 /// generation("llm").run(|_| update_current_generation(GenerationUpdate::new().model("gpt-4o")));
 /// ```
 #[inline]
+#[doc(alias = "updateActiveGeneration")]
+#[doc(alias = "updateActiveObservation")]
 pub fn update_current_generation(update: GenerationUpdate) {
     // Built without a Langfuse layer: nothing was recorded, nothing to look up.
     if let Some(fields) = update.fields {
@@ -1347,6 +1406,7 @@ pub fn update_current_generation(update: GenerationUpdate) {
 /// use langfuse_tracing_core::observation::{span, update_current_trace, TraceUpdate};
 /// span("request").run(|_| update_current_trace(TraceUpdate::new().user_id("user_123").session_id("s1")));
 /// ```
+#[doc(alias = "updateActiveTrace")]
 pub fn update_current_trace(mut update: TraceUpdate) {
     update.mask_for(None);
     let mut update = Some(update);

@@ -40,6 +40,24 @@ pub fn emit(message: &str) {
 
 static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
 
+/// The warning for generation fields (model, usage, cost, completion start time,
+/// prompt) set on an observation that is not generation-like: the exporter only writes
+/// them for `generation` and `embedding`, so they are not sent. `what` names the update.
+///
+/// ```
+/// use langfuse_tracing_core::ObservationType;
+/// let m = langfuse_tracing_core::warn::generation_fields_not_exported("update_current_generation", ObservationType::Span);
+/// assert!(m.contains("only exported for generation-like observations") && m.contains("`span`"));
+/// ```
+#[doc(hidden)]
+pub fn generation_fields_not_exported(what: &str, as_type: crate::ObservationType) -> String {
+    format!(
+        "{what}: model, usage, cost, completion start time and prompt are only exported for \
+         generation-like observations (generation, embedding); not sent for this `{as_type}` \
+         observation"
+    )
+}
+
 /// The stderr line for a message shown after `left_out` were not.
 fn line(message: &str, left_out: u64) -> String {
     match left_out {

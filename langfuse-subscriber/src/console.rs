@@ -101,9 +101,56 @@ pub(crate) fn render_trace(
     if let Some(env) = environment {
         let _ = write!(out, ", environment {env}");
     }
+    write_trace_attributes(out, &spans);
     out.push('\n');
     for (n, &i) in roots.iter().enumerate() {
         render_node(out, &spans, i, "", n + 1 == roots.len());
+    }
+}
+
+/// User, session and tags as sent: each observation's own trace update, else what it
+/// was propagated (as `span_attributes::walk`); every distinct value, in start order.
+fn write_trace_attributes(out: &mut String, spans: &[Box<ObservationState>]) {
+    let mut users: Vec<&str> = Vec::new();
+    let mut sessions: Vec<&str> = Vec::new();
+    let mut tags: Vec<&str> = Vec::new();
+    for st in spans {
+        let trace = st.trace.as_deref();
+        let prop = st.propagated.as_deref();
+        let user = trace.and_then(|t| t.user_id.as_deref());
+        if let Some(u) = user.or(prop.and_then(|p| p.user_id.as_deref())) {
+            if !users.contains(&u) {
+                users.push(u);
+            }
+        }
+        let session = trace.and_then(|t| t.session_id.as_deref());
+        if let Some(v) = session.or(prop.and_then(|p| p.session_id.as_deref())) {
+            if !sessions.contains(&v) {
+                sessions.push(v);
+            }
+        }
+        let own = trace.map(|t| t.tags.as_slice()).unwrap_or_default();
+        let propagated = prop.map(|p| p.tags.as_slice()).unwrap_or_default();
+        for t in propagated.iter().chain(own) {
+            if !tags.contains(&t.as_str()) {
+                tags.push(t);
+            }
+        }
+    }
+    let list = |v: &[&str]| {
+        v.iter()
+            .map(|s| one_line(s, 60))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !users.is_empty() {
+        let _ = write!(out, ", user {}", list(&users));
+    }
+    if !sessions.is_empty() {
+        let _ = write!(out, ", session {}", list(&sessions));
+    }
+    if !tags.is_empty() {
+        let _ = write!(out, ", tags [{}]", list(&tags));
     }
 }
 
@@ -128,16 +175,43 @@ fn render_node(
         "  {}",
         duration(end.duration_since(st.start_time).unwrap_or_default())
     );
-    if let Some(g) = &st.generation {
-        if let Some(m) = &g.model {
-            let _ = write!(out, "  model={m}");
+    // Generation fields as the exporter writes them: only for generation-like types.
+    match &st.generation {
+        Some(g) if st.as_type.is_generation_like() => {
+            if let Some(m) = &g.model {
+                let _ = write!(out, "  model={}", one_line(m, 80));
+            }
+            if let Some(first) = g.completion_start_time.as_deref().and_then(parse_iso8601) {
+                let ttft = first.duration_since(st.start_time).unwrap_or_default();
+                let _ = write!(out, "  ttft={}", duration(ttft));
+            }
+            if let Some(u) = &g.usage_details {
+                let _ = write!(out, "  usage={}", one_line(u, 80));
+            }
+            if let Some(c) = &g.cost_details {
+                let _ = write!(out, "  cost={}", one_line(c, 80));
+            }
         }
-        if let Some(u) = &g.usage_details {
-            let _ = write!(out, "  usage={}", one_line(u, 80));
+        Some(g) => {
+            let set = [
+                ("model", g.model.is_some()),
+                ("model parameters", g.model_parameters.is_some()),
+                ("usage", g.usage_details.is_some()),
+                ("cost", g.cost_details.is_some()),
+                ("completion start time", g.completion_start_time.is_some()),
+                ("prompt", g.prompt.is_some()),
+            ];
+            let names: Vec<&str> = set.iter().filter(|f| f.1).map(|f| f.0).collect();
+            if !names.is_empty() {
+                let _ = write!(
+                    out,
+                    "  [not exported on a {}: {}]",
+                    st.as_type,
+                    names.join(", ")
+                );
+            }
         }
-        if let Some(c) = &g.cost_details {
-            let _ = write!(out, "  cost={}", one_line(c, 80));
-        }
+        None => {}
     }
     if let Some(level) = st.level.filter(|l| *l != Level::Default) {
         let _ = write!(out, "  [{level}");
@@ -186,9 +260,72 @@ fn one_line(s: &str, max: usize) -> String {
     out
 }
 
-#[allow(dead_code)]
-fn _now() -> SystemTime {
-    SystemTime::now()
+/// A completion start time as recorded: `2025-01-02T03:04:05.678901Z`, in JSON quotes
+/// or not, with any number of fraction digits, `Z` or a `+hh:mm` / `-hh:mm` offset.
+/// `None` for anything else (the console then leaves the figure out).
+fn parse_iso8601(text: &str) -> Option<SystemTime> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(t);
+    let b = t.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let s = t.get(r)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos: u64 = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + u64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        let digits = (i - start).min(9);
+        if digits == 0 {
+            return None;
+        }
+        nanos *= 10u64.pow(9 - digits as u32);
+    }
+    let offset = match t.get(i..)? {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && matches!(&o[..1], "+" | "-") && &o[3..4] == ":" => {
+            let mins = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+            if &o[..1] == "+" {
+                mins * 60
+            } else {
+                -mins * 60
+            }
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset;
+    let secs = u64::try_from(secs).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos as u32))
 }
 
 #[cfg(test)]
@@ -238,5 +375,66 @@ mod tests {
         assert_eq!(lines[4], "   └─ tool weather  5.0ms  [ERROR: tool failed]");
         assert!(lines[5].starts_with("         out: xxxx") && lines[5].ends_with('…'));
         assert_eq!(lines[5].chars().filter(|&c| c == 'x').count(), 100);
+    }
+
+    #[test]
+    fn shows_user_session_tags_and_ttft_and_marks_generation_fields_not_exported() {
+        use langfuse_tracing_core::__layer::time::io_encoded_timestamp;
+        let mut root = obs(1, None, "pipeline", ObservationType::Span, 0, 120);
+        root.trace_mut().user_id = Some("user_123".into());
+        root.trace_mut().session_id = Some("session_abc".into());
+        root.trace_mut().tags = vec!["beta".into(), "eu".into()];
+        // A model on a span is not exported: not shown as if it were.
+        root.generation_mut().model = Some("gpt-4o".into());
+        root.generation_mut().usage_details = Some("{}".into());
+        let mut gen = obs(2, Some(1), "llm", ObservationType::Generation, 10, 90);
+        gen.generation_mut().model = Some("gpt-4o".into());
+        let first = gen.start_time + Duration::from_millis(25);
+        gen.generation_mut().completion_start_time = Some(io_encoded_timestamp(first));
+        gen.trace_mut().tags = vec!["eu".into(), "llm".into()];
+        let mut out = String::new();
+        let spans = [root, gen].into_iter().map(Box::new).collect();
+        render_trace(&mut out, 0xabc, spans, None);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].ends_with(", user user_123, session session_abc, tags [beta, eu, llm]"),
+            "{}",
+            lines[0]
+        );
+        assert_eq!(
+            lines[1],
+            "└─ span pipeline  120.0ms  [not exported on a span: model, usage]"
+        );
+        assert_eq!(
+            lines[2],
+            "   └─ generation llm  80.0ms  model=gpt-4o  ttft=25.0ms"
+        );
+    }
+
+    #[test]
+    fn parses_the_completion_start_time_forms() {
+        let t = |s: u64, n: u32| Some(SystemTime::UNIX_EPOCH + Duration::new(s, n));
+        assert_eq!(
+            parse_iso8601("\"2025-01-02T03:04:05.678901Z\""),
+            t(1_735_787_045, 678_901_000)
+        );
+        assert_eq!(parse_iso8601("2025-01-02T03:04:05Z"), t(1_735_787_045, 0));
+        assert_eq!(
+            parse_iso8601("2025-01-02T05:04:05.5+02:00"),
+            t(1_735_787_045, 500_000_000)
+        );
+        assert_eq!(parse_iso8601("2000-02-29T00:00:00Z"), t(951_782_400, 0));
+        for bad in [
+            "",
+            "\"",
+            "yesterday",
+            "2025-13-02T03:04:05Z",
+            "2025-01-02T03:04:05",
+            "2025-01-02T03:04:05.Z",
+            "2025-01-02T03:04:05Zx",
+            "１２３４-01-02T03:04:05Z",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
     }
 }

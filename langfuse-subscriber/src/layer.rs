@@ -20,6 +20,7 @@ use langfuse_tracing_core::ids::{random_u128, random_u64};
 use langfuse_tracing_core::mask::{
     mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
 };
+use langfuse_tracing_core::warn::generation_fields_not_exported;
 
 /// An observation's state, in its span's extensions: its one home from `on_new_span`
 /// until `on_close` (or `Observation::end`) takes it out for export. Everything else
@@ -414,6 +415,24 @@ where
     found
 }
 
+/// The fields the exporter only writes for generation-like observations.
+const GENERATION_FIELDS: [&str; 7] = [
+    attr::OBSERVATION_MODEL,
+    attr::OBSERVATION_MODEL_PARAMETERS,
+    attr::OBSERVATION_USAGE_DETAILS,
+    attr::OBSERVATION_COST_DETAILS,
+    attr::OBSERVATION_COMPLETION_START_TIME,
+    attr::OBSERVATION_PROMPT_NAME,
+    attr::OBSERVATION_PROMPT_VERSION,
+];
+
+/// How the warning for generation fields names a `tracing` field update.
+const FIELD_UPDATE: &str = "`langfuse.observation.*` span field";
+
+fn is_generation_field(name: &str) -> bool {
+    GENERATION_FIELDS.contains(&name)
+}
+
 /// Maps `tracing` field values onto the observation state.
 ///
 /// Problems are collected in `warnings` and logged by the caller once the span's
@@ -558,6 +577,13 @@ impl FieldVisitor<'_> {
 
     fn set(&mut self, name: &'static str, v: Val<'_>) {
         let s = &mut *self.state;
+        if !s.as_type.is_generation_like() && is_generation_field(name) {
+            // Kept (the type may still change), but not exported for this type.
+            let w = generation_fields_not_exported(FIELD_UPDATE, s.as_type);
+            if !self.warnings.contains(&w) {
+                self.warnings.push(w);
+            }
+        }
         match name {
             attr::OBSERVATION_TYPE => {
                 // Parsed from the borrowed text: no allocation in the common case.
@@ -576,6 +602,11 @@ impl FieldVisitor<'_> {
                         ObservationType::Span
                     }
                 };
+                if s.as_type.is_generation_like() {
+                    // Generation fields recorded before the type (field order) are exported.
+                    let early = generation_fields_not_exported(FIELD_UPDATE, ObservationType::Span);
+                    self.warnings.retain(|w| *w != early);
+                }
             }
             attr::OBSERVATION_INPUT => s.input = Some(masked_io(self.mask, v.text())),
             attr::OBSERVATION_OUTPUT => s.output = Some(masked_io(self.mask, v.text())),
