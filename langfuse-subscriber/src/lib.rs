@@ -11,6 +11,7 @@ mod export;
 mod layer;
 pub mod media;
 mod otlp;
+mod processor;
 pub mod prompts;
 mod rest;
 mod scores;
@@ -20,6 +21,7 @@ pub use builder::{LangfuseBuilder, LangfuseConfigBuilder, LayerBuilder};
 pub use config::{Compression, ConfigError, LangfuseConfig, SpanFilter, DEFAULT_BASE_URL};
 pub use export::{flush, shutdown, ExportError, LangfuseHandle};
 pub use layer::LangfuseLayer;
+pub use processor::{is_default_export_span, LangfuseSpanProcessor};
 pub use scores::ScoreCounts;
 
 pub use langfuse_tracing_core;

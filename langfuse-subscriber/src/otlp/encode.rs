@@ -98,7 +98,7 @@ impl AttrSink for KeyValueWriter<'_> {
 
 /// A `KeyValue` of any OpenTelemetry value (resource attributes; encoded once, so
 /// simplicity wins over speed here).
-fn put_otel_key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
+pub(crate) fn put_otel_key_value(buf: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
     fn any(value: &Value) -> Vec<u8> {
         let mut out = Vec::new();
         match value {

@@ -11,10 +11,10 @@
 //! [`gzip`] → [`transport`] (HTTP and retries); this module joins them into the
 //! destination and splits a request the endpoint finds too large.
 
-mod encode;
-mod gzip;
+pub(crate) mod encode;
+pub(crate) mod gzip;
 pub(crate) mod transport;
-mod wire;
+pub(crate) mod wire;
 
 use std::fmt;
 
