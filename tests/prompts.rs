@@ -16,7 +16,7 @@ use langfuse_tracing::observation::{generation, update_current_generation, Gener
 use langfuse_tracing::prompts::{
     ChatItem, ChatMessage, NewPrompt, PromptClient, PromptError, PromptType, TextPrompt,
 };
-use langfuse_tracing::{propagate_attributes, LangfuseConfig, PropagateAttributes};
+use langfuse_tracing::{observe, propagate_attributes, LangfuseConfig, PropagateAttributes};
 use prompt_support::{PromptServer, PUBLIC_KEY, SECRET_KEY};
 use serde_json::json;
 
@@ -467,6 +467,7 @@ fn generations_link_the_prompt_on_the_wire_and_never_a_fallback() {
         generation("current").run(|_| {
             update_current_generation(GenerationUpdate::new().link_prompt(&prompt));
         });
+        observed_llm_call(&prompt);
         generation("fallback").link_prompt(&fallback).run(|g| {
             g.update(GenerationUpdate::new().link_prompt(&fallback));
         });
@@ -478,7 +479,7 @@ fn generations_link_the_prompt_on_the_wire_and_never_a_fallback() {
         });
     });
     let span = |name: &str| spans.iter().find(|s| s.name == name).unwrap();
-    for name in ["built", "updated", "current", "propagated"] {
+    for name in ["built", "updated", "current", "observed", "propagated"] {
         let s = span(name);
         assert_eq!(
             s.str_attr("langfuse.observation.prompt.name"),
@@ -535,4 +536,60 @@ fn the_schema_check_rejects_what_is_not_a_prompt() {
         "create"
     )
     .is_err());
+}
+
+#[observe(name = "observed", as_type = "generation", capture_input = false)]
+fn observed_llm_call(prompt: &TextPrompt) -> String {
+    update_current_generation(GenerationUpdate::new().link_prompt(prompt));
+    prompt.compile([("q", "2")])
+}
+
+/// Run in a child process by [`the_ttl_variable_sets_the_default`], with
+/// `LANGFUSE_PROMPT_CACHE_DEFAULT_TTL_SECONDS` set and the GETs expected in
+/// `EXPECTED_GETS`.
+#[test]
+#[ignore = "run in a child by the_ttl_variable_sets_the_default"]
+fn ttl_variable_child() {
+    let Ok(expected) = std::env::var("EXPECTED_GETS") else {
+        return;
+    };
+    let server = PromptServer::start();
+    text_prompt(&server, "env", "x", &["production"]);
+    let config = LangfuseConfig::builder()
+        .public_key(PUBLIC_KEY)
+        .secret_key(SECRET_KEY)
+        .base_url(server.base_url())
+        .build()
+        .unwrap();
+    let prompts = PromptClient::new(&config).unwrap();
+    for _ in 0..3 {
+        let _ = prompts.get_prompt("env").text().unwrap();
+    }
+    assert_eq!(server.gets_of("env").to_string(), expected);
+}
+
+#[test]
+fn the_ttl_variable_sets_the_default() {
+    for (value, gets, warned) in [("0", "3", false), ("120", "1", false), ("soon", "1", true)] {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "ttl_variable_child",
+                "--exact",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env(langfuse_tracing::prompts::CACHE_TTL_VARIABLE, value)
+            .env("EXPECTED_GETS", gets)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{value}: {stdout}{stderr}");
+        assert!(stdout.contains("1 passed"), "{value}: {stdout}");
+        assert_eq!(
+            stderr.contains("LANGFUSE_PROMPT_CACHE_DEFAULT_TTL_SECONDS: expected a number"),
+            warned,
+            "{value}: {stderr}"
+        );
+    }
 }
