@@ -917,11 +917,19 @@ impl Gen<'_> {
             }
             Wrapper::Stream { boxed } | Wrapper::Iter { boxed } => {
                 let is_stream = matches!(wrapper, Wrapper::Stream { .. });
-                let ty = if is_stream {
-                    quote!(ObservedStream)
+                // The wrapper is chosen by a probe of the value's type, so that a
+                // return type that is not a stream (an iterator) is one error that
+                // names the argument, at the argument, rather than errors about the
+                // wrapper types (see `__private::observe::StreamProbe`).
+                let (probe_fn, flag) = if is_stream {
+                    ("__langfuse_stream", &self.args.stream)
                 } else {
-                    quote!(ObservedIter)
+                    ("__langfuse_iterator", &self.args.iterator)
                 };
+                let at = flag
+                    .as_ref()
+                    .filter(|f| f.value)
+                    .map_or_else(Span::call_site, |f| f.span);
                 let c = Ident::new("lf_collector", Span::mixed_site());
                 let item = Ident::new("lf_item", Span::mixed_site());
                 let ok = Ident::new("lf_ok", Span::mixed_site());
@@ -941,13 +949,29 @@ impl Gen<'_> {
                         }
                     }
                 };
-                let new =
-                    quote!(#observe::#ty::new(#ret, #span, #rec, #cap, #generation_like, #collect));
-                match (boxed, is_stream) {
-                    (false, _) => new,
-                    (true, true) => quote!(::std::boxed::Box::pin(#new)),
-                    (true, false) => quote!(::std::boxed::Box::new(#new)),
-                }
+                let wrap = if boxed {
+                    quote!(wrap_boxed)
+                } else {
+                    quote!(wrap)
+                };
+                // Every token of the probe sits at the argument, so the error does
+                // (`lf_probed` is only visible in the block below, which holds no
+                // user code).
+                let probed = Ident::new("lf_probed", at);
+                let observe_at = respan(observe.to_token_stream(), at);
+                let probe_fn = Ident::new(probe_fn, at);
+                let probe = quote_spanned! {at=>
+                    (&&#observe_at::StreamProbe(#probed)).#probe_fn()
+                };
+                let wrapper = quote! {
+                    {
+                        #[allow(unused_imports)]
+                        use #observe::{ProbeFallback as _, ProbeIter as _, ProbeStream as _};
+                        let #probed = &#ret;
+                        #probe
+                    }
+                };
+                quote!(#wrapper.#wrap(#ret, #span, #rec, #cap, #generation_like, #collect))
             }
         };
         quote! {
@@ -960,4 +984,21 @@ impl Gen<'_> {
             #wrapped
         }
     }
+}
+
+/// `tokens` with every span moved to `at` (keeping each token's hygiene).
+fn respan(tokens: TokenStream, at: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), at));
+                group.set_span(at);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(tt.span().located_at(at));
+            }
+            tt
+        })
+        .collect()
 }

@@ -779,6 +779,194 @@ impl<S: Stream, C: Fn(&mut ItemCollector, &S::Item)> Stream for ObservedStream<S
     }
 }
 
+// `#[observe(stream)]` / `#[observe(iterator)]` on a return type that is not one: the
+// generated code asks `(&&StreamProbe(&ret)).__langfuse_stream()` which wrapper applies
+// (autoref specialization, as for captures). A stream gets [`AsStream`]; anything else
+// falls through to the probe whose bound is the error, worded for the attribute, and to
+// a wrapper that returns `!` (so no second error about these types follows).
+
+/// A borrowed return value, probed for `Stream` / `Iterator`.
+pub struct StreamProbe<'a, T>(pub &'a T);
+
+/// Wraps a `Stream` in an [`ObservedStream`].
+#[derive(Clone, Copy, Debug)]
+pub struct AsStream;
+/// Wraps an `Iterator` in an [`ObservedIter`].
+#[derive(Clone, Copy, Debug)]
+pub struct AsIter;
+/// The return type is not what the attribute needs; the probe has already failed.
+#[derive(Clone, Copy, Debug)]
+pub struct NotApplicable;
+
+/// The return type is a `Stream`.
+pub trait ProbeStream {
+    /// The wrapper to use.
+    fn __langfuse_stream(&self) -> AsStream;
+}
+impl<S: Stream> ProbeStream for &StreamProbe<'_, S> {
+    #[inline]
+    fn __langfuse_stream(&self) -> AsStream {
+        AsStream
+    }
+}
+
+/// The return type is an `Iterator`.
+pub trait ProbeIter {
+    /// The wrapper to use.
+    fn __langfuse_iterator(&self) -> AsIter;
+}
+impl<I: Iterator> ProbeIter for &StreamProbe<'_, I> {
+    #[inline]
+    fn __langfuse_iterator(&self) -> AsIter {
+        AsIter
+    }
+}
+
+/// Implemented by no type: the bound that reports `stream` on a non-stream.
+#[diagnostic::on_unimplemented(
+    message = "`#[observe(stream)]` needs a function that returns a `Stream`; `{Self}` is not one",
+    label = "`{Self}` is not a `Stream`",
+    note = "return `impl Stream<Item = T>` or a boxed stream, or remove `stream` (an iterator takes `iterator`; a future needs no argument)"
+)]
+pub trait ReturnsAStream {}
+
+/// Implemented by no type: the bound that reports `iterator` on a non-iterator.
+#[diagnostic::on_unimplemented(
+    message = "`#[observe(iterator)]` needs a function that returns an `Iterator`; `{Self}` is not one",
+    label = "`{Self}` is not an `Iterator`",
+    note = "return `impl Iterator<Item = T>` or a boxed iterator, or remove `iterator` (a stream takes `stream`)"
+)]
+pub trait ReturnsAnIterator {}
+
+/// The fallback probes: they only compile for types that are neither (never).
+pub trait ProbeFallback {
+    /// The probed type.
+    type Probed;
+    /// `stream` on something else.
+    fn __langfuse_stream(&self) -> NotApplicable
+    where
+        Self::Probed: ReturnsAStream;
+    /// `iterator` on something else.
+    fn __langfuse_iterator(&self) -> NotApplicable
+    where
+        Self::Probed: ReturnsAnIterator;
+}
+impl<T> ProbeFallback for StreamProbe<'_, T> {
+    type Probed = T;
+    fn __langfuse_stream(&self) -> NotApplicable
+    where
+        T: ReturnsAStream,
+    {
+        NotApplicable
+    }
+    fn __langfuse_iterator(&self) -> NotApplicable
+    where
+        T: ReturnsAnIterator,
+    {
+        NotApplicable
+    }
+}
+
+impl AsStream {
+    /// See [`ObservedStream::new`].
+    #[inline]
+    pub fn wrap<S: Stream>(
+        self,
+        inner: S,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<S::Item>,
+    ) -> ObservedStream<S, CollectFn<S::Item>> {
+        ObservedStream::new(
+            inner,
+            span,
+            recording,
+            capture_output,
+            generation_like,
+            collect,
+        )
+    }
+
+    /// [`wrap`](Self::wrap), pinned in a box (for a boxed return type).
+    #[inline]
+    pub fn wrap_boxed<S: Stream>(
+        self,
+        inner: S,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<S::Item>,
+    ) -> Pin<Box<ObservedStream<S, CollectFn<S::Item>>>> {
+        Box::pin(self.wrap(
+            inner,
+            span,
+            recording,
+            capture_output,
+            generation_like,
+            collect,
+        ))
+    }
+}
+
+impl AsIter {
+    /// See [`ObservedIter::new`].
+    #[inline]
+    pub fn wrap<I: Iterator>(
+        self,
+        inner: I,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<I::Item>,
+    ) -> ObservedIter<I, CollectFn<I::Item>> {
+        ObservedIter::new(
+            inner,
+            span,
+            recording,
+            capture_output,
+            generation_like,
+            collect,
+        )
+    }
+
+    /// [`wrap`](Self::wrap), in a box (for a boxed return type).
+    #[inline]
+    pub fn wrap_boxed<I: Iterator>(
+        self,
+        inner: I,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<I::Item>,
+    ) -> Box<ObservedIter<I, CollectFn<I::Item>>> {
+        Box::new(self.wrap(
+            inner,
+            span,
+            recording,
+            capture_output,
+            generation_like,
+            collect,
+        ))
+    }
+}
+
+impl NotApplicable {
+    /// Never reached: the probe before it did not compile.
+    pub fn wrap<T>(self, _: T, _: Span, _: bool, _: bool, _: bool, _: CollectFn<()>) -> ! {
+        unreachable!("`#[observe]` probe")
+    }
+
+    /// Never reached: the probe before it did not compile.
+    pub fn wrap_boxed<T>(self, _: T, _: Span, _: bool, _: bool, _: bool, _: CollectFn<()>) -> ! {
+        unreachable!("`#[observe]` probe")
+    }
+}
+
 /// An iterator whose observation stays open until it is exhausted or dropped.
 ///
 /// Each `next` runs inside the span; the items become the output; for
