@@ -147,6 +147,11 @@ fn text_and_chat_prompts_by_label_and_version() {
             ),
         ]
     );
+    // Every request names the crate and its version.
+    let agent = format!("langfuse-tracing/{}", env!("CARGO_PKG_VERSION"));
+    for r in server.requests() {
+        assert_eq!(r.user_agent.as_deref(), Some(agent.as_str()), "{r:?}");
+    }
     // 404: no retries, the server's answer in the error.
     let e = prompts.get_prompt("missing").text().unwrap_err();
     assert!(matches!(e, PromptError::Server { status: 404, .. }), "{e}");

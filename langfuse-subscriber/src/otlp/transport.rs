@@ -257,7 +257,8 @@ impl Transport {
 /// * No redirect is followed: it would turn a POST into a GET elsewhere (without the
 ///   body), and the page it lands on would answer 200, while an export or score is
 ///   delivered only when the endpoint itself accepts it. A 3xx is returned as is.
-/// * No `User-Agent` (as before, with reqwest), and no compressed answers asked for.
+/// * `User-Agent: langfuse-tracing/<version>` (see [`USER_AGENT`]) on every request,
+///   to Langfuse and to upload URLs alike; no compressed answers asked for.
 /// * `proxy` (see [`ProxyEnv`]: which one depends on the URL) or none, never ureq's
 ///   own reading of the environment.
 /// * With the `rustls` feature: rustls with the `ring` provider, handed to the agent
@@ -268,13 +269,18 @@ impl Transport {
 /// pool; the first try of each request uses the agent's timeout, so that the TLS
 /// setup built for the agent is the one kept (a request-level configuration would
 /// build it again for each new connection).
+/// The `User-Agent` of every request: the crate and its version.
+pub(crate) const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+
 pub(crate) fn agent(timeout: Duration, proxy: Option<ureq::Proxy>) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
         .proxy(proxy)
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .max_redirects(0)
-        .user_agent(ureq::config::AutoHeaderValue::None);
+        .user_agent(ureq::config::AutoHeaderValue::Provided(
+            std::sync::Arc::new(USER_AGENT.to_owned()),
+        ));
     #[cfg(feature = "rustls")]
     let config = config.tls_config(
         ureq::tls::TlsConfig::builder()

@@ -146,7 +146,7 @@ fn transport_to(url: &str) -> Transport {
 
 /// Batches go over one kept-alive connection, with the Langfuse headers (Basic auth
 /// of the keys, `x-langfuse-*`, the configured extra headers, the content type, gzip
-/// when compressed) and nothing else of note: no `User-Agent`.
+/// when compressed) and the crate's `User-Agent`.
 #[test]
 fn requests_carry_the_langfuse_headers_over_one_kept_alive_connection() {
     let server = ScriptedServer::start(vec![response("200 OK", "")]);
@@ -184,7 +184,13 @@ fn requests_carry_the_langfuse_headers_over_one_kept_alive_connection() {
                 "{expected} in {head}"
             );
         }
-        assert!(!head.contains("user-agent"), "{head}");
+        assert!(
+            head.contains(&format!(
+                "user-agent: langfuse-tracing/{}\r\n",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{head}"
+        );
         assert_eq!(
             head.contains("content-encoding: gzip\r\n"),
             i == 1,
