@@ -229,7 +229,7 @@ fn write_value<T: Serialize + ?Sized>(
 /// `type(obj).__name__`: module path and generics dropped
 /// (`alloc::vec::Vec<my::Item>` becomes `Vec`), references, pointers and
 /// arrays looked through (`[&my::Item; 2]` becomes `Item`), tuples `tuple`.
-fn short_type_name(full: &str) -> &str {
+pub(crate) fn short_type_name(full: &str) -> &str {
     if full.starts_with('(') {
         return "tuple";
     }

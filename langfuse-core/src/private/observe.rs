@@ -315,7 +315,8 @@ impl<E: Display + ?Sized> ErrViaDisplay for &&ErrWrap<'_, E> {
     fn __langfuse_message(&self) -> String {
         let mut s = String::new();
         if write!(s, "{}", self.0).is_err() || s.is_empty() {
-            return type_name::<E>().to_owned();
+            // As the reference's `type(e).__name__`: `KeyError`, not its path.
+            return crate::encoding::short_type_name(type_name::<E>()).to_owned();
         }
         s
     }
@@ -325,7 +326,7 @@ impl<E: Debug + ?Sized> ErrViaDebug for &ErrWrap<'_, E> {
     fn __langfuse_message(&self) -> String {
         let s = debug_string(self.0);
         if s.is_empty() {
-            return type_name::<E>().to_owned();
+            return crate::encoding::short_type_name(type_name::<E>()).to_owned();
         }
         s
     }
