@@ -9,8 +9,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use base64::Engine as _;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderValue};
 use http::Method;
 
 use crate::config::{ConfigError, LangfuseConfig};
@@ -81,34 +80,7 @@ impl RestClient {
         url::Url::parse(&base)
             .map_err(|e| ConfigError::other("base_url", format!("invalid base URL: {e}")))?;
         let public_key = config.public_key.clone().unwrap_or_default();
-        let secret_key = config.secret_key.as_deref().unwrap_or_default();
-        let auth =
-            base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
-        // The messages name the header, never its value (it may hold the secret key).
-        let value = |name: &str, v: &str| {
-            HeaderValue::from_str(v)
-                .map_err(|_| ConfigError::other("header", format!("invalid value for {name:?}")))
-        };
-        let mut authorization = value("authorization", &format!("Basic {auth}"))?;
-        authorization.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(http::header::AUTHORIZATION, authorization);
-        let fixed = [
-            ("x-langfuse-sdk-name", "rust"),
-            ("x-langfuse-sdk-version", env!("CARGO_PKG_VERSION")),
-            ("x-langfuse-public-key", public_key.as_str()),
-        ];
-        for (name, v) in fixed {
-            headers.insert(HeaderName::from_static(name), value(name, v)?);
-        }
-        for (name, v) in &config.additional_headers {
-            let name = name.to_ascii_lowercase();
-            let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| ConfigError::invalid("header", &name, "not a valid header name"))?;
-            let mut v = value(&name, v)?;
-            v.set_sensitive(true);
-            headers.insert(header, v);
-        }
+        let headers = crate::otlp::transport::langfuse_headers(config)?;
         Ok(RestClient {
             // As for exports: no redirects (one would turn the POST into a GET
             // elsewhere), statuses returned as answers, the same TLS.

@@ -70,6 +70,41 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// The headers of every request to Langfuse: Basic auth (marked sensitive), the SDK's
+/// `x-langfuse-*` headers and the configured extra headers (sensitive too). Errors
+/// name the header, never its value (it may hold the secret key).
+pub(crate) fn langfuse_headers(config: &LangfuseConfig) -> Result<HeaderMap, ConfigError> {
+    let public_key = config.public_key.as_deref().unwrap_or_default();
+    let secret_key = config.secret_key.as_deref().unwrap_or_default();
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
+    let value = |name: &str, v: &str| {
+        HeaderValue::from_str(v)
+            .map_err(|_| ConfigError::other("header", format!("invalid value for {name:?}")))
+    };
+    let mut authorization = value("authorization", &format!("Basic {auth}"))?;
+    authorization.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, authorization);
+    let fixed = [
+        ("x-langfuse-sdk-name", "rust"),
+        ("x-langfuse-sdk-version", env!("CARGO_PKG_VERSION")),
+        ("x-langfuse-public-key", public_key),
+    ];
+    for (name, v) in fixed {
+        headers.insert(HeaderName::from_static(name), value(name, v)?);
+    }
+    for (name, v) in &config.additional_headers {
+        let name = name.to_ascii_lowercase();
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConfigError::invalid("header", &name, "not a valid header name"))?;
+        let mut v = value(&name, v)?;
+        v.set_sensitive(true);
+        headers.insert(header, v);
+    }
+    Ok(headers)
+}
+
 impl Transport {
     pub(crate) fn new(config: &LangfuseConfig) -> Result<Self, ConfigError> {
         Transport::with_proxy_env(config, &ProxyEnv::from_env())
@@ -86,35 +121,11 @@ impl Transport {
         let uri = http::Uri::try_from(endpoint.as_str())
             .map_err(|e| ConfigError::other("base_url", format!("invalid endpoint: {e}")))?;
         let public_key = config.public_key.clone().unwrap_or_default();
-        let secret_key = config.secret_key.as_deref().unwrap_or_default();
-        let auth =
-            base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
-        // The messages name the header, never its value (it may hold the secret key).
-        let value = |name: &str, v: &str| {
-            HeaderValue::from_str(v)
-                .map_err(|_| ConfigError::other("header", format!("invalid value for {name:?}")))
-        };
-        let mut authorization = value("authorization", &format!("Basic {auth}"))?;
-        authorization.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(http::header::AUTHORIZATION, authorization);
-        let fixed = [
-            ("x-langfuse-sdk-name", "rust"),
-            ("x-langfuse-sdk-version", env!("CARGO_PKG_VERSION")),
-            ("x-langfuse-public-key", public_key.as_str()),
-            ("x-langfuse-ingestion-version", "4"),
-        ];
-        for (name, v) in fixed {
-            headers.insert(HeaderName::from_static(name), value(name, v)?);
-        }
-        for (name, v) in &config.additional_headers {
-            let name = name.to_ascii_lowercase();
-            let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| ConfigError::invalid("header", &name, "not a valid header name"))?;
-            let mut v = value(&name, v)?;
-            v.set_sensitive(true);
-            headers.insert(header, v);
-        }
+        let mut headers = langfuse_headers(config)?;
+        headers.insert(
+            HeaderName::from_static("x-langfuse-ingestion-version"),
+            HeaderValue::from_static("4"),
+        );
         headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/x-protobuf"),
