@@ -160,11 +160,17 @@ impl<T> LangfuseBuilder<T> {
         self
     }
 
-    /// The environment (`production`, `staging`): lowercase letters, digits, `_` and `-`,
-    /// at most 40 characters, not starting with `langfuse`.
+    /// The environment (`production`, `staging`), as the Langfuse server stores it:
+    /// lower-cased, a leading `langfuse` (`langfuse-`, `langfuse_`) removed, at most 40
+    /// characters of a-z, 0-9, `_` and `-`. A value the server would change is sent as
+    /// it will be stored, with one warning; one it would replace by `default` is an error.
     ///
     /// ```
-    /// assert!(langfuse_tracing::LangfuseConfig::builder().environment("Prod").build().is_err());
+    /// use langfuse_tracing::LangfuseConfig;
+    /// let c = LangfuseConfig::builder().environment("Production").build().unwrap();
+    /// assert_eq!(c.environment(), Some("production"));
+    /// assert_eq!(c.warnings().len(), 1);
+    /// assert!(LangfuseConfig::builder().environment("prod env").build().is_err());
     /// ```
     pub fn environment(mut self, env: impl Into<String>) -> Self {
         self.settings.environment = Some(env.into());

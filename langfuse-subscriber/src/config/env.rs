@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::validate::validate_environment;
+use super::validate::{environment_warning, validate_environment};
 use super::{Compression, ConfigError, LangfuseConfig, Settings};
 
 /// CI variables read, in order, when no release is configured.
@@ -68,9 +68,17 @@ impl Settings {
             // Like the other SDKs, only "false" disables.
             b.enabled = Some(!v.trim().eq_ignore_ascii_case("false"));
         }
+        // A value the server would change (`Production`) is sent as the server will
+        // store it, with one warning naming the variable (validation then finds it
+        // unchanged); one the server would replace by `default` is ignored.
+        let mut environment_changed = None;
         if let Some(env) = var("LANGFUSE_TRACING_ENVIRONMENT") {
             match validate_environment(&env) {
-                Ok(()) => b.environment = Some(env),
+                Ok(stored) => {
+                    environment_changed = environment_warning(&env, &stored)
+                        .map(|w| format!("LANGFUSE_TRACING_ENVIRONMENT: {w}"));
+                    b.environment = Some(stored);
+                }
                 Err(e) => warn("LANGFUSE_TRACING_ENVIRONMENT", &e.to_string()),
             }
         }
@@ -158,6 +166,7 @@ impl Settings {
                 None => warn("LANGFUSE_CONSOLE", "expected true or false"),
             }
         }
+        warnings.extend(environment_changed);
         (b, warnings)
     }
 }

@@ -63,7 +63,7 @@ mod env_and_builder {
             ("LANGFUSE_FLUSH_INTERVAL", "soon"),
             ("LANGFUSE_TIMEOUT", "0"),
             ("LANGFUSE_OTEL_COMPRESSION", "brotli"),
-            ("LANGFUSE_TRACING_ENVIRONMENT", "Production!"),
+            ("LANGFUSE_TRACING_ENVIRONMENT", "Production env"),
             ("LANGFUSE_QUEUE_FULL_WAIT_MS", "1.5s"),
         ]);
         assert_eq!(w.len(), 7, "{w:#?}");
@@ -110,13 +110,63 @@ mod env_and_builder {
     }
 
     #[test]
-    fn environment_rule() {
-        for ok in ["production", "staging_2", "a-b"] {
-            assert!(validate_environment(ok).is_ok(), "{ok}");
+    fn environment_rule_is_the_servers() {
+        for (given, stored) in [
+            ("production", "production"),
+            ("staging_2", "staging_2"),
+            ("a-b", "a-b"),
+            ("Production", "production"),
+            ("langfuse-prod", "prod"),
+            ("LANGFUSE_langfuseProd", "prod"),
+            ("\u{212A}8s", "k8s"),
+            (&"x".repeat(45), &"x".repeat(40)),
+            (&format!("{}\u{e9}", "y".repeat(40)), &"y".repeat(40)),
+        ] {
+            assert_eq!(validate_environment(given).unwrap(), stored, "{given}");
         }
-        for bad in ["", "Prod", "langfuse-x", "a b", &"x".repeat(41)] {
-            assert!(validate_environment(bad).is_err(), "{bad}");
+        for bad in ["", "langfuse", "langfuse-", "a b", "pr\u{e9}", " prod"] {
+            let err = validate_environment(bad).unwrap_err();
+            assert_eq!(err.setting(), "environment", "{bad}");
         }
+    }
+
+    #[test]
+    fn an_environment_the_server_would_change_is_sent_as_stored_with_one_warning() {
+        let (c, w) = from(&[("LANGFUSE_TRACING_ENVIRONMENT", "Production")]);
+        assert_eq!(c.environment.as_deref(), Some("production"));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("LANGFUSE_TRACING_ENVIRONMENT")
+                && w[0].contains("\"Production\"")
+                && w[0].contains("\"production\""),
+            "{w:?}"
+        );
+        assert!(
+            c.warnings.is_empty(),
+            "validation warns again: {:?}",
+            c.warnings
+        );
+        // Through `with_env`'s path (variables, then validation): still one warning.
+        let mut vars = HashMap::new();
+        vars.insert("LANGFUSE_TRACING_ENVIRONMENT", "Staging");
+        let c = Settings::default()
+            .resolve(true, |k| vars.get(k).map(|v| v.to_string()))
+            .unwrap();
+        assert_eq!(c.environment(), Some("staging"));
+        assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
+        // The builder: the same, one warning, no error.
+        let c = LangfuseConfig::builder()
+            .environment("langfuse-Prod")
+            .build()
+            .unwrap();
+        assert_eq!(c.environment(), Some("prod"));
+        assert_eq!(c.warnings().len(), 1, "{:?}", c.warnings());
+        // Unchanged: no warning.
+        let c = LangfuseConfig::builder()
+            .environment("prod")
+            .build()
+            .unwrap();
+        assert!(c.warnings().is_empty());
     }
 
     #[test]
@@ -145,7 +195,7 @@ mod env_and_builder {
                 "base_url",
             ),
             (
-                LangfuseConfig::builder().environment("langfuse-prod"),
+                LangfuseConfig::builder().environment("langfuse"),
                 "environment",
             ),
             (

@@ -16,9 +16,17 @@ impl Settings {
         let export_path = self
             .export_path
             .unwrap_or_else(|| DEFAULT_EXPORT_PATH.to_owned());
-        if let Some(env) = &self.environment {
-            validate_environment(env)?;
-        }
+        let environment = match self.environment {
+            Some(given) => {
+                let stored = validate_environment(&given)?;
+                if let Some(w) = environment_warning(&given, &stored) {
+                    eprintln!("langfuse: {w}");
+                    warnings.push(w);
+                }
+                Some(stored)
+            }
+            None => None,
+        };
         let sample_rate = self.sample_rate.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&sample_rate) {
             return Err(ConfigError::invalid(
@@ -105,7 +113,7 @@ impl Settings {
             base_url,
             export_path,
             enabled: self.enabled.unwrap_or(true),
-            environment: self.environment,
+            environment,
             release: non_empty(self.release),
             sample_rate,
             flush_at,
@@ -207,22 +215,47 @@ fn clamp(
     clamped
 }
 
-/// The environment rule of the Langfuse SDKs: at most 40 characters of `[a-z0-9_-]`,
-/// not starting with `langfuse`.
-pub(crate) fn validate_environment(env: &str) -> Result<(), ConfigError> {
-    let ok = !env.is_empty()
-        && env.len() <= 40
-        && !env.starts_with("langfuse")
-        && env
+/// The environment as the Langfuse server stores it (server mapping §5): lower-cased,
+/// every leading `langfuse`, `langfuse-` or `langfuse_` removed, cut to 40 characters;
+/// what is left must be `[a-z0-9_-]+`, otherwise the server stores `default` instead,
+/// which is an error here. The reference SDK sends the client's environment unchecked;
+/// this one sends the stored form, so that spans, the resource and scores (REST) carry
+/// the same value the server keeps. [`environment_warning`] says when it differs.
+pub(crate) fn validate_environment(env: &str) -> Result<String, ConfigError> {
+    // JavaScript's toLowerCase, as the server: Unicode lower case (the Kelvin sign
+    // becomes `k`).
+    let lower = env.to_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(after) = rest.strip_prefix("langfuse") {
+        rest = after
+            .strip_prefix('-')
+            .or_else(|| after.strip_prefix('_'))
+            .unwrap_or(after);
+    }
+    let stored: String = rest.chars().take(40).collect();
+    let ok = !stored.is_empty()
+        && stored
             .bytes()
             .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-'));
     if ok {
-        Ok(())
+        Ok(stored)
     } else {
         Err(ConfigError::invalid(
             "environment",
             env,
-            "expected at most 40 characters of a-z, 0-9, `_`, `-`, not starting with `langfuse`",
+            "the Langfuse server would store `default` instead: after lower-casing and \
+             removing a leading `langfuse`, expected 1 to 40 characters of a-z, 0-9, `_`, `-`",
         ))
     }
+}
+
+/// The one warning for an environment the server will change (`Production` is stored
+/// as `production`); `None` when it is kept as given.
+pub(crate) fn environment_warning(given: &str, stored: &str) -> Option<String> {
+    (given != stored).then(|| {
+        format!(
+            "environment {:?} is stored by the Langfuse server as {stored:?}; sending {stored:?}",
+            given.chars().take(120).collect::<String>()
+        )
+    })
 }
