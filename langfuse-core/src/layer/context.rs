@@ -14,7 +14,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use tracing::span::Id;
 
-use crate::propagation::PropagatedAttributes;
+use crate::propagation::attributes::PropagatedAttributes;
 
 /// A parent that is not a span of this process: an existing trace to join.
 #[doc(hidden)]

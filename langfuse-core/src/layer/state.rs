@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::propagation::PropagatedAttributes;
+use crate::propagation::attributes::PropagatedAttributes;
 use crate::types::{Level, ObservationType};
 
 /// A typed attribute value that is not one of the Langfuse fields (for example a
