@@ -36,14 +36,18 @@ fn main() {
         "role": "user",
         "content": [
             {"type": "text", "text": "What is in this image?"},
-            {"type": "image_url", "image_url": {"url": data_uri}}
+            {"type": "image_url", "image_url": {"url": &data_uri}}
         ]
     }]);
 
     let llm = generation("describe-image").model("gpt-4o").start();
-    // The image becomes `@@@langfuseMedia:type=image/png|id=...|source=base64_data_uri@@@`.
-    let input = langfuse.handle().with_media(&llm, "input", input);
-    println!("{}", input[0]["content"][1]["image_url"]["url"]);
+    // The image is recorded as
+    // `@@@langfuseMedia:type=image/png|id=...|source=base64_data_uri@@@`, with no call
+    // needed: the layer replaces data URIs (and the Anthropic and Gemini base64 shapes)
+    // in input, output and metadata, and uploads the bytes in the background.
+    if let Some(media) = langfuse_tracing::media::LangfuseMedia::from_data_uri(&data_uri) {
+        println!("{}", media.reference());
+    }
     llm.update(
         GenerationUpdate::new()
             .input(&input)

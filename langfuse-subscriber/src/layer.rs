@@ -71,6 +71,9 @@ struct Shared {
     /// Keep a trace iff the low 64 bits of its id are below this (None: keep all).
     sample_below: Option<u64>,
     filter: Option<SpanFilter>,
+    /// The media uploader when automatic media handling is on (an uploader exists and
+    /// `LANGFUSE_MEDIA_UPLOAD_ENABLED` is not `false`/`0` when the layer is built).
+    media: Option<Arc<crate::media::Uploader>>,
 }
 
 impl fmt::Debug for LangfuseLayer {
@@ -139,12 +142,17 @@ impl LangfuseLayer {
         let handle = LangfuseHandle::new(pipeline.clone())
             .with_scores(crate::scores::Scores::start(&config, sample_below)?)
             .with_uploader(crate::media::Uploader::for_config(&config)?);
+        let media = handle
+            .media
+            .clone()
+            .filter(|_| crate::media::upload_enabled());
         Ok(LangfuseLayer {
             shared: Arc::new(Shared {
                 pipeline,
                 handle,
                 sample_below,
                 filter,
+                media,
             }),
             hooks: None,
             mask: None,
@@ -337,8 +345,11 @@ where
 impl LangfuseLayer {
     /// Queues a finished observation for export.
     #[inline]
-    fn submit(&self, state: Box<ObservationState>) {
+    fn submit(&self, mut state: Box<ObservationState>) {
         if let Some(pipeline) = &self.shared.pipeline {
+            if let Some(uploader) = &self.shared.media {
+                crate::media::replace_in_state(uploader, &mut state);
+            }
             let size = state.approx_size();
             pipeline.submit(state, size);
         }

@@ -14,7 +14,16 @@
 //! (with no Langfuse credentials), then `PATCH /api/public/media/{id}` with the
 //! upload's status and time. It runs on its own thread; a failure is reported once
 //! and never blocks or fails the observation. `LANGFUSE_MEDIA_UPLOAD_ENABLED=false`
-//! (or `0`) leaves values untouched and uploads nothing.
+//! (or `0`, read when the layer is built) leaves values untouched and uploads nothing.
+//!
+//! This is automatic: when the layer queues a finished observation for export, the
+//! input, output and metadata it holds (and the trace input, output and metadata set
+//! through it), however they were written (`#[observe]` capture, builders, updates,
+//! `update_current_*`, `tracing` fields), go through `replace_in_state`, with the
+//! observation's trace id and id at hand. Values without a `base64`, `mime_type` or
+//! `mimeType` marker are not parsed. Unlike the reference, where media processing runs
+//! before the mask, a layer's mask sees the value before its media is replaced.
+//! [`LangfuseHandle::with_media`] does the same by hand on a value.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -500,5 +509,95 @@ impl LangfuseHandle {
     pub(crate) fn with_uploader(mut self, uploader: Option<Uploader>) -> Self {
         self.media = uploader.map(Arc::new);
         self
+    }
+}
+
+/// Whether an encoded value may hold media: the cheap test that keeps ordinary values
+/// from being parsed (a data URI and an Anthropic source say `base64`; Vertex and
+/// Gemini parts name a `mime_type`/`mimeType`).
+#[inline]
+fn may_hold_media(text: &str) -> bool {
+    text.contains("base64") || text.contains("ime_type") || text.contains("imeType")
+}
+
+/// The value of an encoded text (JSON if it parses, else a plain string) with its
+/// media replaced by references, re-encoded by `encode`; `None` when it holds none.
+fn replace_in_text(
+    text: &str,
+    encode: fn(&Value) -> String,
+    found: &mut Vec<LangfuseMedia>,
+) -> Option<String> {
+    if !may_hold_media(text) {
+        return None;
+    }
+    let mut value: Value =
+        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()));
+    let before = found.len();
+    walk(&mut value, 0, found);
+    (found.len() > before).then(|| encode(&value))
+}
+
+fn io(v: &Value) -> String {
+    langfuse_tracing_core::encoding::encode_io(v)
+}
+
+fn metadata(v: &Value) -> String {
+    langfuse_tracing_core::encoding::encode_metadata(v)
+}
+
+/// The automatic media step (reference §8): replaces the media payloads found in the
+/// input, output and metadata of a finished observation (and the trace input, output
+/// and metadata it carries) by their references, and queues their bytes for upload
+/// with the observation's trace id, observation id and field. The layer runs it on
+/// every observation it queues for export, when an uploader exists and
+/// `LANGFUSE_MEDIA_UPLOAD_ENABLED` is not `false`/`0`; values without a `base64`,
+/// `mime_type` or `mimeType` marker are not parsed.
+pub(crate) fn replace_in_state(
+    uploader: &Uploader,
+    state: &mut langfuse_tracing_core::__layer::state::ObservationState,
+) {
+    let mut jobs: Vec<(LangfuseMedia, &'static str)> = Vec::new();
+    let mut found = Vec::new();
+    let mut replace = |slot: &mut String, encode: fn(&Value) -> String, field: &'static str| {
+        if let Some(new) = replace_in_text(slot, encode, &mut found) {
+            *slot = new;
+            jobs.extend(found.drain(..).map(|m| (m, field)));
+        }
+    };
+    if let Some(text) = &mut state.input {
+        replace(text, io, "input");
+    }
+    if let Some(text) = &mut state.output {
+        replace(text, io, "output");
+    }
+    for (_, text) in &mut state.metadata {
+        replace(text, metadata, "metadata");
+    }
+    if let Some(text) = &mut state.metadata_value {
+        replace(text, metadata, "metadata");
+    }
+    if let Some(trace) = state.trace.as_deref_mut() {
+        if let Some(text) = &mut trace.input {
+            replace(text, io, "input");
+        }
+        if let Some(text) = &mut trace.output {
+            replace(text, io, "output");
+        }
+        for (_, text) in &mut trace.metadata {
+            replace(text, metadata, "metadata");
+        }
+    }
+    if jobs.is_empty() {
+        return;
+    }
+    let trace_id = format!("{:032x}", state.trace_id);
+    let observation_id = format!("{:016x}", state.span_id);
+    for (media, field) in jobs {
+        uploader.queue(Job {
+            media,
+            trace_id: trace_id.clone(),
+            observation_id: Some(observation_id.clone()),
+            field,
+        });
     }
 }
