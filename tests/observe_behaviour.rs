@@ -1180,3 +1180,51 @@ fn updates_reach_their_own_subscribers_observation_while_another_with_the_same_i
     assert_eq!(spans_b[0].name, "y");
     assert_eq!(spans_b[0].str_attr(OUTPUT), Some("for y"));
 }
+
+// ---------------------------------------------------------------------------
+// transform_to_string: the collected items, joined by the user's function
+// ---------------------------------------------------------------------------
+
+fn join_tokens(items: &[String]) -> String {
+    items.iter().map(|s| s.trim()).collect::<Vec<_>>().join("|")
+}
+
+fn sum_numbers(items: &[u32]) -> String {
+    format!("sum={}", items.iter().sum::<u32>())
+}
+
+#[observe(as_type = "generation", transform_to_string = join_tokens)]
+fn joined_token_stream(prompt: &str) -> impl Stream<Item = String> + Send + '_ {
+    stream::iter(prompt.split(' ').map(|w| format!("{w} ")))
+}
+
+#[observe(iterator, transform_to_string = sum_numbers)]
+fn summed_boxed_iter(n: u32) -> Box<dyn Iterator<Item = u32>> {
+    Box::new(1..=n)
+}
+
+#[observe(transform_to_string = sum_numbers)]
+fn summed_iter(n: u32) -> impl Iterator<Item = u32> {
+    1..=n
+}
+
+#[test]
+fn transform_to_string_makes_the_output_of_a_stream_and_an_iterator() {
+    let spans = capture_async(3, || async {
+        let words: Vec<String> = joined_token_stream("hello big world").collect().await;
+        assert_eq!(words, ["hello ", "big ", "world "]);
+        assert_eq!(summed_boxed_iter(3).collect::<Vec<_>>(), [1, 2, 3]);
+        // Dropped early: the items seen so far.
+        let mut it = summed_iter(10);
+        assert_eq!((it.next(), it.next()), (Some(1), Some(2)));
+        drop(it);
+    });
+    let s = named(&spans, "joined_token_stream");
+    assert_eq!(s.str_attr(OUTPUT), Some("hello|big|world"));
+    assert!(s.str_attr(COMPLETION_START).is_some());
+    assert_eq!(
+        named(&spans, "summed_boxed_iter").str_attr(OUTPUT),
+        Some("sum=6")
+    );
+    assert_eq!(named(&spans, "summed_iter").str_attr(OUTPUT), Some("sum=3"));
+}

@@ -23,8 +23,8 @@ pub(crate) const FUNCTION_TYPES: [&str; 9] = [
     "guardrail",
 ];
 
-const ARGUMENTS: &str =
-    "`name`, `as_type`, `capture_input`, `capture_output`, `skip`, `stream`, `iterator`, `crate`";
+const ARGUMENTS: &str = "`name`, `as_type`, `capture_input`, `capture_output`, `skip`, `stream`, \
+     `iterator`, `transform_to_string`, `crate`";
 
 /// A validated `as_type`.
 pub(crate) struct AsType {
@@ -49,6 +49,8 @@ pub(crate) struct Args {
     pub(crate) skip: Option<Vec<Ident>>,
     pub(crate) stream: Option<Flag>,
     pub(crate) iterator: Option<Flag>,
+    /// `transform_to_string = path::to::f`, with the key (for errors).
+    pub(crate) transform: Option<(Ident, Path)>,
     pub(crate) krate: Option<Path>,
 }
 
@@ -167,6 +169,13 @@ impl Parse for Args {
                         Ok(()) => args.skip = Some(list),
                     }
                 }
+                "transform_to_string" => {
+                    let path = value_of(input, &key, parse_fn_path_value)?;
+                    match (duplicate(args.transform.is_some()), path) {
+                        (Err(e), _) | (_, Err(e)) => push(e),
+                        (Ok(()), Ok(path)) => args.transform = Some((key.clone(), path)),
+                    }
+                }
                 "crate" => {
                     let path = value_of(input, &key, parse_path_value)?;
                     match (duplicate(args.krate.is_some()), path) {
@@ -260,6 +269,16 @@ fn parse_path_value(_key: &Ident, expr: Expr) -> syn::Result<Path> {
         other => Err(syn::Error::new(
             other.span(),
             "expected a path to the Langfuse crate: `crate = ::langfuse_tracing_core`",
+        )),
+    }
+}
+
+fn parse_fn_path_value(key: &Ident, expr: Expr) -> syn::Result<Path> {
+    match expr {
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => Ok(p.path),
+        other => Err(syn::Error::new(
+            other.span(),
+            format!("expected a path to a function `fn(&[Item]) -> String`: `{key} = join_tokens`"),
         )),
     }
 }

@@ -210,6 +210,16 @@ fn generate(
         .unwrap_or_else(|| LitStr::new(&sig.ident.unraw().to_string(), sig.ident.span()));
     let params = collect_params(sig, args)?;
     let shape = shape(args, func)?;
+    if let Some((key, _)) = &args.transform {
+        if !matches!(shape, Shape::Stream { .. } | Shape::Iter { .. }) {
+            return Err(syn::Error::new(
+                key.span(),
+                "`transform_to_string` needs a function that returns a stream or an iterator \
+                 (`impl Stream<Item = T>`, `impl Iterator<Item = T>`, or the `stream` / \
+                 `iterator` argument): its items are what it joins",
+            ));
+        }
+    }
 
     let g = Gen {
         args,
@@ -949,11 +959,18 @@ impl Gen<'_> {
                         }
                     }
                 };
-                let wrap = if boxed {
-                    quote!(wrap_boxed)
-                } else {
-                    quote!(wrap)
+                let wrap = match (boxed, &self.args.transform) {
+                    (false, None) => quote!(wrap),
+                    (true, None) => quote!(wrap_boxed),
+                    (false, Some(_)) => quote!(wrap_transformed),
+                    (true, Some(_)) => quote!(wrap_boxed_transformed),
                 };
+                // The user's function, coerced to `fn(&[Item]) -> String` at its path.
+                let transform = self
+                    .args
+                    .transform
+                    .as_ref()
+                    .map(|(_, path)| quote!(, #path));
                 // Every token of the probe sits at the argument, so the error does
                 // (`lf_probed` is only visible in the block below, which holds no
                 // user code).
@@ -971,7 +988,7 @@ impl Gen<'_> {
                         #probe
                     }
                 };
-                quote!(#wrapper.#wrap(#ret, #span, #rec, #cap, #generation_like, #collect))
+                quote!(#wrapper.#wrap(#ret, #span, #rec, #cap, #generation_like, #collect #transform))
             }
         };
         quote! {

@@ -67,6 +67,7 @@ use quote::quote;
 /// | `capture_output = bool` | record the output (same default); errors are recorded either way |
 /// | `skip(param, ...)` | leave these parameters (or pattern bindings) out of the input |
 /// | `stream` / `iterator` | the return value is a boxed stream / iterator (see below); `stream = false` / `iterator = false` turn the automatic detection off |
+/// | `transform_to_string = f` | a stream's / iterator's output is `f(&items)` (`fn(&[Item]) -> String`), see below |
 /// | `crate = path` | where `langfuse_tracing_core` is, for re-exports (`crate = my_telemetry::langfuse`); the path must have `__private` (re-export `langfuse_tracing_core::__private` next to `observe`) |
 ///
 /// ```
@@ -120,6 +121,11 @@ use quote::quote;
 /// JSON list of the items; an `Err` item of a `Result` stream sets level `ERROR` and
 /// is left out of the output. For `generation` and `embedding`, the first item sets
 /// `completion_start_time` (time to first token). An empty stream writes `""`.
+///
+/// `transform_to_string = path::to::f` (the reference's `transform_to_string`) makes the
+/// output `f(&items)`, sent as text, instead: `f` is a `fn(&[Item]) -> String` where
+/// `Item` is the stream's item type (`Clone`: the items are kept, cloned, until the
+/// stream ends; an `Err` item still sets level `ERROR`). Only on a stream or iterator.
 ///
 /// A *boxed* stream or iterator is not detected from its type: say so with `stream`
 /// (return type `Pin<Box<dyn Stream<..>>>`, e.g. `BoxStream`) or `iterator` (return type

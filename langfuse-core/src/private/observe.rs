@@ -532,6 +532,14 @@ impl ItemCollector {
         }
     }
 
+    /// Replaces the output by `text` (the `transform_to_string` result), sent raw.
+    fn set_transformed(&mut self, text: String) {
+        self.capture = true;
+        self.text = true;
+        self.items = 1;
+        self.buf = text;
+    }
+
     /// Records an error item (the first error is kept).
     #[inline]
     pub fn push_error(&mut self, message: String) {
@@ -632,9 +640,93 @@ impl<T: ?Sized> ItemViaTypeName for Item<'_, T> {
 /// The per-item function the macro generates where the item type is concrete.
 pub type CollectFn<T> = fn(&mut ItemCollector, &T);
 
+/// What a wrapped stream/iterator does with its items: [`CollectFn`] (the default
+/// output) or [`Transformed`] (`transform_to_string`).
+pub trait ItemSink {
+    /// Called once when the observation ends, before the output is stored.
+    fn finish(&mut self, c: &mut ItemCollector);
+}
+
+/// Adds one item.
+pub trait CollectItem<T>: ItemSink {
+    /// Adds `item` (and records an error item).
+    fn collect(&mut self, c: &mut ItemCollector, item: &T);
+}
+
+impl<T> ItemSink for CollectFn<T> {
+    #[inline]
+    fn finish(&mut self, _: &mut ItemCollector) {}
+}
+
+impl<T> CollectItem<T> for CollectFn<T> {
+    #[inline]
+    fn collect(&mut self, c: &mut ItemCollector, item: &T) {
+        self(c, item)
+    }
+}
+
+/// `#[observe(transform_to_string = f)]`: the items are kept (cloned) and the output is
+/// `f(&items)`, sent as text, when the stream ends (exhausted or dropped), as the
+/// reference's `transform_to_string(items)`. Error items still set the level.
+pub struct Transformed<T> {
+    collect: CollectFn<T>,
+    transform: fn(&[T]) -> String,
+    keep: bool,
+    items: Vec<T>,
+}
+
+impl<T> Transformed<T> {
+    fn new(collect: CollectFn<T>, transform: fn(&[T]) -> String, keep: bool) -> Self {
+        Transformed {
+            collect,
+            transform,
+            keep,
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T> Debug for Transformed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transformed")
+            .field("items", &self.items.len())
+            .finish()
+    }
+}
+
+impl<T> ItemSink for Transformed<T> {
+    fn finish(&mut self, c: &mut ItemCollector) {
+        if !self.keep {
+            return;
+        }
+        let items = core::mem::take(&mut self.items);
+        let transform = self.transform;
+        // A panicking transform is recorded on the observation; it never reaches the
+        // code that consumes the stream (this may run in `Drop`).
+        match catch_unwind(AssertUnwindSafe(|| transform(&items))) {
+            Ok(text) => c.set_transformed(text),
+            Err(payload) => c.push_error(format!(
+                "transform_to_string panicked: {}",
+                panic_message(&*payload)
+            )),
+        }
+    }
+}
+
+impl<T: Clone> CollectItem<T> for Transformed<T> {
+    #[inline]
+    fn collect(&mut self, c: &mut ItemCollector, item: &T) {
+        // The default collection, with output capture off: only error items count.
+        (self.collect)(c, item);
+        if self.keep {
+            self.items.push(item.clone());
+        }
+    }
+}
+
 /// Observation state shared by [`ObservedStream`] and [`ObservedIter`]. Its `Drop`
 /// ends the observation when the stream is dropped before it is exhausted.
-struct ItemState<C> {
+struct ItemState<C: ItemSink> {
     span: Span,
     recording: bool,
     generation_like: bool,
@@ -644,7 +736,9 @@ struct ItemState<C> {
     collector: ItemCollector,
 }
 
-impl<C> ItemState<C> {
+impl<C: ItemSink> ItemState<C> {
+    /// `capture_output` is the collector's own output capture (off when a
+    /// [`Transformed`] makes the output).
     fn new(
         span: Span,
         recording: bool,
@@ -685,7 +779,7 @@ impl<C> ItemState<C> {
     #[inline]
     fn item<T>(&mut self, item: &T)
     where
-        C: Fn(&mut ItemCollector, &T),
+        C: CollectItem<T>,
     {
         if self.recording && !self.done {
             if !self.started {
@@ -696,8 +790,10 @@ impl<C> ItemState<C> {
             }
             // A panicking `Serialize` / `Debug` of an item: recorded, then continues.
             let collector = &mut self.collector;
-            let collect = &self.collect;
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| collect(collector, item))) {
+            let collect = &mut self.collect;
+            if let Err(payload) =
+                catch_unwind(AssertUnwindSafe(|| collect.collect(collector, item)))
+            {
                 self.done = true;
                 record_panic_and_resume(&self.span, payload);
             }
@@ -708,16 +804,18 @@ impl<C> ItemState<C> {
     fn end(&mut self) {
         if !self.done {
             self.done = true;
+            self.collect.finish(&mut self.collector);
             self.collector.finish(&self.span);
         }
         drop(core::mem::replace(&mut self.span, Span::none()));
     }
 }
 
-impl<C> Drop for ItemState<C> {
+impl<C: ItemSink> Drop for ItemState<C> {
     fn drop(&mut self) {
         if !self.done && !std::thread::panicking() {
             self.done = true;
+            self.collect.finish(&mut self.collector);
             self.collector.finish(&self.span);
         }
     }
@@ -729,7 +827,7 @@ pin_project_lite::pin_project! {
     /// Each poll runs inside the span; the items become the output; for
     /// generation-like observations the first item sets `completion_start_time`.
     #[must_use = "streams do nothing unless polled"]
-    pub struct ObservedStream<S, C> {
+    pub struct ObservedStream<S, C: ItemSink> {
         #[pin]
         inner: S,
         state: ItemState<C>,
@@ -754,7 +852,7 @@ impl<S: Stream> ObservedStream<S, CollectFn<S::Item>> {
     }
 }
 
-impl<S: Stream, C: Fn(&mut ItemCollector, &S::Item)> Stream for ObservedStream<S, C> {
+impl<S: Stream, C: CollectItem<S::Item>> Stream for ObservedStream<S, C> {
     type Item = S::Item;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
@@ -912,6 +1010,122 @@ impl AsStream {
     }
 }
 
+impl AsStream {
+    /// [`wrap`](Self::wrap) with `transform_to_string`: the output is `transform(&items)`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn wrap_transformed<S: Stream>(
+        self,
+        inner: S,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<S::Item>,
+        transform: fn(&[S::Item]) -> String,
+    ) -> ObservedStream<S, Transformed<S::Item>>
+    where
+        S::Item: Clone,
+    {
+        let keep = recording && capture_output;
+        ObservedStream {
+            inner,
+            state: ItemState::new(
+                span,
+                recording,
+                false,
+                generation_like,
+                Transformed::new(collect, transform, keep),
+            ),
+        }
+    }
+
+    /// [`wrap_transformed`](Self::wrap_transformed), pinned in a box.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn wrap_boxed_transformed<S: Stream>(
+        self,
+        inner: S,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<S::Item>,
+        transform: fn(&[S::Item]) -> String,
+    ) -> Pin<Box<ObservedStream<S, Transformed<S::Item>>>>
+    where
+        S::Item: Clone,
+    {
+        Box::pin(self.wrap_transformed(
+            inner,
+            span,
+            recording,
+            capture_output,
+            generation_like,
+            collect,
+            transform,
+        ))
+    }
+}
+
+impl AsIter {
+    /// [`wrap`](Self::wrap) with `transform_to_string`: the output is `transform(&items)`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn wrap_transformed<I: Iterator>(
+        self,
+        inner: I,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<I::Item>,
+        transform: fn(&[I::Item]) -> String,
+    ) -> ObservedIter<I, Transformed<I::Item>>
+    where
+        I::Item: Clone,
+    {
+        let keep = recording && capture_output;
+        ObservedIter {
+            inner,
+            state: ItemState::new(
+                span,
+                recording,
+                false,
+                generation_like,
+                Transformed::new(collect, transform, keep),
+            ),
+        }
+    }
+
+    /// [`wrap_transformed`](Self::wrap_transformed), in a box.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn wrap_boxed_transformed<I: Iterator>(
+        self,
+        inner: I,
+        span: Span,
+        recording: bool,
+        capture_output: bool,
+        generation_like: bool,
+        collect: CollectFn<I::Item>,
+        transform: fn(&[I::Item]) -> String,
+    ) -> Box<ObservedIter<I, Transformed<I::Item>>>
+    where
+        I::Item: Clone,
+    {
+        Box::new(self.wrap_transformed(
+            inner,
+            span,
+            recording,
+            capture_output,
+            generation_like,
+            collect,
+            transform,
+        ))
+    }
+}
+
 impl AsIter {
     /// See [`ObservedIter::new`].
     #[inline]
@@ -966,6 +1180,36 @@ impl NotApplicable {
     pub fn wrap_boxed<T>(self, _: T, _: Span, _: bool, _: bool, _: bool, _: CollectFn<()>) -> ! {
         unreachable!("`#[observe]` probe")
     }
+
+    /// Never reached: the probe before it did not compile.
+    #[allow(clippy::too_many_arguments)]
+    pub fn wrap_transformed<T>(
+        self,
+        _: T,
+        _: Span,
+        _: bool,
+        _: bool,
+        _: bool,
+        _: CollectFn<()>,
+        _: fn(&[()]) -> String,
+    ) -> ! {
+        unreachable!("`#[observe]` probe")
+    }
+
+    /// Never reached: the probe before it did not compile.
+    #[allow(clippy::too_many_arguments)]
+    pub fn wrap_boxed_transformed<T>(
+        self,
+        _: T,
+        _: Span,
+        _: bool,
+        _: bool,
+        _: bool,
+        _: CollectFn<()>,
+        _: fn(&[()]) -> String,
+    ) -> ! {
+        unreachable!("`#[observe]` probe")
+    }
 }
 
 /// An iterator whose observation stays open until it is exhausted or dropped.
@@ -973,7 +1217,7 @@ impl NotApplicable {
 /// Each `next` runs inside the span; the items become the output; for
 /// generation-like observations the first item sets `completion_start_time`.
 #[must_use = "iterators are lazy and do nothing unless consumed"]
-pub struct ObservedIter<I, C> {
+pub struct ObservedIter<I, C: ItemSink> {
     inner: I,
     state: ItemState<C>,
 }
@@ -996,7 +1240,7 @@ impl<I: Iterator> ObservedIter<I, CollectFn<I::Item>> {
     }
 }
 
-impl<I: Iterator, C: Fn(&mut ItemCollector, &I::Item)> ObservedIter<I, C> {
+impl<I: Iterator, C: CollectItem<I::Item>> ObservedIter<I, C> {
     #[inline]
     fn observe(&mut self, next: impl FnOnce(&mut I) -> Option<I::Item>) -> Option<I::Item> {
         let inner = &mut self.inner;
@@ -1012,7 +1256,7 @@ impl<I: Iterator, C: Fn(&mut ItemCollector, &I::Item)> ObservedIter<I, C> {
     }
 }
 
-impl<I: Iterator, C: Fn(&mut ItemCollector, &I::Item)> Iterator for ObservedIter<I, C> {
+impl<I: Iterator, C: CollectItem<I::Item>> Iterator for ObservedIter<I, C> {
     type Item = I::Item;
 
     #[inline]
@@ -1026,30 +1270,26 @@ impl<I: Iterator, C: Fn(&mut ItemCollector, &I::Item)> Iterator for ObservedIter
     }
 }
 
-impl<I: DoubleEndedIterator, C: Fn(&mut ItemCollector, &I::Item)> DoubleEndedIterator
-    for ObservedIter<I, C>
-{
+impl<I: DoubleEndedIterator, C: CollectItem<I::Item>> DoubleEndedIterator for ObservedIter<I, C> {
     #[inline]
     fn next_back(&mut self) -> Option<I::Item> {
         self.observe(DoubleEndedIterator::next_back)
     }
 }
 
-impl<I: ExactSizeIterator, C: Fn(&mut ItemCollector, &I::Item)> ExactSizeIterator
-    for ObservedIter<I, C>
-{
+impl<I: ExactSizeIterator, C: CollectItem<I::Item>> ExactSizeIterator for ObservedIter<I, C> {
     #[inline]
     fn len(&self) -> usize {
         self.inner.len()
     }
 }
 
-impl<I: core::iter::FusedIterator, C: Fn(&mut ItemCollector, &I::Item)> core::iter::FusedIterator
+impl<I: core::iter::FusedIterator, C: CollectItem<I::Item>> core::iter::FusedIterator
     for ObservedIter<I, C>
 {
 }
 
-impl<I: Debug, C> Debug for ObservedIter<I, C> {
+impl<I: Debug, C: ItemSink> Debug for ObservedIter<I, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ObservedIter")
             .field("inner", &self.inner)

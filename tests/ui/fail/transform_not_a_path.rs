@@ -1,0 +1,10 @@
+use langfuse_tracing_core::observe;
+
+#[observe(transform_to_string = "join")]
+fn f() -> impl Iterator<Item = u32> {
+    0..1
+}
+
+fn main() {
+    f();
+}
