@@ -1,5 +1,5 @@
 //! Scores end to end: the real layer and score queue against an in-process REST server
-//! that validates every body against the OpenAPI file of ../shared/spec and checks the
+//! that validates every body against the OpenAPI file (tests/spec, a copy of ../shared/spec) and checks the
 //! headers, answering 202/207/429/500/400/401 to exercise each branch.
 
 mod rest_support;
@@ -422,4 +422,23 @@ fn the_validator_catches_a_body_the_api_would_reject() {
         "s"
     )
     .is_err());
+}
+
+/// The OpenAPI copy in tests/spec is the project's file, byte for byte, wherever the
+/// original sits beside the repository (as in CI).
+#[test]
+fn the_openapi_copy_matches_the_shared_spec() {
+    let original = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/spec/langfuse-public-api.openapi.yml"
+    );
+    let Ok(original) = std::fs::read(original) else {
+        eprintln!("../shared/spec is not beside this checkout; nothing to compare");
+        return;
+    };
+    let copy = std::fs::read(rest_support::OPENAPI).expect("the copy");
+    assert!(
+        copy == original,
+        "tests/spec/langfuse-public-api.openapi.yml differs from ../shared/spec: copy it again"
+    );
 }

@@ -1,7 +1,7 @@
 //! An in-process Langfuse REST server on 127.0.0.1 for the score and media tests.
 //!
 //! Every request body sent to `/api/public/scores` and `/api/public/media[/{id}]` is
-//! validated against the schemas of `../shared/spec/langfuse-public-api.openapi.yml`,
+//! validated against the schemas of `tests/spec/langfuse-public-api.openapi.yml`,
 //! loaded here at run time (not restated by hand). The Basic auth and the Langfuse
 //! headers are checked on API requests; an upload (`PUT /upload/{id}`, the URL the media
 //! endpoint returns, pointing at this server) must carry none of them. Answers to score
@@ -26,15 +26,21 @@ use serde_json::{json, Value};
 pub const PUBLIC_KEY: &str = "pk-lf-rest";
 pub const SECRET_KEY: &str = "sk-lf-rest-secret";
 
+/// Langfuse's public API as published (a copy of the project's
+/// `shared/spec/langfuse-public-api.openapi.yml`, kept in the repository so the tests
+/// run from a plain clone; `tests/scores.rs` checks the copy against the original
+/// where it is present).
+pub const OPENAPI: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/spec/langfuse-public-api.openapi.yml"
+);
+
 /// The OpenAPI document, parsed once per test binary.
 pub fn openapi() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/spec/langfuse-public-api.openapi.yml"
-        );
-        let text = std::fs::read_to_string(path).expect("the OpenAPI file in ../shared/spec");
+        let text =
+            std::fs::read_to_string(OPENAPI).expect("tests/spec/langfuse-public-api.openapi.yml");
         serde_yaml::from_str(&text).expect("valid YAML")
     })
 }
