@@ -5,7 +5,7 @@
 //! `GET /api/public/v2/prompts/{name}?version|label`, `POST /api/public/v2/prompts` and
 //! `PATCH /api/public/v2/prompts/{name}/versions/{version}`, and checks every request
 //! body and every prompt it serves against the schemas of
-//! `../shared/spec/langfuse-public-api.openapi.yml` (via `rest_support`, with `allOf`
+//! `tests/spec/langfuse-public-api.openapi.yml` (via `rest_support`, with `allOf`
 //! resolved here). Requests are counted; answers can be made to fail (a status for the
 //! next N requests, or all) or to wait at a gate until the test opens it (to hold a
 //! background refresh in flight while other calls arrive).
