@@ -10,7 +10,7 @@ use std::task::{Context as TaskContext, Poll};
 use tracing::instrument::Instrumented;
 use tracing::Instrument as _;
 
-use super::PropagatedAttributes;
+use super::attributes::PropagatedAttributes;
 use crate::__layer::context::{current_frame, in_frame, Frame, WithFrame};
 
 pin_project_lite::pin_project! {

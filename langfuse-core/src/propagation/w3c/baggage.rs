@@ -7,6 +7,13 @@ use crate::propagation::attributes::{
     check_environment, check_metadata, check_prompt, check_value, upsert, PropagatedAttributes,
 };
 
+/// The W3C Baggage header name.
+///
+/// ```
+/// assert_eq!(langfuse_tracing_core::propagation::BAGGAGE_HEADER, "baggage");
+/// ```
+pub const BAGGAGE_HEADER: &str = "baggage";
+
 /// W3C Baggage limits: a longer header is ignored on extraction, and injection stops
 /// adding Langfuse entries before reaching them.
 pub(super) const MAX_BAGGAGE_BYTES: usize = 8192;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use http::header::HeaderMap;
 
-use super::baggage::{parse_baggage, parse_trace_claim};
-use super::traceparent::{invalid, parse_traceparent, TraceContextError};
-use super::{BAGGAGE_HEADER, TRACEPARENT_HEADER};
+use super::baggage::{parse_baggage, parse_trace_claim, BAGGAGE_HEADER};
+use super::traceparent::{invalid, parse_traceparent, TraceContextError, TRACEPARENT_HEADER};
+
 use crate::__layer::context::{in_frame, Frame, RemoteParent};
 use crate::ids::{ObservationId, TraceId};
-use crate::propagation::{Propagated, PropagatedAttributes};
+use crate::propagation::attributes::PropagatedAttributes;
+use crate::propagation::carry::Propagated;
 
 /// What another service sent along with a request: the trace and observation to
 /// continue (`traceparent`) and the propagated attributes (`baggage`).

@@ -3,8 +3,8 @@
 
 use http::header::{HeaderMap, HeaderValue};
 
-use super::baggage::{append_baggage, is_ows, TRACE_CLAIM};
-use super::{BAGGAGE_HEADER, TRACEPARENT_HEADER};
+use super::baggage::{append_baggage, is_ows, BAGGAGE_HEADER, TRACE_CLAIM};
+use super::traceparent::TRACEPARENT_HEADER;
 use crate::__layer::context::with_current_frame;
 
 /// The `traceparent` value for the current observation: `00-<trace id>-<observation

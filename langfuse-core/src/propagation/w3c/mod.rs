@@ -15,23 +15,11 @@ mod extract;
 mod inject;
 mod traceparent;
 
+pub use baggage::BAGGAGE_HEADER;
 pub use extract::{extract_trace_headers, RemoteContext};
 pub use inject::{current_baggage, current_traceparent, inject_trace_headers};
-pub use traceparent::TraceContextError;
+pub use traceparent::{TraceContextError, TRACEPARENT_HEADER};
 
-/// The W3C Trace Context header name.
-///
-/// ```
-/// assert_eq!(langfuse_tracing_core::propagation::TRACEPARENT_HEADER, "traceparent");
-/// ```
-pub const TRACEPARENT_HEADER: &str = "traceparent";
-
-/// The W3C Baggage header name.
-///
-/// ```
-/// assert_eq!(langfuse_tracing_core::propagation::BAGGAGE_HEADER, "baggage");
-/// ```
-pub const BAGGAGE_HEADER: &str = "baggage";
 #[cfg(test)]
 mod tests {
     use super::baggage::{

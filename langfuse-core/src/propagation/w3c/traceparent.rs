@@ -4,6 +4,13 @@ use std::fmt;
 
 use super::baggage::is_ows;
 
+/// The W3C Trace Context header name.
+///
+/// ```
+/// assert_eq!(langfuse_tracing_core::propagation::TRACEPARENT_HEADER, "traceparent");
+/// ```
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
 /// A `traceparent` header that is present but not valid W3C Trace Context.
 ///
 /// ```
