@@ -131,6 +131,46 @@ fn every_kind_of_score_reaches_the_server_as_a_valid_batch() {
     handle.shutdown().unwrap();
 }
 
+/// A score made from an observation carries the environment that observation is
+/// exported with (its own, or a propagated one), as the reference's `span.score()` and
+/// `score_current_span()` do; a score's own environment wins.
+#[test]
+fn scores_from_an_observation_carry_its_environment() {
+    let server = RestServer::start();
+    let handle = with_layer(layer(&server), |_| {
+        let staging = langfuse_tracing::observation::span("request")
+            .environment("staging")
+            .start();
+        staging.score(Score::new("own", 1)).unwrap();
+        staging
+            .score_trace(Score::new("explicit", 1).environment("qa"))
+            .unwrap();
+        staging.end();
+        langfuse_tracing::PropagateAttributes::new()
+            .environment("canary")
+            .run(|| {
+                langfuse_tracing::observation::span("inner").run(|_| {
+                    langfuse_tracing::score::score_current_span(Score::new("propagated", 1))
+                        .unwrap();
+                });
+            });
+    });
+    handle.flush().unwrap();
+    server.assert_valid();
+    let scores = server.scores();
+    let env = |n: &str| {
+        scores
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap_or_else(|| panic!("{n}: {scores:#?}"))["environment"]
+            .clone()
+    };
+    assert_eq!(env("own"), "staging");
+    assert_eq!(env("explicit"), "qa");
+    assert_eq!(env("propagated"), "canary");
+    handle.shutdown().unwrap();
+}
+
 #[test]
 fn sending_the_same_id_again_updates_the_score() {
     let server = RestServer::start();

@@ -340,6 +340,14 @@ pub struct Score {
 }
 
 impl Score {
+    /// `env` unless an environment was set on the score.
+    fn with_default_environment(mut self, env: Option<String>) -> Score {
+        if self.environment.is_none() {
+            self.environment = env;
+        }
+        self
+    }
+
     /// A score named `name` with `value` (see [`ScoreValue`] for the conversions).
     ///
     /// ```
@@ -858,7 +866,24 @@ pub fn score_current_span(score: Score) -> Result<String, ScoreError> {
     ) else {
         return Err(ScoreError::NoCurrentObservation);
     };
-    create_score(score.trace_id(trace).observation_id(obs))
+    let mut env = None;
+    crate::__layer::hooks::with_current_state(|s| env = resolved_environment(s));
+    create_score(
+        score
+            .with_default_environment(env)
+            .trace_id(trace)
+            .observation_id(obs),
+    )
+}
+
+/// The environment an observation is exported with: its own, else the propagated one
+/// (the layer's configured environment applies when neither is set). Scores made from
+/// an observation carry it, as the reference's `span.score()` and
+/// `score_current_span()` do.
+fn resolved_environment(s: &crate::__layer::state::ObservationState) -> Option<String> {
+    s.environment
+        .clone()
+        .or_else(|| s.propagated.as_ref().and_then(|p| p.environment.clone()))
 }
 
 /// Scores the trace of the current observation (only the trace id is set).
@@ -871,7 +896,9 @@ pub fn score_current_trace(score: Score) -> Result<String, ScoreError> {
     let Some(trace) = crate::ids::get_current_trace_id() else {
         return Err(ScoreError::NoCurrentObservation);
     };
-    create_score(score.trace_id(trace))
+    let mut env = None;
+    crate::__layer::hooks::with_current_state(|s| env = resolved_environment(s));
+    create_score(score.with_default_environment(env).trace_id(trace))
 }
 
 impl<K> Observation<K> {
@@ -888,7 +915,10 @@ impl<K> Observation<K> {
         let (Some(trace), Some(obs)) = (self.trace_id(), self.id()) else {
             return Err(ScoreError::NoObservation);
         };
-        let score = score.trace_id(trace).observation_id(obs);
+        let score = score
+            .with_default_environment(self.environment())
+            .trace_id(trace)
+            .observation_id(obs);
         submit_to(self.sink(), &score)
     }
 
@@ -903,7 +933,15 @@ impl<K> Observation<K> {
         let Some(trace) = self.trace_id() else {
             return Err(ScoreError::NoObservation);
         };
+        let score = score.with_default_environment(self.environment());
         submit_to(self.sink(), &score.trace_id(trace))
+    }
+
+    /// The environment this observation is exported with, if it has its own.
+    fn environment(&self) -> Option<String> {
+        let mut env = None;
+        crate::__layer::hooks::with_span_state(self.span(), |s| env = resolved_environment(s));
+        env
     }
 
     /// The sink of the subscriber that recorded this observation's span.
