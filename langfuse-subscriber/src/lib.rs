@@ -27,8 +27,7 @@ pub use scores::ScoreCounts;
 pub use langfuse_tracing_core;
 pub use langfuse_tracing_core::*;
 
-/// `#[observe]`: see [`langfuse_tracing_core::observe`]. This re-export expands to paths through
-/// `langfuse_tracing`, so an application needs no direct `langfuse-tracing-core` dependency.
+#[doc(inline)]
 pub use langfuse_tracing_macros::observe_in_subscriber as observe;
 
 #[doc(hidden)]
