@@ -204,3 +204,72 @@ fn sixteen_threads_and_a_thousand_tasks_lose_nothing_unaccounted() {
         );
     }
 }
+
+/// Counts what the pipeline hands to a user exporter.
+#[derive(Debug, Clone, Default)]
+struct CountSpans(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl opentelemetry_sdk::trace::SpanExporter for CountSpans {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0
+            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A batch size of one and a flush in a loop keep the export thread taking observations
+/// the moment they are queued, racing the threads that queue them. The count that decides when to wake the
+/// export thread once went below zero in that race (the export thread subtracted an
+/// observation before its producer had added it), and the next addition overflowed: a
+/// panic inside `Span`'s drop, in the application's thread, in debug builds.
+#[test]
+fn a_producer_racing_an_export_thread_that_takes_each_observation_at_once() {
+    // One producer: with several, the others' additions hide the one that is late.
+    const RACERS: usize = 1;
+    const EACH: usize = 200_000;
+    let count = CountSpans::default();
+    let layer = LangfuseLayer::builder()
+        .console(false)
+        .flush_at(1)
+        .exporter(count.clone())
+        .build()
+        .expect("valid config");
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let threads: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let dispatch = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    for _ in 0..EACH {
+                        let span = tracing::info_span!("racer", langfuse.observation.type = "span");
+                        drop(span);
+                    }
+                })
+            })
+        })
+        .collect();
+    // Flushes in a loop meanwhile: each makes the export thread take what is queued.
+    let racing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flusher = {
+        let (racing, handle) = (racing.clone(), handle.clone());
+        std::thread::spawn(move || {
+            while racing.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = handle.flush();
+            }
+        })
+    };
+    for t in threads {
+        t.join().expect("no panic while observing");
+    }
+    racing.store(false, std::sync::atomic::Ordering::Relaxed);
+    flusher.join().expect("flusher");
+    let _ = handle.flush();
+    let delivered = count.0.load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = handle.dropped_observations();
+    assert_eq!(delivered + dropped, (RACERS * EACH) as u64);
+    handle.shutdown().expect("shutdown");
+}

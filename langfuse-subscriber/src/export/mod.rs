@@ -174,14 +174,18 @@ impl Pipeline {
             self.drop_one(DropReason::QueueFull, size);
             return;
         }
+        // Counted before the push: the worker may take the observation and subtract it
+        // before this thread runs again, and the count must never go below zero.
+        let pending = self.pending.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         if !self.outbox.push(state, size) {
+            self.pending.fetch_sub(1, Ordering::Relaxed);
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             self.drop_one(DropReason::Stopped, size);
             return;
         }
         // The worker sleeps until a batch is full, the flush interval passes, or a
         // flush is requested: no wake-up (a futex syscall) per observation.
-        if self.pending.fetch_add(1, Ordering::Relaxed) + 1 == self.flush_at {
+        if pending == self.flush_at {
             self.worker_thread.unpark();
         }
     }
