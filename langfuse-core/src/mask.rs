@@ -46,9 +46,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tracing::Span;
 
-use crate::__layer::hooks::LayerHooks;
 use crate::encoding::{encode_io, encode_metadata};
 
 /// What a value becomes when the mask panics or fails (reference §8).
@@ -222,25 +220,6 @@ pub fn note_mask_installed() {
     MASK_INSTALLED.store(true, Ordering::Relaxed);
 }
 
-/// The mask of the layer that records `span`, if any.
-pub(crate) fn mask_for_span(span: &Span) -> Option<Mask> {
-    span.with_subscriber(|(_, dispatch)| {
-        dispatch
-            .downcast_ref::<LayerHooks>()
-            .and_then(|h| h.mask.clone())
-    })
-    .flatten()
-}
-
-/// The mask of the Langfuse layer of this thread's current subscriber, if any.
-pub(crate) fn mask_for_current() -> Option<Mask> {
-    tracing::dispatcher::get_default(|dispatch| {
-        dispatch
-            .downcast_ref::<LayerHooks>()
-            .and_then(|h| h.mask.clone())
-    })
-}
-
 /// Parses JSON text written by this crate's encoders; anything else (it should not
 /// happen) is taken as a string.
 fn decode_json(text: &str) -> Value {
@@ -287,14 +266,6 @@ pub(crate) fn finish_io(mask: Option<&Mask>, text: String, kind: Encoded) -> Str
     }
 }
 
-/// [`finish_io`] with the mask of the layer that records `span`; called only once a
-/// mask exists in the process.
-#[cold]
-#[inline(never)]
-pub(crate) fn finish_io_for_span(span: &Span, text: String, kind: Encoded) -> String {
-    finish_io(mask_for_span(span).as_ref(), text, kind)
-}
-
 /// The JSON text (IO style, strings quoted) builders and updates keep once a mask exists
 /// in the process, until [`finish_values`] knows the mask.
 pub(crate) fn json_io<T: serde::Serialize + ?Sized>(value: &T) -> String {
@@ -334,20 +305,6 @@ pub(crate) fn finish_values(
             *slot = Some(value);
         }
     }
-}
-
-/// The mask for values about to go to the observation of `span`.
-#[cold]
-#[inline(never)]
-pub(crate) fn for_span(span: &Span) -> Option<Mask> {
-    mask_for_span(span)
-}
-
-/// The mask for values about to go to this thread's current observation.
-#[cold]
-#[inline(never)]
-pub(crate) fn for_current() -> Option<Mask> {
-    mask_for_current()
 }
 
 /// Masks an IO-encoded value the layer received in a `tracing` field (JSON if the text

@@ -2,10 +2,10 @@
 //! `langfuse.observation.prompt.name` and the integer `.version`).
 //!
 //! A [`PromptLink`] is what the generation setters and
-//! [`PropagateAttributes::link_prompt`](crate::propagation::PropagateAttributes::link_prompt)
-//! take. The prompt clients of `langfuse_tracing::prompts` convert into one, so the
-//! fetched prompt itself is passed; a **fallback** prompt (one the server did not give)
-//! converts into an empty link, and nothing is written: it is never linked.
+//! `propagation::PropagateAttributes::link_prompt` take. The prompt clients of
+//! `langfuse_tracing::prompts` convert into one, so the fetched prompt itself is passed;
+//! a **fallback** prompt (one the server did not give) converts into an empty link, and
+//! nothing is written: it is never linked.
 //!
 //! ```
 //! use langfuse_tracing_core::prompt::PromptLink;

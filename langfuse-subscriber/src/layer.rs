@@ -260,7 +260,12 @@ where
         };
         // Boxed (usually in a box the exporter gave back): the state is a few hundred
         // bytes, and from here to the export queue it moves as one pointer.
-        let mut state = ObservationState::boxed(trace_id, random_u64(), parent_span_id, sampled);
+        let mut state = langfuse_tracing_core::__layer::recycle::new_state(
+            trace_id,
+            random_u64(),
+            parent_span_id,
+            sampled,
+        );
         let mut warnings = Vec::new();
         state.is_app_root = app_root;
         state.as_root = as_root;

@@ -79,7 +79,7 @@ pub fn end_span(span: &Span, at: SystemTime) -> bool {
     let mut taken = None;
     with_span_state(span, |s| {
         ended = !s.ended;
-        taken = s.end_now(at);
+        taken = s.end_now(at, crate::__layer::recycle::state);
     });
     if let Some(state) = taken {
         span.with_subscriber(|(_, dispatch)| {

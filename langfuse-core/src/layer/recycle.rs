@@ -173,6 +173,26 @@ pub fn state() -> Box<ObservationState> {
         .unwrap_or_else(|| Box::new(ObservationState::EMPTY))
 }
 
+/// A fresh boxed state that starts now ([`ObservationState::begin`]), built in a box
+/// given back by the exporter when there is one: the layer moves it to the export queue
+/// as one pointer.
+///
+/// ```
+/// let s = langfuse_tracing_core::__layer::recycle::new_state(7, 8, Some(9), true);
+/// assert_eq!((s.trace_id, s.span_id, s.parent_span_id), (7, 8, Some(9)));
+/// ```
+#[inline]
+pub fn new_state(
+    trace_id: u128,
+    span_id: u64,
+    parent_span_id: Option<u64>,
+    sampled: bool,
+) -> Box<ObservationState> {
+    let mut state = state();
+    state.begin(trace_id, span_id, parent_span_id, sampled);
+    state
+}
+
 /// Empties a batch of exported observations: their input and output buffers and the
 /// states themselves go back for reuse (the exporter, once the batch is encoded or
 /// converted). Whatever else they hold is freed here.

@@ -2,7 +2,7 @@
 //!
 //! The layer stores one [`ObservationState`] in each observation span's extensions, its
 //! only home while the observation is open; the API in this crate reaches it through
-//! [`crate::__layer::hooks`] (a span lookup in the subscriber). Values are already encoded
+//! the hooks the layer exposes (a span lookup in the subscriber). Values are already encoded
 //! (IO or metadata encoding) when they land here, so closing a span only moves data.
 
 use std::borrow::Cow;
@@ -90,10 +90,11 @@ pub struct TraceFields {
 
 /// Finished observations on their way to export. Boxed on purpose: a state is a few
 /// hundred bytes and moves from its span to the export queue as one pointer, and the
-/// boxes go round (see [`crate::__layer::recycle`]).
+/// boxes go round (the exporter gives them back to the pools for new observations).
 ///
 /// ```
-/// let batch: langfuse_tracing_core::__layer::state::Batch = vec![langfuse_tracing_core::__layer::recycle::state()];
+/// use langfuse_tracing_core::__layer::state::{Batch, ObservationState};
+/// let batch: Batch = vec![Box::new(ObservationState::new(1, 2, None, true))];
 /// assert_eq!(batch.len(), 1);
 /// ```
 #[allow(clippy::vec_box)]
@@ -174,7 +175,8 @@ pub struct ObservationState {
 
 impl ObservationState {
     /// A state with nothing set (ids 0, started at the Unix epoch, not sampled): what
-    /// [`crate::__layer::recycle`] keeps, so a reused state carries nothing of the previous one.
+    /// the pools of emptied states keep, so a reused state carries nothing of the
+    /// previous one.
     ///
     /// ```
     /// let s = langfuse_tracing_core::__layer::state::ObservationState::EMPTY;
@@ -209,30 +211,6 @@ impl ObservationState {
         ended: false,
     };
 
-    /// A fresh boxed state that starts now, built in a box given back by the exporter
-    /// when there is one (see [`crate::__layer::recycle`]): the layer moves it to the export
-    /// queue as one pointer.
-    ///
-    /// ```
-    /// let s = langfuse_tracing_core::__layer::state::ObservationState::boxed(7, 8, Some(9), true);
-    /// assert_eq!((s.trace_id, s.span_id, s.parent_span_id), (7, 8, Some(9)));
-    /// ```
-    #[inline]
-    pub fn boxed(
-        trace_id: u128,
-        span_id: u64,
-        parent_span_id: Option<u64>,
-        sampled: bool,
-    ) -> Box<Self> {
-        let mut state = crate::__layer::recycle::state();
-        state.trace_id = trace_id;
-        state.span_id = span_id;
-        state.parent_span_id = parent_span_id;
-        state.sampled = sampled;
-        state.start_time = SystemTime::now();
-        state
-    }
-
     /// A fresh state that starts now.
     ///
     /// ```
@@ -241,14 +219,33 @@ impl ObservationState {
     /// ```
     #[inline]
     pub fn new(trace_id: u128, span_id: u64, parent_span_id: Option<u64>, sampled: bool) -> Self {
-        ObservationState {
-            trace_id,
-            span_id,
-            parent_span_id,
-            sampled,
-            start_time: SystemTime::now(),
-            ..Self::EMPTY
-        }
+        let mut state = Self::EMPTY;
+        state.begin(trace_id, span_id, parent_span_id, sampled);
+        state
+    }
+
+    /// Gives an empty state (`EMPTY`, or one emptied for reuse) its ids and sampling
+    /// decision, and starts it now.
+    ///
+    /// ```
+    /// use langfuse_tracing_core::__layer::state::ObservationState;
+    /// let mut s = Box::new(ObservationState::EMPTY);
+    /// s.begin(7, 8, Some(9), true);
+    /// assert_eq!((s.trace_id, s.span_id, s.parent_span_id, s.sampled), (7, 8, Some(9), true));
+    /// ```
+    #[inline]
+    pub fn begin(
+        &mut self,
+        trace_id: u128,
+        span_id: u64,
+        parent_span_id: Option<u64>,
+        sampled: bool,
+    ) {
+        self.trace_id = trace_id;
+        self.span_id = span_id;
+        self.parent_span_id = parent_span_id;
+        self.sampled = sampled;
+        self.start_time = SystemTime::now();
     }
 
     /// Sets one metadata key; a later value for the same key replaces the earlier one.
@@ -266,16 +263,24 @@ impl ObservationState {
     /// Takes the observation out for export now (`Observation::end`), ended at `at`
     /// unless it has an end time, and leaves its ids and times here, marked
     /// [`ended`](Self::ended). `None` if it was already ended or is sampled out.
+    /// `empty` gives the box the observation moves into (the layer's pool hands out
+    /// emptied ones); it is called only when the observation is taken out.
     ///
     /// ```
-    /// let mut s = langfuse_tracing_core::__layer::state::ObservationState::new(1, 2, None, true);
+    /// use langfuse_tracing_core::__layer::state::ObservationState;
+    /// let empty = || Box::new(ObservationState::EMPTY);
+    /// let mut s = ObservationState::new(1, 2, None, true);
     /// s.input = Some("q".into());
-    /// let out = s.end_now(std::time::SystemTime::now()).unwrap();
+    /// let out = s.end_now(std::time::SystemTime::now(), empty).unwrap();
     /// assert_eq!((out.span_id, out.input.as_deref()), (2, Some("q")));
     /// assert!(s.ended && s.span_id == 2 && s.input.is_none());
-    /// assert!(s.end_now(std::time::SystemTime::now()).is_none());
+    /// assert!(s.end_now(std::time::SystemTime::now(), empty).is_none());
     /// ```
-    pub fn end_now(&mut self, at: SystemTime) -> Option<Box<Self>> {
+    pub fn end_now(
+        &mut self,
+        at: SystemTime,
+        empty: impl FnOnce() -> Box<Self>,
+    ) -> Option<Box<Self>> {
         if self.ended {
             return None;
         }
@@ -287,7 +292,7 @@ impl ObservationState {
             self.ended = true;
             return None;
         }
-        let mut state = crate::__layer::recycle::state();
+        let mut state = empty();
         std::mem::swap(&mut *state, self);
         self.trace_id = state.trace_id;
         self.span_id = state.span_id;

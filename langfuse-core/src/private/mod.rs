@@ -65,7 +65,7 @@ pub(crate) fn warn_disabled_by_filter(span: &Span) {
 #[inline]
 pub fn set_input(span: &Span, encoded: String) {
     let encoded = if crate::mask::mask_installed() {
-        crate::mask::finish_io_for_span(span, encoded, crate::mask::Encoded::Json)
+        crate::__layer::mask_lookup::finish_io_for_span(span, encoded, crate::mask::Encoded::Json)
     } else {
         encoded
     };
@@ -83,7 +83,7 @@ pub fn set_output(span: &Span, encoded: String) {
 #[inline]
 pub(crate) fn set_output_as(span: &Span, encoded: String, kind: crate::mask::Encoded) {
     let encoded = if crate::mask::mask_installed() {
-        crate::mask::finish_io_for_span(span, encoded, kind)
+        crate::__layer::mask_lookup::finish_io_for_span(span, encoded, kind)
     } else {
         encoded
     };

@@ -152,7 +152,7 @@ mod tests {
     use super::*;
 
     fn state(span_id: u64) -> Box<ObservationState> {
-        ObservationState::boxed(1, span_id, None, true)
+        langfuse_tracing_core::__layer::recycle::new_state(1, span_id, None, true)
     }
 
     #[test]
