@@ -71,9 +71,6 @@ struct Shared {
     /// Keep a trace iff the low 64 bits of its id are below this (None: keep all).
     sample_below: Option<u64>,
     filter: Option<SpanFilter>,
-    /// The media uploader when automatic media handling is on (an uploader exists and
-    /// `LANGFUSE_MEDIA_UPLOAD_ENABLED` is not `false`/`0` when the layer is built).
-    media: Option<Arc<crate::media::Uploader>>,
 }
 
 impl fmt::Debug for LangfuseLayer {
@@ -134,25 +131,24 @@ impl LangfuseLayer {
             )
         };
         let filter = config.span_filter.clone();
+        let uploader = crate::media::Uploader::for_config(&config)?.map(Arc::new);
+        // Media found in what the layer exports is replaced by the export thread, off
+        // the application's threads.
+        let media = uploader.clone().filter(|_| crate::media::upload_enabled());
         let pipeline = if config.enabled {
-            Some(Pipeline::start(&config, custom)?)
+            Some(Pipeline::start(&config, custom, media)?)
         } else {
             None
         };
         let handle = LangfuseHandle::new(pipeline.clone())
             .with_scores(crate::scores::Scores::start(&config, sample_below)?)
-            .with_uploader(crate::media::Uploader::for_config(&config)?);
-        let media = handle
-            .media
-            .clone()
-            .filter(|_| crate::media::upload_enabled());
+            .with_uploader(uploader);
         Ok(LangfuseLayer {
             shared: Arc::new(Shared {
                 pipeline,
                 handle,
                 sample_below,
                 filter,
-                media,
             }),
             hooks: None,
             mask: None,
@@ -350,11 +346,8 @@ where
 impl LangfuseLayer {
     /// Queues a finished observation for export.
     #[inline]
-    fn submit(&self, mut state: Box<ObservationState>) {
+    fn submit(&self, state: Box<ObservationState>) {
         if let Some(pipeline) = &self.shared.pipeline {
-            if let Some(uploader) = &self.shared.media {
-                crate::media::replace_in_state(uploader, &mut state);
-            }
             let size = state.approx_size();
             pipeline.submit(state, size);
         }
@@ -618,7 +611,7 @@ impl FieldVisitor<'_> {
                         ObservationType::Span
                     }
                 };
-                if s.as_type.is_generation_like() {
+                if s.as_type.is_generation_like() && !self.warnings.is_empty() {
                     // Generation fields recorded before the type (field order) are exported.
                     let early = generation_fields_not_exported(FIELD_UPDATE, ObservationType::Span);
                     self.warnings.retain(|w| *w != early);

@@ -506,8 +506,8 @@ impl LangfuseHandle {
     }
 
     /// Adds the media uploader (the layer does, when it is built).
-    pub(crate) fn with_uploader(mut self, uploader: Option<Uploader>) -> Self {
-        self.media = uploader.map(Arc::new);
+    pub(crate) fn with_uploader(mut self, uploader: Option<Arc<Uploader>>) -> Self {
+        self.media = uploader;
         self
     }
 }
@@ -549,7 +549,7 @@ fn metadata(v: &Value) -> String {
 /// input, output and metadata of a finished observation (and the trace input, output
 /// and metadata it carries) by their references, and queues their bytes for upload
 /// with the observation's trace id, observation id and field. The layer runs it on
-/// every observation it queues for export, when an uploader exists and
+/// every observation before the export thread sends it, when an uploader exists and
 /// `LANGFUSE_MEDIA_UPLOAD_ENABLED` is not `false`/`0`; values without a `base64`,
 /// `mime_type` or `mimeType` marker are not parsed.
 pub(crate) fn replace_in_state(

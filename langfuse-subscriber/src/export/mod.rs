@@ -79,6 +79,7 @@ impl Pipeline {
     pub(crate) fn start(
         config: &LangfuseConfig,
         custom: Option<BoxedDestination>,
+        media: Option<Arc<crate::media::Uploader>>,
     ) -> Result<Arc<Pipeline>, ConfigError> {
         let (tx, rx) = mpsc::channel::<Msg>();
         let queued_bytes = Arc::new(AtomicUsize::new(0));
@@ -119,6 +120,7 @@ impl Pipeline {
                     flush_interval: worker_config.flush_interval,
                     max_request_bytes: worker_config.max_request_bytes,
                     debug: worker_config.debug,
+                    media,
                 }
                 .run();
             })

@@ -76,6 +76,10 @@ pub(super) struct Worker {
     pub(super) flush_interval: Duration,
     pub(super) max_request_bytes: usize,
     pub(super) debug: bool,
+    /// Replaces the media in each observation before it is sent (automatic media
+    /// handling, when on): here rather than in the layer, so the application's
+    /// threads never scan values for media.
+    pub(super) media: Option<Arc<crate::media::Uploader>>,
 }
 
 impl Drop for Worker {
@@ -138,7 +142,10 @@ impl Worker {
                     }
                     in_hand.count += states.len();
                 }
-                for (state, size) in states.drain(..) {
+                for (mut state, size) in states.drain(..) {
+                    if let Some(uploader) = &self.media {
+                        crate::media::replace_in_state(uploader, &mut state);
+                    }
                     batch_bytes += size;
                     batch.push(state);
                     if batch.len() >= self.flush_at || batch_bytes >= self.max_request_bytes {
