@@ -153,6 +153,31 @@ pub fn observed_root(query: &str, n: u64) -> String {
     last
 }
 
+/// The tree-shape benchmark's chain: a root whose 100 generations are nested each in
+/// the one before (the deep counterpart of [`observed_root`]: the same 101 observations,
+/// each generation with its input, model update and output).
+#[observe]
+#[inline(never)]
+pub fn observed_chain_root(query: &str, n: u64) -> String {
+    observed_link(query, n, 99)
+}
+
+/// One generation of the chain; the `depth` below it are its descendants.
+#[observe(as_type = "generation")]
+#[inline(never)]
+pub fn observed_link(query: &str, n: u64, depth: u64) -> String {
+    update_current_generation(GenerationUpdate::new().model("gpt-4o"));
+    if depth == 0 {
+        return answer(query, n);
+    }
+    observed_link(query, n + 1, depth - 1)
+}
+
+/// A query of `bytes` bytes (the payload-size benchmark: that much in, that much out).
+pub fn query_of(bytes: usize) -> String {
+    QUERY_40.repeat(bytes / QUERY_40.len() + 1)[..bytes].to_owned()
+}
+
 /// Scenario d: `#[tracing::instrument]`, the same four values as span attributes.
 #[tracing::instrument(
     level = "info",
