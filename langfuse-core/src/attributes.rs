@@ -5,7 +5,13 @@
 //!
 //! ```
 //! use langfuse_tracing_core::attributes as attr;
-//! assert_eq!(attr::OBSERVATION_TYPE, "langfuse.observation.type");
+//!
+//! // A span made elsewhere (here a plain `tracing` span) read back by its attribute keys,
+//! // for example in a custom exporter or a test of your own instrumentation.
+//! fn is_generation(attributes: &[(&str, &str)]) -> bool {
+//!     attributes.contains(&(attr::OBSERVATION_TYPE, "generation"))
+//! }
+//! assert!(is_generation(&[(attr::OBSERVATION_TYPE, "generation"), (attr::OBSERVATION_MODEL, "gpt-4o")]));
 //! ```
 
 // Observation level (§2.2).

@@ -3,17 +3,30 @@
 //! scopes merge. A leaf module: the layer's context frame and the observation state
 //! hold these values, so it imports nothing of the layer (only `warn`).
 
-/// The longest propagated value, in characters (Unicode scalar values).
+/// The longest propagated value, in characters (Unicode scalar values). A longer one
+/// is dropped with one warning (the reference SDK's rule): shorten it first if it can
+/// be longer.
 ///
 /// ```
-/// assert_eq!(langfuse_tracing_core::propagation::MAX_VALUE_CHARS, 200);
+/// use langfuse_tracing_core::propagation::{PropagateAttributes, MAX_VALUE_CHARS};
+///
+/// let user_id: String = "user-".repeat(60); // 300 characters
+/// let user_id: String = user_id.chars().take(MAX_VALUE_CHARS).collect();
+/// let scope = PropagateAttributes::new().user_id(user_id.clone());
+/// assert_eq!(scope.attributes().user_id.as_deref(), Some(user_id.as_str()));
 /// ```
 pub const MAX_VALUE_CHARS: usize = 200;
 
-/// The longest propagated environment, in characters.
+/// The longest propagated environment, in characters; a longer one is dropped with one
+/// warning.
 ///
 /// ```
-/// assert_eq!(langfuse_tracing_core::propagation::MAX_ENVIRONMENT_CHARS, 40);
+/// use langfuse_tracing_core::propagation::{PropagateAttributes, MAX_ENVIRONMENT_CHARS};
+///
+/// let region = "staging-eu-west-1";
+/// assert!(region.len() <= MAX_ENVIRONMENT_CHARS);
+/// let scope = PropagateAttributes::new().environment(region);
+/// assert_eq!(scope.attributes().environment.as_deref(), Some(region));
 /// ```
 pub const MAX_ENVIRONMENT_CHARS: usize = 40;
 

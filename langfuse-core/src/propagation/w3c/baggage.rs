@@ -7,10 +7,18 @@ use crate::propagation::attributes::{
     check_environment, check_metadata, check_prompt, check_value, upsert, PropagatedAttributes,
 };
 
-/// The W3C Baggage header name.
+/// The W3C Baggage header name: where an outgoing request carries the propagated
+/// attributes (see `current_baggage`).
 ///
 /// ```
-/// assert_eq!(langfuse_tracing_core::propagation::BAGGAGE_HEADER, "baggage");
+/// use langfuse_tracing_core::propagation::{current_baggage, BAGGAGE_HEADER};
+///
+/// let mut request = http::Request::builder().uri("http://127.0.0.1:8080/next");
+/// if let Some(baggage) = current_baggage() {
+///     request = request.header(BAGGAGE_HEADER, baggage);
+/// }
+/// let request = request.body(()).unwrap();
+/// # let _ = request;
 /// ```
 pub const BAGGAGE_HEADER: &str = "baggage";
 

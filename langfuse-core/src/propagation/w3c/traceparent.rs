@@ -4,10 +4,18 @@ use std::fmt;
 
 use super::baggage::is_ows;
 
-/// The W3C Trace Context header name.
+/// The W3C Trace Context header name: the header that continues the current trace in
+/// the service a request goes to (see `current_traceparent`).
 ///
 /// ```
-/// assert_eq!(langfuse_tracing_core::propagation::TRACEPARENT_HEADER, "traceparent");
+/// use langfuse_tracing_core::propagation::{current_traceparent, TRACEPARENT_HEADER};
+///
+/// let mut request = http::Request::builder().uri("http://127.0.0.1:8080/next");
+/// if let Some(traceparent) = current_traceparent() {
+///     request = request.header(TRACEPARENT_HEADER, traceparent);
+/// }
+/// let request = request.body(()).unwrap();
+/// # let _ = request;
 /// ```
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
