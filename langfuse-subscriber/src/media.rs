@@ -16,7 +16,8 @@
 //! and never blocks or fails the observation. `LANGFUSE_MEDIA_UPLOAD_ENABLED=false`
 //! (or `0`, read when the layer is built) leaves values untouched and uploads nothing.
 //!
-//! This is automatic: when the layer queues a finished observation for export, the
+//! This is automatic: when the export thread takes a finished observation from the
+//! queue (off the application's threads), the
 //! input, output and metadata it holds (and the trace input, output and metadata set
 //! through it), however they were written (`#[observe]` capture, builders, updates,
 //! `update_current_*`, `tracing` fields), go through `replace_in_state`, with the
