@@ -8,6 +8,8 @@ mod config;
 mod console;
 mod convert;
 mod export;
+#[cfg(feature = "async-openai")]
+mod integrations;
 mod layer;
 pub mod media;
 mod otlp;
@@ -23,6 +25,9 @@ pub use export::{flush, shutdown, ExportError, LangfuseHandle};
 pub use layer::LangfuseLayer;
 pub use processor::{is_default_export_span, LangfuseSpanProcessor};
 pub use scores::ScoreCounts;
+
+#[cfg(feature = "async-openai")]
+pub use integrations::openai;
 
 pub use langfuse_tracing_core;
 pub use langfuse_tracing_core::*;
