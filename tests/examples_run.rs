@@ -53,6 +53,16 @@ fn run_example(name: &str, receiver: &Receiver) -> Output {
     output
 }
 
+/// Runs an example as `cargo run --example NAME` with no variables but `PATH`: no
+/// credentials, so nothing is sent.
+fn run_without_credentials(name: &str) -> Output {
+    Command::new(example_binary(name))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("the example runs")
+}
+
 fn names(spans: &[CapturedSpan]) -> Vec<&str> {
     let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
     names.sort_unstable();
@@ -222,11 +232,7 @@ fn feedback_scores_the_generation_and_the_trace_by_id_and_updates_the_score() {
 
 #[test]
 fn prompts_without_credentials_use_the_fallbacks_and_say_so() {
-    let output = Command::new(example_binary("prompts"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .expect("the example runs");
+    let output = run_without_credentials("prompts");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
@@ -257,11 +263,7 @@ fn prompts_without_credentials_use_the_fallbacks_and_say_so() {
 
 #[test]
 fn feedback_without_credentials_prints_the_scores() {
-    let output = Command::new(example_binary("feedback"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .output()
-        .expect("the example runs");
+    let output = run_without_credentials("feedback");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert_eq!(
@@ -380,4 +382,47 @@ fn readme_scores_snippet_sends_both_scores() {
         .expect("groundedness");
     assert_eq!(verdict["value"], "grounded");
     assert_eq!(verdict["dataType"], "CATEGORICAL");
+}
+
+#[test]
+fn axum_service_prints_the_otel_spans_with_the_ids_langfuse_received() {
+    let receiver = Receiver::start();
+    let output = run_example("axum_service", &receiver);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Paris."), "{stdout}");
+    let spans = receiver.spans();
+    assert_eq!(names(&spans), ["complete"]);
+    let generation = &spans[0];
+    assert_eq!(generation.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(
+        generation.str_attr("langfuse.observation.type"),
+        Some("generation")
+    );
+    // No OTLP endpoint set: the OpenTelemetry spans are printed, with the same ids.
+    let line = format!(
+        "otel span complete trace={} span={}",
+        generation.trace_id, generation.span_id
+    );
+    assert!(stdout.contains(&line), "{line} in {stdout}");
+    assert!(
+        stdout.contains("parent=00f067aa0ba902b7"),
+        "the request span continues the caller's: {stdout}"
+    );
+}
+
+#[test]
+fn axum_service_without_credentials_prints_both_sides() {
+    let output = run_without_credentials("axum_service");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("langfuse trace 4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("calling the model"), "fmt logs: {stderr}");
+    assert!(
+        stdout.contains("otel span http_request trace=4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{stdout}"
+    );
 }

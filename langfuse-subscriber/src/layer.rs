@@ -9,11 +9,12 @@
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use langfuse_tracing_core::__layer::context::with_current_frame;
 use langfuse_tracing_core::__layer::hooks::{note_layer_attached, LayerHooks};
-use langfuse_tracing_core::__layer::state::{AttrValue, ObservationState};
+use langfuse_tracing_core::__layer::state::{AttrValue, IdSource, ObservationState};
 use langfuse_tracing_core::attributes as attr;
 use langfuse_tracing_core::encoding::{encode_metadata, write_json_str, JsonStyle};
 use langfuse_tracing_core::ids::{random_u128, random_u64};
@@ -39,6 +40,9 @@ use crate::builder::LayerBuilder;
 use crate::config::{ConfigError, LangfuseConfig, SpanFilter};
 use crate::export::{LangfuseHandle, Pipeline};
 
+#[cfg(feature = "tracing-opentelemetry")]
+mod otel_ids;
+
 /// A `tracing_subscriber` layer that exports Langfuse observations.
 ///
 /// Every span with a `langfuse.*` field (as `#[observe]` and the builders create) becomes
@@ -63,6 +67,9 @@ pub struct LangfuseLayer {
     /// Applied to input, output and metadata before they are stored (see
     /// `langfuse_tracing_core::mask`); reaches the API through `hooks`.
     mask: Option<Mask>,
+    /// The `OpenTelemetryLayer` beside this one, whose ids observations take.
+    #[cfg(feature = "tracing-opentelemetry")]
+    otel: otel_ids::OtelIds,
 }
 
 struct Shared {
@@ -152,6 +159,8 @@ impl LangfuseLayer {
             }),
             hooks: None,
             mask: None,
+            #[cfg(feature = "tracing-opentelemetry")]
+            otel: otel_ids::OtelIds::default(),
         })
     }
 
@@ -198,8 +207,13 @@ where
             with_state: with_state::<S>,
             with_current_state: with_current_state::<S>,
             current_observation: current_observation::<S>,
-            records_every_observation: self.shared.pipeline.is_some()
-                && self.shared.sample_below.is_none(),
+            records_every_observation: AtomicBool::new(
+                self.shared.pipeline.is_some() && self.shared.sample_below.is_none(),
+            ),
+            #[cfg(feature = "tracing-opentelemetry")]
+            resolve_ids: Some(LangfuseLayer::resolve_ids_hook::<S>),
+            #[cfg(not(feature = "tracing-opentelemetry"))]
+            resolve_ids: None,
             submit: submit_ended,
             mask: self.mask.clone(),
         });
@@ -214,11 +228,11 @@ where
         // The nearest observation above this span in the `tracing` tree (the Registry
         // has resolved the parent: explicit, or the current span; under a per-layer
         // filter, the nearest span this layer sees).
-        let parent: Option<(u128, u64, bool, Id)> = span.parent().and_then(|direct| {
+        let parent: Option<(u128, u64, bool, Id, IdSource)> = span.parent().and_then(|direct| {
             direct.scope().find_map(|ancestor| {
                 let ext = ancestor.extensions();
                 let s = ext.get::<Slot>()?;
-                Some((s.trace_id, s.span_id, s.sampled, ancestor.id()))
+                Some((s.trace_id, s.span_id, s.sampled, ancestor.id(), s.id_source))
             })
         });
 
@@ -246,7 +260,7 @@ where
                 !r.claimed,
                 r.as_root,
             ),
-            (None, Some((trace_id, span_id, sampled, _))) => {
+            (None, Some((trace_id, span_id, sampled, _, _))) => {
                 (*trace_id, Some(*span_id), *sampled, false, false)
             }
             (None, None) => {
@@ -256,12 +270,21 @@ where
         };
         // Boxed (usually in a box the exporter gave back): the state is a few hundred
         // bytes, and from here to the export queue it moves as one pointer.
+        // Following OpenTelemetry, these ids (and the sampling decision) are
+        // provisional: recorded as sampled until the OpenTelemetry span gives its own.
+        let provisional = self.follows_otel()
+            || parent
+                .as_ref()
+                .is_some_and(|p| p.4 == IdSource::Provisional);
         let mut state = langfuse_tracing_core::__layer::recycle::new_state(
             trace_id,
             random_u64(),
             parent_span_id,
-            sampled,
+            sampled || provisional,
         );
+        if provisional {
+            state.id_source = IdSource::Provisional;
+        }
         let mut warnings = Vec::new();
         state.is_app_root = app_root;
         state.as_root = as_root;
@@ -303,11 +326,27 @@ where
         log_warnings(warnings);
     }
 
+    #[cfg(feature = "tracing-opentelemetry")]
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        self.otel.register(dispatch);
+    }
+
+    #[cfg(feature = "tracing-opentelemetry")]
+    #[inline]
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        self.otel_on_enter::<S>(id);
+    }
+
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let Some(mut state) = span.extensions_mut().remove::<Slot>() else {
             return;
         };
+        #[cfg(feature = "tracing-opentelemetry")]
+        if state.id_source != IdSource::Own {
+            drop(span);
+            self.otel_at_close::<S>(&id, &mut state);
+        }
         // An ended observation was queued by `end()`; only its ids were left here.
         if !state.sampled || state.ended {
             return;
@@ -351,6 +390,16 @@ impl LangfuseLayer {
             let size = state.approx_size();
             pipeline.submit(state, size);
         }
+    }
+
+    /// New observations take their ids from `tracing-opentelemetry` (provisional
+    /// until then): the feature is on and an `OpenTelemetryLayer` is, or may be, there.
+    #[inline]
+    fn follows_otel(&self) -> bool {
+        #[cfg(feature = "tracing-opentelemetry")]
+        return self.otel.may_follow();
+        #[cfg(not(feature = "tracing-opentelemetry"))]
+        return false;
     }
 
     #[inline]

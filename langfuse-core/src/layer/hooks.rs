@@ -22,9 +22,14 @@ pub type WithStateFn = fn(&Dispatch, &Id, &mut dyn FnMut(&mut ObservationState))
 pub type WithCurrentStateFn =
     fn(&Dispatch, &LayerHooks, &mut dyn FnMut(&mut ObservationState)) -> bool;
 
+/// Settles the ids of observation span `id` before they are read (see
+/// [`LayerHooks::resolve_ids`]).
+#[doc(hidden)]
+pub type ResolveIdsFn = fn(&Dispatch, &Id);
+
 /// Function pointers a Langfuse layer exposes through `downcast_raw`.
 #[doc(hidden)]
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct LayerHooks {
     /// Runs the closure on the state of observation span `id`; false if `id` is not an
     /// observation of this layer (filtered out, closed, or another subscriber's span).
@@ -35,8 +40,17 @@ pub struct LayerHooks {
     /// The nearest observation at or above the current span of this thread.
     pub current_observation: fn(&Dispatch) -> Option<Id>,
     /// True when every enabled observation span is recorded (no sampling): callers
-    /// can skip the per-span lookup that `with_state` costs.
-    pub records_every_observation: bool,
+    /// can skip the per-span lookup that `with_state` costs. Atomic because a layer
+    /// following `tracing-opentelemetry` clears it once it finds an
+    /// `OpenTelemetryLayer` (whose sampler may drop traces); a relaxed load, as cheap
+    /// as reading a `bool`.
+    pub records_every_observation: AtomicBool,
+    /// `Some` when the layer may take its ids from `tracing-opentelemetry`: called
+    /// (with no span's extensions held) before an observation's ids or sampling
+    /// decision are read through a handle, so they are final. Plain updates never
+    /// call it: settling the ids starts the OpenTelemetry span, after which
+    /// `set_parent` no longer applies.
+    pub resolve_ids: Option<ResolveIdsFn>,
     /// Queues a finished observation for export: the layer's end of [`end_span`].
     pub submit: fn(&Dispatch, Box<ObservationState>),
     /// The layer's mask: applied to input, output and metadata before they are stored
@@ -64,6 +78,29 @@ pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) ->
     .unwrap_or(false)
 }
 
+/// Runs `f` on the state of `span` once its ids are final (an observation whose ids
+/// the layer takes from `tracing-opentelemetry` gets them first): for reading ids and
+/// the sampling decision. Returns whether it ran.
+///
+/// ```
+/// let span = tracing::info_span!("x");
+/// assert!(!langfuse_tracing_core::__layer::hooks::with_span_ids(&span, |_| {}));
+/// ```
+pub fn with_span_ids(span: &Span, mut f: impl FnMut(&mut ObservationState)) -> bool {
+    span.with_subscriber(
+        |(id, dispatch)| match dispatch.downcast_ref::<LayerHooks>() {
+            Some(hooks) => {
+                if let Some(resolve) = hooks.resolve_ids {
+                    resolve(dispatch, id);
+                }
+                (hooks.with_state)(dispatch, id, &mut f)
+            }
+            None => false,
+        },
+    )
+    .unwrap_or(false)
+}
+
 /// Ends the observation of `span` now and queues it for export, whatever handles or
 /// child spans still keep the span open (`Observation::end`): waiting for the span to
 /// close lost it when `flush()` or shutdown came first. Closing the span later exports
@@ -77,7 +114,7 @@ pub fn with_span_state(span: &Span, mut f: impl FnMut(&mut ObservationState)) ->
 pub fn end_span(span: &Span, at: SystemTime) -> bool {
     let mut ended = false;
     let mut taken = None;
-    with_span_state(span, |s| {
+    with_span_ids(span, |s| {
         ended = !s.ended;
         taken = s.end_now(at, crate::__layer::recycle::state);
     });

@@ -88,6 +88,26 @@ pub struct TraceFields {
     pub output: Option<String>,
 }
 
+/// Where an observation's ids come from. Only a layer that follows
+/// `tracing-opentelemetry` (its `tracing-opentelemetry` feature, with an
+/// `OpenTelemetryLayer` in the same subscriber) sets anything but `Own`.
+///
+/// ```
+/// use langfuse_tracing_core::__layer::state::{IdSource, ObservationState};
+/// assert_eq!(ObservationState::EMPTY.id_source, IdSource::Own);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdSource {
+    /// Drawn by the layer (or taken from its parent / remote parent); final.
+    #[default]
+    Own,
+    /// Drawn by the layer for now; replaced by the OpenTelemetry span's ids (and its
+    /// sampling decision) before they are first read or exported.
+    Provisional,
+    /// Taken from the OpenTelemetry span of the same `tracing` span; final.
+    OpenTelemetry,
+}
+
 /// Finished observations on their way to export. Boxed on purpose: a state is a few
 /// hundred bytes and moves from its span to the export queue as one pointer, and the
 /// boxes go round (the exporter gives them back to the pools for new observations).
@@ -119,6 +139,10 @@ pub struct ObservationState {
     pub parent_span_id: Option<u64>,
     /// False when the trace was sampled out: nothing is recorded or exported.
     pub sampled: bool,
+    /// Where the ids (and `sampled`) come from: the layer's own, or still provisional
+    /// until the OpenTelemetry span of the same `tracing` span gives its ids (see
+    /// [`IdSource`]).
+    pub id_source: IdSource,
     /// When the observation started.
     pub start_time: SystemTime,
     /// Set by an explicit `end()` (or for events, to the start time).
@@ -187,6 +211,7 @@ impl ObservationState {
         span_id: 0,
         parent_span_id: None,
         sampled: false,
+        id_source: IdSource::Own,
         start_time: SystemTime::UNIX_EPOCH,
         end_time: None,
         name: None,

@@ -13,7 +13,7 @@ use super::fields::Fields;
 use super::kind::{GenerationLike, SpanLike};
 use super::trace::TraceUpdate;
 use super::update::{GenerationUpdate, SpanUpdate};
-use crate::__layer::hooks::{end_span, with_span_state};
+use crate::__layer::hooks::{end_span, with_span_ids};
 use crate::ids::{ObservationId, TraceId};
 
 /// A started observation. Dropping it (or its last clone) ends it, like `end()`.
@@ -77,7 +77,7 @@ impl<K> Observation<K> {
     /// ```
     pub fn id(&self) -> Option<ObservationId> {
         let mut id = None;
-        with_span_state(&self.span, |s| id = ObservationId::from_u64(s.span_id));
+        with_span_ids(&self.span, |s| id = ObservationId::from_u64(s.span_id));
         id
     }
 
@@ -89,7 +89,7 @@ impl<K> Observation<K> {
     /// ```
     pub fn trace_id(&self) -> Option<TraceId> {
         let mut id = None;
-        with_span_state(&self.span, |s| id = TraceId::from_u128(s.trace_id));
+        with_span_ids(&self.span, |s| id = TraceId::from_u128(s.trace_id));
         id
     }
 

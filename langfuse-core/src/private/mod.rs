@@ -22,8 +22,17 @@ pub fn is_recording(span: &Span) -> bool {
     }
     span.with_subscriber(|(id, dispatch)| {
         match dispatch.downcast_ref::<crate::__layer::hooks::LayerHooks>() {
-            Some(hooks) if hooks.records_every_observation => true,
+            Some(hooks)
+                if hooks
+                    .records_every_observation
+                    .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                true
+            }
             Some(hooks) => {
+                if let Some(resolve) = hooks.resolve_ids {
+                    resolve(dispatch, id);
+                }
                 let mut recording = false;
                 (hooks.with_state)(dispatch, id, &mut |s| recording = s.sampled);
                 recording
