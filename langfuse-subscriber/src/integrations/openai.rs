@@ -23,9 +23,10 @@
 //! - on an error, level `ERROR` and the error's text as status message.
 //!
 //! A streamed generation ends when the stream ends or is dropped (with what had arrived
-//! by then); a chunk that failed makes it level `ERROR` with that error's text. Everything else of the client (`models()`, `embeddings()`, ...) is
-//! reached through `Deref` and not observed. Without a Langfuse layer installed, the
-//! wrapper encodes nothing.
+//! by then); a chunk that failed makes it level `ERROR` with that error's text.
+//! Everything else of the client (`config()`, and `models()`, `embeddings()`, ... with
+//! their `async-openai` features) is reached through `Deref` and not observed. Without a
+//! Langfuse layer installed, the wrapper encodes nothing.
 //!
 //! ```no_run
 //! use async_openai::types::chat::{
@@ -106,7 +107,7 @@ pub const DEFAULT_GENERATION_NAME: &str = "OpenAI-generation";
 /// ```no_run
 /// use langfuse_tracing::openai::Observed;
 /// let client = Observed::new(async_openai::Client::new());
-/// let _models = client.models(); // the plain client's API, through Deref
+/// let _config = client.config(); // the plain client's API, through Deref
 /// ```
 #[derive(Clone, Debug)]
 pub struct Observed<C: Config> {

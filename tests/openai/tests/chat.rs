@@ -22,29 +22,26 @@ use async_openai::types::chat::{
 };
 use fake::{FakeOpenAI, RESPONSE_MODEL};
 use futures_util::StreamExt;
+use langfuse_tracing::attributes::{
+    OBSERVATION_COMPLETION_START_TIME as COMPLETION_START, OBSERVATION_COST_DETAILS as COST,
+    OBSERVATION_INPUT as INPUT, OBSERVATION_LEVEL as LEVEL, OBSERVATION_MODEL as MODEL,
+    OBSERVATION_MODEL_PARAMETERS as PARAMETERS, OBSERVATION_OUTPUT as OUTPUT,
+    OBSERVATION_STATUS_MESSAGE as STATUS, OBSERVATION_TYPE as TYPE,
+    OBSERVATION_USAGE_DETAILS as USAGE,
+};
 use langfuse_tracing::observation::generation;
 use langfuse_tracing::observe;
 use langfuse_tracing::openai::{Observed, DEFAULT_GENERATION_NAME};
 use serde_json::{json, Value};
-use support::CapturedSpan;
+use support::{CapturedSpan, Receiver};
 
-const TYPE: &str = "langfuse.observation.type";
-const MODEL: &str = "langfuse.observation.model.name";
-const PARAMETERS: &str = "langfuse.observation.model.parameters";
-const INPUT: &str = "langfuse.observation.input";
-const OUTPUT: &str = "langfuse.observation.output";
-const USAGE: &str = "langfuse.observation.usage_details";
-const COST: &str = "langfuse.observation.cost_details";
-const COMPLETION_START: &str = "langfuse.observation.completion_start_time";
-const LEVEL: &str = "langfuse.observation.level";
-const STATUS: &str = "langfuse.observation.status_message";
 const FINISH_REASON: &str = "langfuse.observation.metadata.finish_reason";
 const OTEL_STATUS_ERROR: i32 = 2;
 
 /// Runs `test` on a tokio runtime, with the fake OpenAI API started on it and a
-/// Langfuse layer exporting to an OTLP receiver; returns the exported spans and the
-/// requests the fake received.
-fn capture<F, Fut>(test: F) -> (Vec<CapturedSpan>, Vec<fake::Seen>)
+/// Langfuse layer exporting to an OTLP receiver; returns the receiver, flushed, and
+/// the requests the fake received.
+fn capture<F, Fut>(test: F) -> (Receiver, Vec<fake::Seen>)
 where
     F: FnOnce(Observed<OpenAIConfig>) -> Fut,
     Fut: Future<Output = ()>,
@@ -56,21 +53,10 @@ where
         .expect("runtime");
     let fake = rt.block_on(FakeOpenAI::start());
     let client = Observed::new(fake.client());
-    let (_receiver, spans) = support::capture(|| rt.block_on(test(client)));
+    let (receiver, _) = support::capture(|| rt.block_on(test(client)));
     let seen = fake.requests();
     rt.shutdown_timeout(Duration::from_secs(1));
-    (spans, seen)
-}
-
-fn named<'a>(spans: &'a [CapturedSpan], name: &str) -> &'a CapturedSpan {
-    spans
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no span {name:?} in {:?}", names(spans)))
-}
-
-fn names(spans: &[CapturedSpan]) -> Vec<&str> {
-    spans.iter().map(|s| s.name.as_str()).collect()
+    (receiver, seen)
 }
 
 /// An attribute holding JSON, parsed.
@@ -121,6 +107,12 @@ fn messages_json() -> Value {
     ])
 }
 
+/// The two tool calls of `fake-tools`, plain or streamed.
+fn tool_calls_message() -> Value {
+    let call = |id: &str, city: &str| json!({"id": id, "type": "function", "function": {"name": "get_weather", "arguments": format!("{{\"city\":\"{city}\"}}")}});
+    json!({"role": "assistant", "tool_calls": [call("call_1", "Paris"), call("call_2", "Rome")]})
+}
+
 fn expected_usage() -> Value {
     json!({
         "prompt_tokens": 19,
@@ -134,6 +126,22 @@ fn expected_usage() -> Value {
             "rejected_prediction_tokens": 0
         }
     })
+}
+
+/// A generation that answered `content` to [`messages`], with the fake's model and usage
+/// (the model the response names, more precise than the request's).
+fn assert_answered(g: &CapturedSpan, content: &str) {
+    assert_eq!(g.str_attr(TYPE), Some("generation"));
+    assert_eq!(g.str_attr(MODEL), Some(RESPONSE_MODEL));
+    assert_eq!(json_attr(g, INPUT), messages_json());
+    assert_eq!(
+        json_attr(g, OUTPUT),
+        json!({"role": "assistant", "content": content})
+    );
+    assert_eq!(json_attr(g, USAGE), expected_usage());
+    assert_eq!(g.str_attr(FINISH_REASON), Some("\"stop\""));
+    assert_eq!(g.str_attr(LEVEL), None);
+    assert_ne!(g.status_code, OTEL_STATUS_ERROR);
 }
 
 fn nanos(t: SystemTime) -> u64 {
@@ -159,7 +167,7 @@ async fn answer(client: &Observed<OpenAIConfig>, request: CreateChatCompletionRe
 
 #[test]
 fn a_chat_completion_is_a_generation_under_the_current_observation() {
-    let (spans, seen) = capture(|client| async move {
+    let (otlp, seen) = capture(|client| async move {
         #[allow(deprecated)] // `max_tokens` and `seed`: still sent, so still recorded
         let request = CreateChatCompletionRequestArgs::default()
             .model("fake-plain")
@@ -175,15 +183,13 @@ fn a_chat_completion_is_a_generation_under_the_current_observation() {
             .unwrap();
         assert_eq!(answer(&client, request).await, "Hello! How can I help?");
     });
-    assert_eq!(spans.len(), 2, "{:?}", names(&spans));
-    let parent = named(&spans, "answer");
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
-    assert_eq!(g.str_attr(TYPE), Some("generation"));
-    assert_child_of(g, parent);
-    // The model the response names (more precise than the request's).
-    assert_eq!(g.str_attr(MODEL), Some(RESPONSE_MODEL));
+    assert_eq!(otlp.spans().len(), 2);
+    let parent = otlp.span_named("answer");
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
+    assert_child_of(&g, &parent);
+    assert_answered(&g, "Hello! How can I help?");
     assert_eq!(
-        json_attr(g, PARAMETERS),
+        json_attr(&g, PARAMETERS),
         json!({
             "temperature": 0.2,
             "top_p": 0.9,
@@ -194,16 +200,7 @@ fn a_chat_completion_is_a_generation_under_the_current_observation() {
             "stop": ["\n\n", "END"]
         })
     );
-    assert_eq!(json_attr(g, INPUT), messages_json());
-    assert_eq!(
-        json_attr(g, OUTPUT),
-        json!({"role": "assistant", "content": "Hello! How can I help?"})
-    );
-    assert_eq!(json_attr(g, USAGE), expected_usage());
-    assert_eq!(g.str_attr(FINISH_REASON), Some("\"stop\""));
     assert_eq!(g.str_attr(COMPLETION_START), None, "not streamed");
-    assert_eq!(g.str_attr(LEVEL), None);
-    assert_ne!(g.status_code, OTEL_STATUS_ERROR);
     // The generation covers the call, inside its parent.
     assert!(parent.start_time_unix_nano <= g.start_time_unix_nano);
     assert!(g.start_time_unix_nano < g.end_time_unix_nano);
@@ -218,7 +215,7 @@ fn a_chat_completion_is_a_generation_under_the_current_observation() {
 
 #[test]
 fn offered_tools_join_the_input_and_tool_calls_are_the_output() {
-    let (spans, _) = capture(|client| async move {
+    let (otlp, _) = capture(|client| async move {
         let tool = ChatCompletionTools::Function(async_openai::types::chat::ChatCompletionTool {
             function: FunctionObjectArgs::default()
                 .name("get_weather")
@@ -252,10 +249,10 @@ fn offered_tools_join_the_input_and_tool_calls_are_the_output() {
             2
         );
     });
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
     assert_eq!(g.parent_span_id, None, "no current observation: a root");
     assert_eq!(
-        json_attr(g, INPUT),
+        json_attr(&g, INPUT),
         json!({
             "messages": messages_json(),
             "tools": [{
@@ -274,33 +271,24 @@ fn offered_tools_join_the_input_and_tool_calls_are_the_output() {
         })
     );
     assert_eq!(
-        json_attr(g, PARAMETERS),
+        json_attr(&g, PARAMETERS),
         json!({"parallel_tool_calls": true})
     );
-    assert_eq!(
-        json_attr(g, OUTPUT),
-        json!({
-            "role": "assistant",
-            "tool_calls": [
-                {"type": "function", "id": "call_1", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                {"type": "function", "id": "call_2", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
-            ]
-        })
-    );
+    assert_eq!(json_attr(&g, OUTPUT), tool_calls_message());
     assert_eq!(g.str_attr(FINISH_REASON), Some("\"tool_calls\""));
 }
 
 #[test]
 fn several_choices_are_an_array_of_messages() {
-    let (spans, _) = capture(|client| async move {
+    let (otlp, _) = capture(|client| async move {
         let mut request = request("fake-two-choices");
         request.n = Some(2);
         client.chat().create(request).await.unwrap();
     });
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
-    assert_eq!(json_attr(g, PARAMETERS), json!({"n": 2}));
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
+    assert_eq!(json_attr(&g, PARAMETERS), json!({"n": 2}));
     assert_eq!(
-        json_attr(g, OUTPUT),
+        json_attr(&g, OUTPUT),
         json!([
             {"role": "assistant", "content": "Heads."},
             {"role": "assistant", "content": "Tails."}
@@ -311,7 +299,7 @@ fn several_choices_are_an_array_of_messages() {
 
 #[test]
 fn an_api_error_is_an_error_generation_with_the_request() {
-    let (spans, _) = capture(|client| async move {
+    let (otlp, _) = capture(|client| async move {
         langfuse_tracing::observation::span("handler")
             .run_async(|_| async move {
                 let error = client
@@ -326,8 +314,8 @@ fn an_api_error_is_an_error_generation_with_the_request() {
             })
             .await;
     });
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
-    assert_child_of(g, named(&spans, "handler"));
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
+    assert_child_of(&g, &otlp.span_named("handler"));
     assert_eq!(g.str_attr(LEVEL), Some("ERROR"));
     assert_eq!(g.status_code, OTEL_STATUS_ERROR);
     let status = g.str_attr(STATUS).expect("status message");
@@ -338,17 +326,17 @@ fn an_api_error_is_an_error_generation_with_the_request() {
         "{status}"
     );
     assert_eq!(g.str_attr(MODEL), Some("gpt-missing"), "the request's");
-    assert_eq!(json_attr(g, INPUT), messages_json());
+    assert_eq!(json_attr(&g, INPUT), messages_json());
     assert_eq!(g.str_attr(OUTPUT), None);
     assert_eq!(
-        json_attr(g, COST),
+        json_attr(&g, COST),
         json!({"input": 0, "output": 0, "total": 0})
     );
 }
 
 #[test]
 fn a_stream_is_one_generation_with_joined_output_usage_and_time_to_first_token() {
-    let (spans, seen) = capture(|client| async move {
+    let (otlp, seen) = capture(|client| async move {
         langfuse_tracing::observation::span("handler")
             .run_async(|_| async move {
                 let mut request = request("fake-plain");
@@ -372,23 +360,14 @@ fn a_stream_is_one_generation_with_joined_output_usage_and_time_to_first_token()
             })
             .await;
     });
-    assert_eq!(spans.len(), 2, "{:?}", names(&spans));
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
-    assert_child_of(g, named(&spans, "handler"));
-    assert_eq!(g.str_attr(TYPE), Some("generation"));
-    assert_eq!(g.str_attr(MODEL), Some(RESPONSE_MODEL));
-    assert_eq!(json_attr(g, PARAMETERS), json!({"temperature": 0.7}));
-    assert_eq!(json_attr(g, INPUT), messages_json());
-    assert_eq!(
-        json_attr(g, OUTPUT),
-        json!({"role": "assistant", "content": "Hello, world!"})
-    );
-    assert_eq!(json_attr(g, USAGE), expected_usage());
-    assert_eq!(g.str_attr(FINISH_REASON), Some("\"stop\""));
-    assert_eq!(g.str_attr(LEVEL), None);
+    assert_eq!(otlp.spans().len(), 2);
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
+    assert_child_of(&g, &otlp.span_named("handler"));
+    assert_answered(&g, "Hello, world!");
+    assert_eq!(json_attr(&g, PARAMETERS), json!({"temperature": 0.7}));
     // The first chunk's arrival: after the start, before the end (timestamps of one
     // format compare as strings).
-    let first = json_attr(g, COMPLETION_START);
+    let first = json_attr(&g, COMPLETION_START);
     let (start, end) = (
         iso8601(g.start_time_unix_nano),
         iso8601(g.end_time_unix_nano),
@@ -403,7 +382,7 @@ fn a_stream_is_one_generation_with_joined_output_usage_and_time_to_first_token()
 
 #[test]
 fn streamed_tool_calls_are_joined_by_index() {
-    let (spans, _) = capture(|client| async move {
+    let (otlp, _) = capture(|client| async move {
         let stream = client
             .chat()
             .create_stream(request("fake-tools"))
@@ -411,17 +390,8 @@ fn streamed_tool_calls_are_joined_by_index() {
             .unwrap();
         assert_eq!(stream.count().await, 6);
     });
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
-    assert_eq!(
-        json_attr(g, OUTPUT),
-        json!({
-            "role": "assistant",
-            "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
-                {"id": "call_2", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}
-            ]
-        })
-    );
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
+    assert_eq!(json_attr(&g, OUTPUT), tool_calls_message());
     assert_eq!(g.str_attr(FINISH_REASON), Some("\"tool_calls\""));
     assert_eq!(g.str_attr(USAGE), None, "no include_usage: no usage");
 }
@@ -430,7 +400,7 @@ fn streamed_tool_calls_are_joined_by_index() {
 fn a_stream_dropped_early_ends_the_generation_with_what_arrived() {
     let dropped_at = std::sync::Mutex::new(None);
     let dropped = &dropped_at;
-    let (spans, _) = capture(|client| async move {
+    let (otlp, _) = capture(|client| async move {
         let mut stream = client
             .chat()
             .create_stream(request("fake-hang"))
@@ -442,9 +412,9 @@ fn a_stream_dropped_early_ends_the_generation_with_what_arrived() {
         drop(stream);
         *dropped.lock().unwrap() = Some(nanos(SystemTime::now()));
     });
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
     assert_eq!(
-        json_attr(g, OUTPUT),
+        json_attr(&g, OUTPUT),
         json!({"role": "assistant", "content": "Hello"})
     );
     assert!(g.str_attr(COMPLETION_START).is_some());
@@ -455,7 +425,7 @@ fn a_stream_dropped_early_ends_the_generation_with_what_arrived() {
 
 #[test]
 fn a_chunk_that_fails_makes_the_stream_an_error_generation() {
-    let (spans, _) = capture(|client| async move {
+    let (otlp, _) = capture(|client| async move {
         let items: Vec<_> = client
             .chat()
             .create_stream(request("fake-bad-chunk"))
@@ -466,21 +436,21 @@ fn a_chunk_that_fails_makes_the_stream_an_error_generation() {
         assert_eq!(items.iter().filter(|i| i.is_err()).count(), 1);
         assert_eq!(items.len(), 3);
     });
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
     assert_eq!(g.str_attr(LEVEL), Some("ERROR"));
     assert_eq!(g.status_code, OTEL_STATUS_ERROR);
     let status = g.str_attr(STATUS).unwrap();
     assert!(status.contains("failed to deserialize"), "{status}");
     // The chunks before and after it are joined all the same.
     assert_eq!(
-        json_attr(g, OUTPUT),
+        json_attr(&g, OUTPUT),
         json!({"role": "assistant", "content": "Hello"})
     );
 }
 
 #[test]
 fn a_stream_request_that_fails_is_an_error_generation() {
-    let (spans, _) = capture(|client| async move {
+    let (otlp, _) = capture(|client| async move {
         let error = client
             .chat()
             .create_stream(request("gpt-missing"))
@@ -489,7 +459,7 @@ fn a_stream_request_that_fails_is_an_error_generation() {
             .expect("an error");
         assert!(matches!(error, OpenAIError::ApiError(_)), "{error:?}");
     });
-    let g = named(&spans, DEFAULT_GENERATION_NAME);
+    let g = otlp.span_named(DEFAULT_GENERATION_NAME);
     assert_eq!(g.str_attr(LEVEL), Some("ERROR"));
     assert!(g.str_attr(STATUS).unwrap().contains("does not exist"));
     assert_eq!(g.str_attr(COMPLETION_START), None);
@@ -497,7 +467,7 @@ fn a_stream_request_that_fails_is_an_error_generation() {
 
 #[test]
 fn the_generation_builder_and_request_options_are_the_callers() {
-    let (spans, seen) = capture(|client| async move {
+    let (otlp, seen) = capture(|client| async move {
         client
             .chat()
             .generation(
@@ -511,7 +481,7 @@ fn the_generation_builder_and_request_options_are_the_callers() {
             .await
             .unwrap();
     });
-    let g = named(&spans, "greeting");
+    let g = otlp.span_named("greeting");
     assert_eq!(g.str_attr(TYPE), Some("generation"));
     assert_eq!(
         g.str_attr("langfuse.observation.metadata.variant"),
@@ -552,4 +522,13 @@ fn without_a_subscriber_the_client_works_unchanged() {
             .api_base()
             .starts_with("http://127.0.0.1:"));
     });
+}
+
+#[test]
+fn the_calls_and_the_stream_can_cross_threads() {
+    fn send<T: Send>(_: &T) {}
+    let client = Observed::new(async_openai::Client::with_config(OpenAIConfig::new()));
+    // Futures never polled: only their types are checked (`tokio::spawn`, axum handlers).
+    send(&client.chat().create(request("fake-plain")));
+    send(&client.chat().create_stream(request("fake-plain")));
 }
