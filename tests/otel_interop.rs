@@ -518,3 +518,74 @@ fn the_axum_service_example_continues_the_callers_trace_in_both_backends() {
         request.attributes
     );
 }
+
+fn read(relative: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The versions of `name` in the lock file.
+fn locked(lock: &str, name: &str) -> Vec<String> {
+    lock.split("[[package]]")
+        .filter(|p| p.contains(&format!("\nname = \"{name}\"\n")))
+        .filter_map(|p| {
+            let after = p.split("\nversion = \"").nth(1)?;
+            Some(after[..after.find('"')?].to_owned())
+        })
+        .collect()
+}
+
+/// The `version` requirement of `name` on its dependency line in a manifest.
+fn requirement(manifest: &str, name: &str) -> String {
+    let line = manifest
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} = {{")))
+        .unwrap_or_else(|| panic!("a {name} dependency"));
+    let after = line.split("version = \"").nth(1).expect("a version");
+    after[..after.find('"').expect("closing quote")].to_owned()
+}
+
+/// The README's table of supported versions: (crate, supported, tested with). This test
+/// file builds the feature against exactly those (the tests above run it).
+#[test]
+fn the_readme_states_the_opentelemetry_versions_the_feature_is_built_against() {
+    let readme = read("README.md");
+    let start = readme
+        .find("## OpenTelemetry interop")
+        .expect("README section `## OpenTelemetry interop`");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    let crates: Vec<&str> = rows.iter().map(|r| r[0].trim_matches('`')).collect();
+    assert_eq!(
+        crates,
+        [
+            "tracing-opentelemetry",
+            "opentelemetry",
+            "opentelemetry_sdk"
+        ]
+    );
+
+    let lock = read("Cargo.lock");
+    let subscriber = read("langfuse-subscriber/Cargo.toml");
+    let workspace = read("Cargo.toml");
+    for row in &rows {
+        let (name, supported, tested) = (row[0].trim_matches('`'), row[1], row[2]);
+        assert_eq!(locked(&lock, name), [tested], "{name}: Cargo.lock");
+        assert!(tested.starts_with(&format!("{supported}.")), "{name}");
+        // What langfuse-tracing asks for (its own line, or the workspace's).
+        let required = if name == "tracing-opentelemetry" {
+            requirement(&subscriber, name)
+        } else {
+            requirement(&workspace, name)
+        };
+        assert!(
+            required == supported || required.starts_with(&format!("{supported}.")),
+            "{name}: langfuse-tracing requires {required}, the README says {supported}"
+        );
+    }
+}
