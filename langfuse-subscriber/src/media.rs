@@ -516,9 +516,16 @@ impl LangfuseHandle {
 /// Whether an encoded value may hold media: the cheap test that keeps ordinary values
 /// from being parsed (a data URI and an Anthropic source say `base64`; Vertex and
 /// Gemini parts name a `mime_type`/`mimeType`).
+/// The export thread runs it on every value it sends, so the searchers are built once.
 #[inline]
 fn may_hold_media(text: &str) -> bool {
-    text.contains("base64") || text.contains("ime_type") || text.contains("imeType")
+    static MARKERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> =
+        std::sync::LazyLock::new(|| {
+            [b"base64".as_slice(), b"ime_type", b"imeType"].map(memchr::memmem::Finder::new)
+        });
+    MARKERS
+        .iter()
+        .any(|marker| marker.find(text.as_bytes()).is_some())
 }
 
 /// The value of an encoded text (JSON if it parses, else a plain string) with its
