@@ -102,13 +102,7 @@ pub const DEFAULT_GENERATION_NAME: &str = "OpenAI-generation";
 /// An `async-openai` [`Client`] whose chat completions are recorded as generations.
 ///
 /// [`Observed::chat`] is the observed chat API; every other API group of the client
-/// is reached through `Deref`, unobserved.
-///
-/// ```no_run
-/// use langfuse_tracing::openai::Observed;
-/// let client = Observed::new(async_openai::Client::new());
-/// let _config = client.config(); // the plain client's API, through Deref
-/// ```
+/// is reached through `Deref`, unobserved (the module documentation has an example).
 #[derive(Clone, Debug)]
 pub struct Observed<C: Config> {
     client: Client<C>,
@@ -172,15 +166,8 @@ impl<C: Config> fmt::Debug for ObservedChat<'_, C> {
 impl<'c, C: Config> ObservedChat<'c, C> {
     /// The builder the generation starts from, instead of
     /// `generation("OpenAI-generation")`: its name, metadata, prompt link, version,
-    /// environment or trace context. Model, parameters and input come from the request.
-    ///
-    /// ```no_run
-    /// # async fn run(client: langfuse_tracing::openai::Observed<async_openai::config::OpenAIConfig>, request: async_openai::types::chat::CreateChatCompletionRequest) {
-    /// use langfuse_tracing::observation::generation;
-    /// let chat = client.chat().generation(generation("summarize").version("v2"));
-    /// let _ = chat.create(request).await;
-    /// # }
-    /// ```
+    /// environment or trace context. Model, parameters and input come from the request
+    /// (an example is in the module documentation).
     pub fn generation(mut self, builder: ObservationBuilder<GenerationLike>) -> Self {
         self.generation = Some(builder);
         self
