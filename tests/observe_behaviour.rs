@@ -1228,3 +1228,33 @@ fn transform_to_string_makes_the_output_of_a_stream_and_an_iterator() {
     );
     assert_eq!(named(&spans, "summed_iter").str_attr(OUTPUT), Some("sum=3"));
 }
+
+// The application-facing re-export, and what it generates: paths through the subscriber
+// crate only (moved here from the trybuild pass cases, whose package depends on
+// langfuse-tracing-core alone).
+#[langfuse_tracing::observe]
+fn through_subscriber(x: u32) -> u32 {
+    x
+}
+
+#[langfuse_tracing_core::observe(crate = ::langfuse_tracing)]
+async fn subscriber_paths(x: u32) -> Result<u32, String> {
+    Ok(x)
+}
+
+#[test]
+fn observe_through_the_subscriber_crate_records_like_the_core_macro() {
+    let spans = capture(2, || {
+        assert_eq!(through_subscriber(7), 7);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(subscriber_paths(8)), Ok(8));
+    });
+    let sync = named(&spans, "through_subscriber");
+    assert_eq!(sync.str_attr(INPUT), Some(r#"{"x": 7}"#));
+    assert_eq!(sync.str_attr(OUTPUT), Some("7"));
+    let r#async = named(&spans, "subscriber_paths");
+    assert_eq!(r#async.str_attr(INPUT), Some(r#"{"x": 8}"#));
+    assert_eq!(r#async.str_attr(OUTPUT), Some("8"));
+}

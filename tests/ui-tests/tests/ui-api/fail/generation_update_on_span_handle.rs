@@ -1,5 +1,5 @@
 // A span-like handle takes a SpanUpdate, not a GenerationUpdate.
-use langfuse_tracing::observation::{span, GenerationUpdate};
+use langfuse_tracing_core::observation::{span, GenerationUpdate};
 
 fn main() {
     let s = span("step").start();

@@ -1,5 +1,5 @@
 // Model, usage and cost exist only on generation-like observations.
-use langfuse_tracing::observation::{span, tool, SpanUpdate};
+use langfuse_tracing_core::observation::{span, tool, SpanUpdate};
 
 fn main() {
     let _ = span("retrieve").model("gpt-4o");
