@@ -46,3 +46,43 @@ fn every_readme_snippet_is_an_example_verbatim() {
         );
     }
 }
+
+/// The targets of the Markdown links `[text](target)` and autolinks `<target>` of a text.
+fn link_targets(markdown: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    for (i, _) in markdown.match_indices("](") {
+        let rest = &markdown[i + 2..];
+        if let Some(end) = rest.find(')') {
+            targets.push(rest[..end].to_owned());
+        }
+    }
+    for (i, _) in markdown.match_indices('<') {
+        let rest = &markdown[i + 1..];
+        if let Some(end) = rest.find('>') {
+            let target = &rest[..end];
+            if target.contains("://") {
+                targets.push(target.to_owned());
+            }
+        }
+    }
+    targets
+}
+
+#[test]
+fn the_readme_links_only_files_of_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let targets = link_targets(&readme);
+    assert!(!targets.is_empty(), "the README's links were found");
+    for target in targets {
+        let path = target.split('#').next().unwrap_or_default();
+        assert!(
+            !target.contains("://") && !target.starts_with("//"),
+            "the README links outside the repository: {target}"
+        );
+        assert!(
+            path.is_empty() || root.join(path).exists(),
+            "the README links a file that does not exist: {target}"
+        );
+    }
+}
