@@ -33,7 +33,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use tracing_subscriber::Layer;
 
 use crate::builder::LayerBuilder;
@@ -229,7 +229,7 @@ where
         // has resolved the parent: explicit, or the current span; under a per-layer
         // filter, the nearest span this layer sees).
         let parent: Option<(u128, u64, bool, Id, IdSource)> = span.parent().and_then(|direct| {
-            direct.scope().find_map(|ancestor| {
+            find_up(direct, |ancestor| {
                 let ext = ancestor.extensions();
                 let s = ext.get::<Slot>()?;
                 Some((s.trace_id, s.span_id, s.sampled, ancestor.id(), s.id_source))
@@ -450,13 +450,13 @@ where
     let Some(span) = current.id().and_then(|id| subscriber.span(id)) else {
         return false;
     };
-    for s in span.scope() {
-        if let Some(state) = s.extensions_mut().get_mut::<Slot>() {
-            f(state);
-            return true;
-        }
-    }
-    false
+    find_up(span, |s| {
+        let mut ext = s.extensions_mut();
+        let state = ext.get_mut::<Slot>()?;
+        f(state);
+        Some(())
+    })
+    .is_some()
 }
 
 fn current_observation<S>(dispatch: &Dispatch) -> Option<Id>
@@ -466,11 +466,29 @@ where
     let subscriber = dispatch.downcast_ref::<S>()?;
     let current = subscriber.current_span();
     let span = subscriber.span(current.id()?)?;
-    let found = span
-        .scope()
-        .find(|s| s.extensions().get::<Slot>().is_some())
-        .map(|s| s.id());
-    found
+    find_up(span, |s| {
+        s.extensions().get::<Slot>().is_some().then(|| s.id())
+    })
+}
+
+/// The first value `f` gives for `start` or, going up, one of its ancestors (those this
+/// layer sees, as `SpanRef::parent` and `SpanRef::scope` skip the others). One span
+/// lookup a step: `scope()` would look `start` itself up again.
+fn find_up<'a, R, T>(
+    start: SpanRef<'a, R>,
+    mut f: impl FnMut(&SpanRef<'a, R>) -> Option<T>,
+) -> Option<T>
+where
+    R: LookupSpan<'a>,
+{
+    let mut next = Some(start);
+    while let Some(span) = next {
+        if let Some(found) = f(&span) {
+            return Some(found);
+        }
+        next = span.parent();
+    }
+    None
 }
 
 /// The fields the exporter only writes for generation-like observations.
