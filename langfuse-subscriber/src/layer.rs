@@ -784,3 +784,42 @@ impl Visit for FieldVisitor<'_> {
         self.set(field.name(), Val::Owned(format!("{value:?}")));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use langfuse_tracing_core::score::ScoreHook;
+    use std::sync::atomic::Ordering;
+    use tracing_subscriber::prelude::*;
+
+    /// The workspace's one `unsafe fn` (`Layer::downcast_raw`): each type it knows comes
+    /// back as a usable value of that type, and any other type as nothing.
+    #[test]
+    fn downcast_raw_answers_each_type_it_knows_and_nothing_else() {
+        let layer = LangfuseLayer::builder().console(false).build().unwrap();
+        let handle = layer.handle();
+        let has_scores = handle.score_hook().is_some();
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+
+        let found = dispatch.downcast_ref::<LangfuseLayer>().expect("the layer");
+        assert!(found.shared.pipeline.is_some());
+        let hooks = dispatch.downcast_ref::<LayerHooks>().expect("the hooks");
+        assert!(hooks.records_every_observation.load(Ordering::Relaxed));
+        assert_eq!(dispatch.downcast_ref::<ScoreHook>().is_some(), has_scores);
+        assert!(dispatch.downcast_ref::<String>().is_none());
+        assert!(dispatch.downcast_ref::<Shared>().is_none());
+
+        // The hooks reach a real observation's state through the same pointer.
+        tracing::dispatcher::with_default(&dispatch, || {
+            let span = tracing::info_span!("x", langfuse.observation.type = "span");
+            let mut seen = false;
+            assert!((hooks.with_state)(
+                &dispatch,
+                &span.id().unwrap(),
+                &mut |s| seen = s.sampled
+            ));
+            assert!(seen);
+        });
+        handle.shutdown().unwrap();
+    }
+}
