@@ -988,7 +988,15 @@ impl Gen<'_> {
                         #probe
                     }
                 };
-                quote!(#wrapper.#wrap(#ret, #span, #rec, #cap, #generation_like, #collect #transform))
+                let observing = quote! {
+                    #observe::Observing {
+                        span: #span,
+                        recording: #rec,
+                        capture_output: #cap,
+                        generation_like: #generation_like,
+                    }
+                };
+                quote!(#wrapper.#wrap(#ret, #observing, #collect #transform))
             }
         };
         quote! {

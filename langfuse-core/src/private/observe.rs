@@ -737,23 +737,17 @@ struct ItemState<C: ItemSink> {
 }
 
 impl<C: ItemSink> ItemState<C> {
-    /// `capture_output` is the collector's own output capture (off when a
+    /// `o.capture_output` is the collector's own output capture (off when a
     /// [`Transformed`] makes the output).
-    fn new(
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
-        collect: C,
-    ) -> Self {
+    fn new(o: Observing, collect: C) -> Self {
         ItemState {
-            span,
-            recording,
-            generation_like,
+            span: o.span,
+            recording: o.recording,
+            generation_like: o.generation_like,
             started: false,
-            done: !recording,
+            done: !o.recording,
             collect,
-            collector: ItemCollector::new(capture_output),
+            collector: ItemCollector::new(o.capture_output),
         }
     }
 
@@ -831,24 +825,6 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: S,
         state: ItemState<C>,
-    }
-}
-
-impl<S: Stream> ObservedStream<S, CollectFn<S::Item>> {
-    /// Wraps `inner`; `collect` adds one item to the output.
-    #[inline]
-    pub fn new(
-        inner: S,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
-        collect: CollectFn<S::Item>,
-    ) -> Self {
-        ObservedStream {
-            inner,
-            state: ItemState::new(span, recording, capture_output, generation_like, collect),
-        }
     }
 }
 
@@ -966,26 +942,49 @@ impl<T> ProbeFallback for StreamProbe<'_, T> {
     }
 }
 
+/// What every stream and iterator wrapper needs to know about its observation (one
+/// argument, so the generated call and the wrappers' signatures stay short).
+pub struct Observing {
+    /// The observation's span, open until the items end or the wrapper is dropped.
+    pub span: Span,
+    /// The observation is recorded (enabled, sampled in).
+    pub recording: bool,
+    /// The items become the output.
+    pub capture_output: bool,
+    /// The first item sets `completion_start_time`.
+    pub generation_like: bool,
+}
+
+impl Observing {
+    /// The state of a wrapper whose output `transform(&items)` makes: the items are
+    /// kept (cloned) only when the output is captured.
+    fn transformed<T: Clone>(
+        self,
+        collect: CollectFn<T>,
+        transform: fn(&[T]) -> String,
+    ) -> ItemState<Transformed<T>> {
+        let keep = self.recording && self.capture_output;
+        let o = Observing {
+            capture_output: false,
+            ..self
+        };
+        ItemState::new(o, Transformed::new(collect, transform, keep))
+    }
+}
+
 impl AsStream {
-    /// See [`ObservedStream::new`].
+    /// Wraps a returned stream; `collect` adds one item to the output.
     #[inline]
     pub fn wrap<S: Stream>(
         self,
         inner: S,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
+        o: Observing,
         collect: CollectFn<S::Item>,
     ) -> ObservedStream<S, CollectFn<S::Item>> {
-        ObservedStream::new(
+        ObservedStream {
             inner,
-            span,
-            recording,
-            capture_output,
-            generation_like,
-            collect,
-        )
+            state: ItemState::new(o, collect),
+        }
     }
 
     /// [`wrap`](Self::wrap), pinned in a box (for a boxed return type).
@@ -993,159 +992,59 @@ impl AsStream {
     pub fn wrap_boxed<S: Stream>(
         self,
         inner: S,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
+        o: Observing,
         collect: CollectFn<S::Item>,
     ) -> Pin<Box<ObservedStream<S, CollectFn<S::Item>>>> {
-        Box::pin(self.wrap(
-            inner,
-            span,
-            recording,
-            capture_output,
-            generation_like,
-            collect,
-        ))
+        Box::pin(self.wrap(inner, o, collect))
     }
-}
 
-impl AsStream {
     /// [`wrap`](Self::wrap) with `transform_to_string`: the output is `transform(&items)`.
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn wrap_transformed<S: Stream>(
         self,
         inner: S,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
+        o: Observing,
         collect: CollectFn<S::Item>,
         transform: fn(&[S::Item]) -> String,
     ) -> ObservedStream<S, Transformed<S::Item>>
     where
         S::Item: Clone,
     {
-        let keep = recording && capture_output;
         ObservedStream {
             inner,
-            state: ItemState::new(
-                span,
-                recording,
-                false,
-                generation_like,
-                Transformed::new(collect, transform, keep),
-            ),
+            state: o.transformed(collect, transform),
         }
     }
 
     /// [`wrap_transformed`](Self::wrap_transformed), pinned in a box.
-    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn wrap_boxed_transformed<S: Stream>(
         self,
         inner: S,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
+        o: Observing,
         collect: CollectFn<S::Item>,
         transform: fn(&[S::Item]) -> String,
     ) -> Pin<Box<ObservedStream<S, Transformed<S::Item>>>>
     where
         S::Item: Clone,
     {
-        Box::pin(self.wrap_transformed(
-            inner,
-            span,
-            recording,
-            capture_output,
-            generation_like,
-            collect,
-            transform,
-        ))
+        Box::pin(self.wrap_transformed(inner, o, collect, transform))
     }
 }
 
 impl AsIter {
-    /// [`wrap`](Self::wrap) with `transform_to_string`: the output is `transform(&items)`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    pub fn wrap_transformed<I: Iterator>(
-        self,
-        inner: I,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
-        collect: CollectFn<I::Item>,
-        transform: fn(&[I::Item]) -> String,
-    ) -> ObservedIter<I, Transformed<I::Item>>
-    where
-        I::Item: Clone,
-    {
-        let keep = recording && capture_output;
-        ObservedIter {
-            inner,
-            state: ItemState::new(
-                span,
-                recording,
-                false,
-                generation_like,
-                Transformed::new(collect, transform, keep),
-            ),
-        }
-    }
-
-    /// [`wrap_transformed`](Self::wrap_transformed), in a box.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    pub fn wrap_boxed_transformed<I: Iterator>(
-        self,
-        inner: I,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
-        collect: CollectFn<I::Item>,
-        transform: fn(&[I::Item]) -> String,
-    ) -> Box<ObservedIter<I, Transformed<I::Item>>>
-    where
-        I::Item: Clone,
-    {
-        Box::new(self.wrap_transformed(
-            inner,
-            span,
-            recording,
-            capture_output,
-            generation_like,
-            collect,
-            transform,
-        ))
-    }
-}
-
-impl AsIter {
-    /// See [`ObservedIter::new`].
+    /// Wraps a returned iterator; `collect` adds one item to the output.
     #[inline]
     pub fn wrap<I: Iterator>(
         self,
         inner: I,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
+        o: Observing,
         collect: CollectFn<I::Item>,
     ) -> ObservedIter<I, CollectFn<I::Item>> {
-        ObservedIter::new(
+        ObservedIter {
             inner,
-            span,
-            recording,
-            capture_output,
-            generation_like,
-            collect,
-        )
+            state: ItemState::new(o, collect),
+        }
     }
 
     /// [`wrap`](Self::wrap), in a box (for a boxed return type).
@@ -1153,58 +1052,74 @@ impl AsIter {
     pub fn wrap_boxed<I: Iterator>(
         self,
         inner: I,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
+        o: Observing,
         collect: CollectFn<I::Item>,
     ) -> Box<ObservedIter<I, CollectFn<I::Item>>> {
-        Box::new(self.wrap(
+        Box::new(self.wrap(inner, o, collect))
+    }
+
+    /// [`wrap`](Self::wrap) with `transform_to_string`: the output is `transform(&items)`.
+    #[inline]
+    pub fn wrap_transformed<I: Iterator>(
+        self,
+        inner: I,
+        o: Observing,
+        collect: CollectFn<I::Item>,
+        transform: fn(&[I::Item]) -> String,
+    ) -> ObservedIter<I, Transformed<I::Item>>
+    where
+        I::Item: Clone,
+    {
+        ObservedIter {
             inner,
-            span,
-            recording,
-            capture_output,
-            generation_like,
-            collect,
-        ))
+            state: o.transformed(collect, transform),
+        }
+    }
+
+    /// [`wrap_transformed`](Self::wrap_transformed), in a box.
+    #[inline]
+    pub fn wrap_boxed_transformed<I: Iterator>(
+        self,
+        inner: I,
+        o: Observing,
+        collect: CollectFn<I::Item>,
+        transform: fn(&[I::Item]) -> String,
+    ) -> Box<ObservedIter<I, Transformed<I::Item>>>
+    where
+        I::Item: Clone,
+    {
+        Box::new(self.wrap_transformed(inner, o, collect, transform))
     }
 }
 
+/// Never reached: the probe before each call did not compile.
 impl NotApplicable {
-    /// Never reached: the probe before it did not compile.
-    pub fn wrap<T>(self, _: T, _: Span, _: bool, _: bool, _: bool, _: CollectFn<()>) -> ! {
+    /// Never reached.
+    pub fn wrap<T>(self, _: T, _: Observing, _: CollectFn<()>) -> ! {
         unreachable!("`#[observe]` probe")
     }
 
-    /// Never reached: the probe before it did not compile.
-    pub fn wrap_boxed<T>(self, _: T, _: Span, _: bool, _: bool, _: bool, _: CollectFn<()>) -> ! {
+    /// Never reached.
+    pub fn wrap_boxed<T>(self, _: T, _: Observing, _: CollectFn<()>) -> ! {
         unreachable!("`#[observe]` probe")
     }
 
-    /// Never reached: the probe before it did not compile.
-    #[allow(clippy::too_many_arguments)]
+    /// Never reached.
     pub fn wrap_transformed<T>(
         self,
         _: T,
-        _: Span,
-        _: bool,
-        _: bool,
-        _: bool,
+        _: Observing,
         _: CollectFn<()>,
         _: fn(&[()]) -> String,
     ) -> ! {
         unreachable!("`#[observe]` probe")
     }
 
-    /// Never reached: the probe before it did not compile.
-    #[allow(clippy::too_many_arguments)]
+    /// Never reached.
     pub fn wrap_boxed_transformed<T>(
         self,
         _: T,
-        _: Span,
-        _: bool,
-        _: bool,
-        _: bool,
+        _: Observing,
         _: CollectFn<()>,
         _: fn(&[()]) -> String,
     ) -> ! {
@@ -1220,24 +1135,6 @@ impl NotApplicable {
 pub struct ObservedIter<I, C: ItemSink> {
     inner: I,
     state: ItemState<C>,
-}
-
-impl<I: Iterator> ObservedIter<I, CollectFn<I::Item>> {
-    /// Wraps `inner`; `collect` adds one item to the output.
-    #[inline]
-    pub fn new(
-        inner: I,
-        span: Span,
-        recording: bool,
-        capture_output: bool,
-        generation_like: bool,
-        collect: CollectFn<I::Item>,
-    ) -> Self {
-        ObservedIter {
-            inner,
-            state: ItemState::new(span, recording, capture_output, generation_like, collect),
-        }
-    }
 }
 
 impl<I: Iterator, C: CollectItem<I::Item>> ObservedIter<I, C> {
