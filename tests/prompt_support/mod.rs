@@ -11,7 +11,6 @@
 //! background refresh in flight while other calls arrive).
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ use axum::Router;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use crate::rest_support::{openapi, request_schema, validate};
+use crate::rest_support::{openapi, request_schema, validate, Served};
 
 pub const PUBLIC_KEY: &str = "pk-lf-prompts";
 pub const SECRET_KEY: &str = "sk-lf-prompts-secret";
@@ -132,49 +131,22 @@ impl Shared {
 
 /// The server; stops when dropped.
 pub struct PromptServer {
-    addr: SocketAddr,
+    served: Served,
     shared: Shared,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl PromptServer {
     pub fn start() -> PromptServer {
         let shared = Shared::default();
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let state = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind 127.0.0.1");
-                let _ = addr_tx.send(listener.local_addr().expect("addr"));
-                let app = Router::new().fallback(handle).with_state(state);
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = stop_rx => {}
-                }
-            });
+        let served = Served::start(Some(2), move |_| {
+            Router::new().fallback(handle).with_state(state)
         });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server started");
-        PromptServer {
-            addr,
-            shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        PromptServer { served, shared }
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.served.addr)
     }
 
     /// Stores a version as a create request would (`CreatePromptRequest` body).
@@ -242,13 +214,9 @@ impl PromptServer {
 
 impl Drop for PromptServer {
     fn drop(&mut self) {
+        // A request held at the gate would keep the server from stopping (`served`
+        // stops and joins it when it is dropped, after this).
         self.open_gate();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -242,38 +242,42 @@ impl Shared {
 }
 
 /// The server; stops when dropped.
-pub struct RestServer {
-    addr: SocketAddr,
-    shared: Shared,
+/// An axum app served on 127.0.0.1 from a thread of its own until dropped (the REST
+/// server here and the prompt server of `prompt_support`).
+pub struct Served {
+    pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl RestServer {
-    pub fn start() -> RestServer {
-        let shared = Shared::default();
+impl Served {
+    /// Binds a port, builds the app with the address known, and serves it on a
+    /// current-thread runtime (`workers: None`) or a multi-thread one.
+    pub fn start(
+        workers: Option<usize>,
+        app: impl FnOnce(SocketAddr) -> Router + Send + 'static,
+    ) -> Served {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let state = shared.clone();
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let mut rt = match workers {
+                None => tokio::runtime::Builder::new_current_thread(),
+                Some(n) => {
+                    let mut b = tokio::runtime::Builder::new_multi_thread();
+                    b.worker_threads(n);
+                    b
+                }
+            };
+            let rt = rt.enable_all().build().expect("runtime");
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind 127.0.0.1");
                 let addr = listener.local_addr().expect("addr");
-                let _ = state.base.set(format!("http://{addr}"));
+                let app = app(addr);
                 let _ = addr_tx.send(addr);
-                let app = Router::new()
-                    .fallback(handle)
-                    .layer(DefaultBodyLimit::disable())
-                    .with_state(state);
-                let server = axum::serve(listener, app);
                 tokio::select! {
-                    _ = server => {}
+                    _ = axum::serve(listener, app) => {}
                     _ = stop_rx => {}
                 }
             });
@@ -281,16 +285,46 @@ impl RestServer {
         let addr = addr_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("server started");
-        RestServer {
+        Served {
             addr,
-            shared,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
     }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub struct RestServer {
+    served: Served,
+    shared: Shared,
+}
+
+impl RestServer {
+    pub fn start() -> RestServer {
+        let shared = Shared::default();
+        let state = shared.clone();
+        let served = Served::start(None, move |addr| {
+            let _ = state.base.set(format!("http://{addr}"));
+            Router::new()
+                .fallback(handle)
+                .layer(DefaultBodyLimit::disable())
+                .with_state(state)
+        });
+        RestServer { served, shared }
+    }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.served.addr)
     }
 
     /// Answers to the next score requests, in order; then `default`.
@@ -355,17 +389,6 @@ impl RestServer {
     pub fn assert_valid(&self) {
         let v = self.violations();
         assert!(v.is_empty(), "invalid requests: {v:#?}");
-    }
-}
-
-impl Drop for RestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
