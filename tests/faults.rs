@@ -265,23 +265,29 @@ impl<'a> Run<'a> {
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// The receiver comes back after `down_for`: what is created then must be delivered,
+/// and the report says how long the first delivery took.
+fn recover(mut run: Run<'_>, rx: &FaultyReceiver, down_for: Duration) -> Report {
+    std::thread::sleep(down_for);
+    let up_at = Instant::now();
+    rx.up();
+    let after = run.create(20);
+    run.must_deliver.extend(after);
+    let _ = run.flush();
+    let mut report = run.finish();
+    report.recovered_ms = rx
+        .first_delivery_since(up_at)
+        .map(|t| (t - up_at).as_millis() as u64);
+    report
+}
+
 fn scenario(name: &str) -> Report {
     match name {
         "down_at_start_then_up" => {
             let rx = FaultyReceiver::down(faulty::always(Action::ok()));
             let mut run = Run::new(name, &rx, 2 * SECOND);
             run.create(20);
-            std::thread::sleep(Duration::from_millis(500));
-            let up_at = Instant::now();
-            rx.up();
-            let after = run.create(20);
-            run.must_deliver.extend(after);
-            let _ = run.flush();
-            let mut report = run.finish();
-            report.recovered_ms = rx
-                .first_delivery_since(up_at)
-                .map(|t| (t - up_at).as_millis() as u64);
-            report
+            recover(run, &rx, Duration::from_millis(500))
         }
         "down_mid_run" => {
             let rx = FaultyReceiver::start(faulty::always(Action::ok()));
@@ -291,17 +297,7 @@ fn scenario(name: &str) -> Report {
             let _ = run.flush();
             rx.stop();
             run.create(20);
-            std::thread::sleep(Duration::from_millis(300));
-            let up_at = Instant::now();
-            rx.up();
-            let after = run.create(20);
-            run.must_deliver.extend(after);
-            let _ = run.flush();
-            let mut report = run.finish();
-            report.recovered_ms = rx
-                .first_delivery_since(up_at)
-                .map(|t| (t - up_at).as_millis() as u64);
-            report
+            recover(run, &rx, Duration::from_millis(300))
         }
         "slow_2s_with_1s_timeout" => {
             let rx = FaultyReceiver::start(faulty::always(Action::ok().after(2 * SECOND)));
