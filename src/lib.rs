@@ -1,4 +1,5 @@
 //! Examples and integration tests of the Langfuse Rust toolkit.
+#![forbid(unsafe_code)]
 
 /// The Rust blocks of the README, compiled as doc tests (`cargo test --doc`).
 #[cfg(doctest)]

@@ -19,13 +19,6 @@ use tokio::sync::oneshot;
 use tracing::Instrument as _;
 use tracing_subscriber::prelude::*;
 
-fn layer(receiver: &Receiver, public_key: &str) -> LangfuseLayer {
-    support::layer_builder(receiver)
-        .public_key(public_key)
-        .build()
-        .unwrap()
-}
-
 /// Headers the server saw, for the assertions.
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<HeaderMap>>>;
 
@@ -162,8 +155,11 @@ fn named<'a>(spans: &'a [CapturedSpan], name: &str) -> &'a CapturedSpan {
 fn one_user_request_is_one_trace_across_two_services() {
     let receiver = Receiver::start();
     let seen = Seen::default();
-    let (base_url, stop, server) = start_server(layer(&receiver, "pk-lf-server"), seen.clone());
-    let answer = run_client(layer(&receiver, "pk-lf-client"), base_url);
+    let (base_url, stop, server) = start_server(
+        support::service_layer(&receiver, "pk-lf-server"),
+        seen.clone(),
+    );
+    let answer = run_client(support::service_layer(&receiver, "pk-lf-client"), base_url);
     assert_eq!(answer, "answer to the question");
     stop.send(()).unwrap();
     server.join().unwrap();
@@ -238,9 +234,12 @@ fn one_user_request_is_one_trace_across_two_services() {
 fn without_baggage_only_the_trace_crosses_the_hop() {
     let receiver = Receiver::start();
     let seen = Seen::default();
-    let (base_url, stop, server) = start_server(layer(&receiver, "pk-lf-server"), seen.clone());
+    let (base_url, stop, server) = start_server(
+        support::service_layer(&receiver, "pk-lf-server"),
+        seen.clone(),
+    );
     let trace_id = std::thread::spawn(move || {
-        let l = layer(&receiver, "pk-lf-client");
+        let l = support::service_layer(&receiver, "pk-lf-client");
         let handle = l.handle();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(l), || {
             let rt = tokio::runtime::Builder::new_current_thread()

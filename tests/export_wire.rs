@@ -7,33 +7,23 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use base64::Engine as _;
-use langfuse_tracing::{Compression, LangfuseLayer};
+use langfuse_tracing::Compression;
 use support::{AttrValue, Receiver};
 use tracing::field::Empty;
 use tracing_subscriber::prelude::*;
 
-const PK: &str = "pk-lf-test";
-const SK: &str = "sk-lf-secret";
+use support::{PUBLIC_KEY as PK, SECRET_KEY as SK};
 
-fn layer(receiver: &Receiver) -> langfuse_tracing::LayerBuilder {
-    LangfuseLayer::builder()
-        .public_key(PK)
-        .secret_key(SK)
-        .base_url(format!("{}/", receiver.base_url()))
-        .console(false)
-}
-
-fn run(layer: LangfuseLayer, f: impl FnOnce()) {
-    let handle = layer.handle();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    handle.flush().expect("flush");
+/// The test layer with a trailing slash on the base URL (it must not double the path's).
+fn builder_with_trailing_slash(receiver: &Receiver) -> langfuse_tracing::LayerBuilder {
+    support::layer_builder_to(format!("{}/", receiver.base_url()))
 }
 
 #[test]
 fn request_path_headers_auth_gzip_scope_and_resource() {
     let receiver = Receiver::start();
-    run(
-        layer(&receiver)
+    support::run(
+        builder_with_trailing_slash(&receiver)
             .environment("staging")
             .release("r-42")
             .build()
@@ -95,8 +85,8 @@ fn request_path_headers_auth_gzip_scope_and_resource() {
 #[test]
 fn no_compression_sends_plain_protobuf() {
     let receiver = Receiver::start();
-    run(
-        layer(&receiver)
+    support::run(
+        builder_with_trailing_slash(&receiver)
             .compression(Compression::None)
             .build()
             .unwrap(),
@@ -113,28 +103,31 @@ fn no_compression_sends_plain_protobuf() {
 #[test]
 fn parent_links_follow_the_tracing_tree_across_threads_and_skip_plain_spans() {
     let receiver = Receiver::start();
-    run(layer(&receiver).build().unwrap(), || {
-        let root = tracing::info_span!("root", langfuse.observation.type = "agent");
-        let _e = root.enter();
-        // A plain span in between is transparent: its child attaches to `root`.
-        let plain = tracing::info_span!("plain-middle");
-        let _p = plain.enter();
-        let child = tracing::info_span!("child", langfuse.observation.type = "tool");
-        let for_thread = child.clone();
-        // `with_default` is per thread: carry the dispatcher into the new thread.
-        let dispatch = tracing::dispatcher::get_default(|d| d.clone());
-        std::thread::spawn(move || {
-            tracing::dispatcher::with_default(&dispatch, || {
-                let _c = for_thread.enter();
-                let _g =
-                    tracing::info_span!("grandchild", langfuse.observation.type = "generation")
-                        .entered();
+    support::run(
+        builder_with_trailing_slash(&receiver).build().unwrap(),
+        || {
+            let root = tracing::info_span!("root", langfuse.observation.type = "agent");
+            let _e = root.enter();
+            // A plain span in between is transparent: its child attaches to `root`.
+            let plain = tracing::info_span!("plain-middle");
+            let _p = plain.enter();
+            let child = tracing::info_span!("child", langfuse.observation.type = "tool");
+            let for_thread = child.clone();
+            // `with_default` is per thread: carry the dispatcher into the new thread.
+            let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let _c = for_thread.enter();
+                    let _g =
+                        tracing::info_span!("grandchild", langfuse.observation.type = "generation")
+                            .entered();
+                })
             })
-        })
-        .join()
-        .unwrap();
-        drop(child);
-    });
+            .join()
+            .unwrap();
+            drop(child);
+        },
+    );
     let spans = receiver.wait_for_spans(3, Duration::from_secs(10));
     assert_eq!(spans.len(), 3, "the plain span is not exported");
     let root = receiver.span_named("root");
@@ -155,15 +148,18 @@ fn parent_links_follow_the_tracing_tree_across_threads_and_skip_plain_spans() {
 #[test]
 fn gen_ai_spans_are_kept_and_other_plain_spans_dropped_by_default() {
     let receiver = Receiver::start();
-    run(layer(&receiver).build().unwrap(), || {
-        let _a = tracing::info_span!(
-            "chat gpt-4o",
-            gen_ai.request.model = "gpt-4o",
-            gen_ai.usage.input_tokens = 12i64
-        )
-        .entered();
-        let _b = tracing::info_span!("db-query", table = "users").entered();
-    });
+    support::run(
+        builder_with_trailing_slash(&receiver).build().unwrap(),
+        || {
+            let _a = tracing::info_span!(
+                "chat gpt-4o",
+                gen_ai.request.model = "gpt-4o",
+                gen_ai.usage.input_tokens = 12i64
+            )
+            .entered();
+            let _b = tracing::info_span!("db-query", table = "users").entered();
+        },
+    );
     let spans = receiver.wait_for_spans(1, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(receiver.spans().len(), 1);
@@ -179,8 +175,11 @@ fn gen_ai_spans_are_kept_and_other_plain_spans_dropped_by_default() {
 fn a_user_filter_replaces_the_default() {
     let receiver = Receiver::start();
     let filter = langfuse_tracing::SpanFilter::new(|m| m.name() == "db-query");
-    run(
-        layer(&receiver).span_filter(filter).build().unwrap(),
+    support::run(
+        builder_with_trailing_slash(&receiver)
+            .span_filter(filter)
+            .build()
+            .unwrap(),
         || {
             let _a = tracing::info_span!("chat", gen_ai.request.model = "gpt-4o").entered();
             let _b = tracing::info_span!("db-query", table = "users").entered();
@@ -195,36 +194,39 @@ fn a_user_filter_replaces_the_default() {
 #[test]
 fn generation_fields_are_exported_exactly_and_updates_merge() {
     let receiver = Receiver::start();
-    run(layer(&receiver).build().unwrap(), || {
-        let span = tracing::info_span!(
-            "llm-call",
-            langfuse.observation.type = "generation",
-            langfuse.observation.input = "What is 2+2?",
-            langfuse.observation.output = Empty,
-            langfuse.observation.model.name = "gpt-4o",
-            langfuse.observation.model.parameters = r#"{"temperature": 0.2}"#,
-            langfuse.observation.usage_details = Empty,
-            langfuse.observation.cost_details = Empty,
-            langfuse.observation.completion_start_time = "\"2025-01-02T03:04:05.678901Z\"",
-            langfuse.observation.prompt.name = "qa",
-            langfuse.observation.prompt.version = 3i64,
-            langfuse.observation.metadata.attempt = 1i64,
-            langfuse.observation.metadata.component = "api",
-            langfuse.observation.level = Empty,
-            langfuse.version = "v2",
-        );
-        span.record("langfuse.observation.output", "4");
-        span.record(
-            "langfuse.observation.usage_details",
-            r#"{"input": 10, "output": 50}"#,
-        );
-        span.record(
-            "langfuse.observation.cost_details",
-            r#"{"input": 0.0001, "total": 0.0021}"#,
-        );
-        span.record("langfuse.observation.metadata.attempt", 2i64);
-        span.record("langfuse.observation.level", "WARNING");
-    });
+    support::run(
+        builder_with_trailing_slash(&receiver).build().unwrap(),
+        || {
+            let span = tracing::info_span!(
+                "llm-call",
+                langfuse.observation.type = "generation",
+                langfuse.observation.input = "What is 2+2?",
+                langfuse.observation.output = Empty,
+                langfuse.observation.model.name = "gpt-4o",
+                langfuse.observation.model.parameters = r#"{"temperature": 0.2}"#,
+                langfuse.observation.usage_details = Empty,
+                langfuse.observation.cost_details = Empty,
+                langfuse.observation.completion_start_time = "\"2025-01-02T03:04:05.678901Z\"",
+                langfuse.observation.prompt.name = "qa",
+                langfuse.observation.prompt.version = 3i64,
+                langfuse.observation.metadata.attempt = 1i64,
+                langfuse.observation.metadata.component = "api",
+                langfuse.observation.level = Empty,
+                langfuse.version = "v2",
+            );
+            span.record("langfuse.observation.output", "4");
+            span.record(
+                "langfuse.observation.usage_details",
+                r#"{"input": 10, "output": 50}"#,
+            );
+            span.record(
+                "langfuse.observation.cost_details",
+                r#"{"input": 0.0001, "total": 0.0021}"#,
+            );
+            span.record("langfuse.observation.metadata.attempt", 2i64);
+            span.record("langfuse.observation.level", "WARNING");
+        },
+    );
     let s = receiver
         .wait_for_spans(1, Duration::from_secs(10))
         .remove(0);
@@ -292,9 +294,12 @@ fn generation_fields_are_exported_exactly_and_updates_merge() {
 #[test]
 fn generation_fields_on_span_like_types_are_dropped() {
     let receiver = Receiver::start();
-    run(layer(&receiver).build().unwrap(), || {
-        let _s = tracing::info_span!("tool", langfuse.observation.type = "tool", langfuse.observation.model.name = "gpt-4o", langfuse.observation.usage_details = "{}").entered();
-    });
+    support::run(
+        builder_with_trailing_slash(&receiver).build().unwrap(),
+        || {
+            let _s = tracing::info_span!("tool", langfuse.observation.type = "tool", langfuse.observation.model.name = "gpt-4o", langfuse.observation.usage_details = "{}").entered();
+        },
+    );
     let s = receiver
         .wait_for_spans(1, Duration::from_secs(10))
         .remove(0);
@@ -305,9 +310,12 @@ fn generation_fields_on_span_like_types_are_dropped() {
 #[test]
 fn error_level_sets_the_otel_status() {
     let receiver = Receiver::start();
-    run(layer(&receiver).build().unwrap(), || {
-        let _s = tracing::info_span!("failing", langfuse.observation.type = "tool", langfuse.observation.level = "ERROR", langfuse.observation.status_message = "tool failed for 7").entered();
-    });
+    support::run(
+        builder_with_trailing_slash(&receiver).build().unwrap(),
+        || {
+            let _s = tracing::info_span!("failing", langfuse.observation.type = "tool", langfuse.observation.level = "ERROR", langfuse.observation.status_message = "tool failed for 7").entered();
+        },
+    );
     let s = receiver
         .wait_for_spans(1, Duration::from_secs(10))
         .remove(0);
@@ -335,11 +343,14 @@ fn every_observation_type_goes_on_the_wire_with_its_name() {
         "guardrail",
         "event",
     ];
-    run(layer(&receiver).build().unwrap(), || {
-        for t in types {
-            let _s = tracing::info_span!("typed", langfuse.observation.type = t).entered();
-        }
-    });
+    support::run(
+        builder_with_trailing_slash(&receiver).build().unwrap(),
+        || {
+            for t in types {
+                let _s = tracing::info_span!("typed", langfuse.observation.type = t).entered();
+            }
+        },
+    );
     let spans = receiver.wait_for_spans(types.len(), Duration::from_secs(10));
     let got: BTreeSet<&str> = spans
         .iter()
@@ -359,19 +370,22 @@ fn every_observation_type_goes_on_the_wire_with_its_name() {
 #[test]
 fn trace_level_fields_from_span_fields() {
     let receiver = Receiver::start();
-    run(layer(&receiver).build().unwrap(), || {
-        let _s = tracing::info_span!(
-            "request",
-            langfuse.observation.type = "span",
-            user.id = "user_123",
-            session.id = "session_abc",
-            langfuse.trace.name = "checkout",
-            langfuse.trace.tags = r#"["tag-a","tag-b"]"#,
-            langfuse.trace.metadata.plan = "premium",
-            langfuse.trace.public = true,
-        )
-        .entered();
-    });
+    support::run(
+        builder_with_trailing_slash(&receiver).build().unwrap(),
+        || {
+            let _s = tracing::info_span!(
+                "request",
+                langfuse.observation.type = "span",
+                user.id = "user_123",
+                session.id = "session_abc",
+                langfuse.trace.name = "checkout",
+                langfuse.trace.tags = r#"["tag-a","tag-b"]"#,
+                langfuse.trace.metadata.plan = "premium",
+                langfuse.trace.public = true,
+            )
+            .entered();
+        },
+    );
     let s = receiver
         .wait_for_spans(1, Duration::from_secs(10))
         .remove(0);
@@ -395,19 +409,31 @@ fn trace_level_fields_from_span_fields() {
 #[test]
 fn sampling_keeps_or_drops_whole_traces() {
     let receiver = Receiver::start();
-    run(layer(&receiver).sample_rate(0.0).build().unwrap(), || {
-        let _s = tracing::info_span!("dropped", langfuse.observation.type = "span").entered();
-    });
+    support::run(
+        builder_with_trailing_slash(&receiver)
+            .sample_rate(0.0)
+            .build()
+            .unwrap(),
+        || {
+            let _s = tracing::info_span!("dropped", langfuse.observation.type = "span").entered();
+        },
+    );
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(receiver.spans().len(), 0);
 
     let receiver = Receiver::start();
-    run(layer(&receiver).sample_rate(0.5).build().unwrap(), || {
-        for _ in 0..200 {
-            let _r = tracing::info_span!("r", langfuse.observation.type = "span").entered();
-            let _c = tracing::info_span!("c", langfuse.observation.type = "span").entered();
-        }
-    });
+    support::run(
+        builder_with_trailing_slash(&receiver)
+            .sample_rate(0.5)
+            .build()
+            .unwrap(),
+        || {
+            for _ in 0..200 {
+                let _r = tracing::info_span!("r", langfuse.observation.type = "span").entered();
+                let _c = tracing::info_span!("c", langfuse.observation.type = "span").entered();
+            }
+        },
+    );
     let spans = receiver.spans(); // flush() returned: everything has arrived
     let roots: Vec<_> = spans.iter().filter(|s| s.name == "r").collect();
     let children: Vec<_> = spans.iter().filter(|s| s.name == "c").collect();
@@ -433,8 +459,11 @@ fn sampling_keeps_or_drops_whole_traces() {
 #[test]
 fn disabled_tracing_sends_nothing() {
     let receiver = Receiver::start();
-    run(
-        layer(&receiver).tracing_enabled(false).build().unwrap(),
+    support::run(
+        builder_with_trailing_slash(&receiver)
+            .tracing_enabled(false)
+            .build()
+            .unwrap(),
         || {
             let _s = tracing::info_span!("x", langfuse.observation.type = "span").entered();
         },
@@ -446,7 +475,7 @@ fn disabled_tracing_sends_nothing() {
 #[test]
 fn flush_at_sends_full_batches_without_an_explicit_flush() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver)
+    let layer = builder_with_trailing_slash(&receiver)
         .flush_at(2)
         .flush_interval(Duration::from_secs(3600))
         .build()
@@ -466,7 +495,7 @@ fn flush_at_sends_full_batches_without_an_explicit_flush() {
 #[test]
 fn flush_interval_sends_without_an_explicit_flush() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver)
+    let layer = builder_with_trailing_slash(&receiver)
         .flush_interval(Duration::from_millis(50))
         .build()
         .unwrap();
@@ -481,7 +510,7 @@ fn flush_interval_sends_without_an_explicit_flush() {
 #[test]
 fn the_tight_loop_loses_nothing_with_default_settings() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver).build().unwrap();
+    let layer = builder_with_trailing_slash(&receiver).build().unwrap();
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for _ in 0..100 {
@@ -500,7 +529,7 @@ fn the_tight_loop_loses_nothing_with_default_settings() {
 fn a_full_queue_drops_new_observations_and_counts_them() {
     let receiver = Receiver::start();
     // A tiny budget and no export until shutdown: most observations cannot be queued.
-    let layer = layer(&receiver)
+    let layer = builder_with_trailing_slash(&receiver)
         .max_queue_bytes(8 * 1024)
         .flush_at(1_000_000)
         .flush_interval(Duration::from_secs(3600))
@@ -532,7 +561,7 @@ fn a_full_queue_drops_new_observations_and_counts_them() {
 /// answers each request after 20 ms; returns (delivered, dropped).
 fn flood_a_slow_collector(n: usize, queue_full_wait: Duration) -> (usize, u64) {
     let receiver = Receiver::start_with_delay(Duration::from_millis(20));
-    let layer = layer(&receiver)
+    let layer = builder_with_trailing_slash(&receiver)
         .max_queue_bytes(8 * 1024)
         .flush_at(20)
         .queue_full_wait(queue_full_wait)
@@ -574,7 +603,7 @@ fn a_queue_full_wait_gives_up_after_its_bound() {
     // observation that finds it full is dropped after 20 ms instead of waiting for
     // the export thread.
     let receiver = Receiver::start_with_delay(Duration::from_secs(3600));
-    let layer = layer(&receiver)
+    let layer = builder_with_trailing_slash(&receiver)
         .max_queue_bytes(8 * 1024)
         .flush_at(5)
         .timeout(Duration::from_secs(60))
@@ -602,7 +631,7 @@ fn a_queue_full_wait_gives_up_after_its_bound() {
 #[test]
 fn bad_field_values_warn_without_deadlocking_a_formatting_layer() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver).build().unwrap();
+    let layer = builder_with_trailing_slash(&receiver).build().unwrap();
     let handle = layer.handle();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

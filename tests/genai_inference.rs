@@ -8,21 +8,10 @@ mod support;
 
 use std::time::Duration;
 
-use langfuse_tracing::LangfuseLayer;
 use support::{AttrValue, CapturedSpan, Receiver};
-use tracing_subscriber::prelude::*;
 
 fn run(receiver: &Receiver, f: impl FnOnce()) {
-    let layer = LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-secret")
-        .base_url(receiver.base_url())
-        .console(false)
-        .build()
-        .unwrap();
-    let handle = layer.handle();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    handle.flush().expect("flush");
+    support::run(support::layer(receiver), f);
 }
 
 fn named<'a>(spans: &'a [CapturedSpan], name: &str) -> &'a CapturedSpan {

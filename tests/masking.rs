@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use langfuse_tracing::{observe, LangfuseLayer};
+use langfuse_tracing::observe;
 use langfuse_tracing_core::mask::FULLY_MASKED;
 use langfuse_tracing_core::observation::{
     generation, span, update_current_generation, update_current_span, update_current_trace,
@@ -16,7 +16,6 @@ use langfuse_tracing_core::observation::{
 use langfuse_tracing_core::propagation::PropagateAttributes;
 use serde_json::{json, Value};
 use support::{AttrValue, CapturedSpan, Receiver};
-use tracing_subscriber::prelude::*;
 
 /// The value no test may let through.
 const SECRET: &str = "sk-SECRET-4242";
@@ -47,14 +46,8 @@ fn capture_masked(
         .mask(mask)
         .build()
         .unwrap();
-    run(layer, f);
+    support::run(layer, f);
     receiver.spans()
-}
-
-fn run(layer: LangfuseLayer, f: impl FnOnce()) {
-    let handle = layer.handle();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    handle.flush().expect("flush");
 }
 
 fn text_of(v: &AttrValue) -> String {
@@ -434,7 +427,7 @@ fn a_failing_try_mask_yields_the_fully_masked_value() {
         })
         .build()
         .unwrap();
-    run(layer, || {
+    support::run(layer, || {
         span("t")
             .input(&SECRET)
             .output(&"fine")
@@ -557,7 +550,7 @@ fn child_console_and_export_with_mask() {
         .mask(redact)
         .build()
         .unwrap();
-    run(layer, || {
+    support::run(layer, || {
         pipeline(&format!("what is {SECRET}?"));
         span("manual")
             .input(&json!({"card": SECRET}))
@@ -592,7 +585,7 @@ fn child_failing_mask() {
         .mask(|_| panic!("no"))
         .build()
         .unwrap();
-    run(layer, || {
+    support::run(layer, || {
         for _ in 0..3 {
             span("f").input(&SECRET).metadata("k", &SECRET).run(|o| {
                 o.update(SpanUpdate::new().output(&SECRET));

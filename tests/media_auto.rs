@@ -14,13 +14,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use langfuse_tracing::observation::{generation, update_current_generation, GenerationUpdate};
-use langfuse_tracing::{observe, LangfuseHandle, LangfuseLayer};
+use langfuse_tracing::{observe, LangfuseHandle};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
-use rest_support::{RestServer, PUBLIC_KEY, SECRET_KEY};
+use rest_support::RestServer;
 use serde_json::{json, Value};
 use support::CapturedSpan;
-use tracing_subscriber::prelude::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 const OTLP_PATH: &str = "/api/public/otel/v1/traces";
@@ -63,17 +62,9 @@ fn describe(messages: Value) -> String {
 
 /// Runs `f` under a layer sending spans and media to `server`; flushes and shuts down.
 fn run(server: &RestServer, f: impl FnOnce()) -> LangfuseHandle {
-    let layer = LangfuseLayer::builder()
-        .public_key(PUBLIC_KEY)
-        .secret_key(SECRET_KEY)
-        .base_url(server.base_url())
-        .timeout(Duration::from_secs(10))
-        .console(false)
-        .build()
-        .expect("layer");
+    let layer = rest_support::layer(server);
     let handle = layer.handle();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    handle.flush().expect("flush");
+    support::run(layer, f);
     assert!(handle.flush_media(WAIT), "the uploads finish");
     handle
 }

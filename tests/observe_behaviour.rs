@@ -27,16 +27,10 @@ const STATUS: &str = "langfuse.observation.status_message";
 const COMPLETION_START: &str = "langfuse.observation.completion_start_time";
 const OTEL_STATUS_ERROR: i32 = 2;
 
-fn layer(receiver: &Receiver) -> LangfuseLayer {
-    support::layer_builder(receiver)
-        .build()
-        .expect("valid config")
-}
-
 /// A subscriber with a Langfuse layer exporting to `receiver`, and the layer's handle,
 /// for tests that switch it on and off around their calls.
 fn dispatch_to(receiver: &Receiver) -> (tracing::Dispatch, langfuse_tracing::LangfuseHandle) {
-    let layer = layer(receiver);
+    let layer = support::layer(receiver);
     let handle = layer.handle();
     (
         tracing::Dispatch::new(tracing_subscriber::registry().with(layer)),
@@ -48,7 +42,7 @@ fn dispatch_to(receiver: &Receiver) -> (tracing::Dispatch, langfuse_tracing::Lan
 /// that were exported (waits for `n`).
 fn capture(n: usize, f: impl FnOnce()) -> Vec<CapturedSpan> {
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
+    let layer = support::layer(&receiver);
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
     handle.flush().unwrap();
@@ -762,7 +756,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountWarnings {
 fn update_current_warns_only_under_a_langfuse_subscriber() {
     use langfuse_tracing_core::observation::{update_current_span, SpanUpdate};
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
+    let layer = support::layer(&receiver);
     let handle = layer.handle();
     let warnings = Arc::new(AtomicUsize::new(0));
     let with_langfuse = tracing_subscriber::registry()
@@ -1108,7 +1102,7 @@ fn cache_outer(tag: &str, other: &tracing::Dispatch) -> String {
 #[test]
 fn input_and_output_land_on_the_right_observation_across_subscribers_with_equal_span_ids() {
     let receiver_b = Receiver::start();
-    let layer_b = layer(&receiver_b);
+    let layer_b = support::layer(&receiver_b);
     let handle_b = layer_b.handle();
     let dispatch_b = tracing::Dispatch::new(tracing_subscriber::registry().with(layer_b));
     let spans_a = capture(3, || {
@@ -1158,7 +1152,7 @@ fn input_and_output_land_on_the_right_observation_across_subscribers_with_equal_
 fn updates_reach_their_own_subscribers_observation_while_another_with_the_same_id_is_open() {
     use langfuse_tracing_core::observation::{span, SpanUpdate};
     let receiver_b = Receiver::start();
-    let layer_b = layer(&receiver_b);
+    let layer_b = support::layer(&receiver_b);
     let handle_b = layer_b.handle();
     let dispatch_b = tracing::Dispatch::new(tracing_subscriber::registry().with(layer_b));
     let spans_a = capture(1, || {

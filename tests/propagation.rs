@@ -19,24 +19,9 @@ use tracing_subscriber::prelude::*;
 const USER: &str = "user.id";
 const SESSION: &str = "session.id";
 
-fn layer(receiver: &Receiver) -> LangfuseLayer {
-    LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
-        .base_url(receiver.base_url())
-        .console(false)
-        .build()
-        .unwrap()
-}
-
 /// Runs `f` under a fresh layer and returns every exported span.
 fn capture(f: impl FnOnce()) -> Vec<CapturedSpan> {
-    let receiver = Receiver::start();
-    let layer = layer(&receiver);
-    let handle = layer.handle();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    handle.flush().unwrap();
-    receiver.spans()
+    support::capture(f).1
 }
 
 fn named<'a>(spans: &'a [CapturedSpan], name: &str) -> &'a CapturedSpan {
@@ -198,7 +183,7 @@ fn observed_functions_get_the_values_current_at_entry_and_inside() {
 #[tokio::test]
 async fn a_future_scope_survives_await_and_ends_with_the_future() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
+    let layer = support::layer(&receiver);
     let handle = layer.handle();
     let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     let root = observation!("async-root");
@@ -241,7 +226,7 @@ async fn a_future_scope_survives_await_and_ends_with_the_future() {
 #[tokio::test]
 async fn a_spawned_task_is_in_scope_only_when_wrapped() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
+    let layer = support::layer(&receiver);
     let handle = layer.handle();
     let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     async {
@@ -417,7 +402,7 @@ fn invalid_entries_are_dropped_and_the_rest_still_applies() {
 #[test]
 fn injected_traceparent_names_the_current_observation() {
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
+    let layer = support::layer(&receiver);
     let handle = layer.handle();
     let mut headers = http::HeaderMap::new();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -522,7 +507,7 @@ fn headers_interoperate_with_the_opentelemetry_sdk_propagators() {
     // Ours -> SDK.
     let mut headers = http::HeaderMap::new();
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
+    let layer = support::layer(&receiver);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let _s = observation!("interop").entered();
         PropagateAttributes::new()
@@ -670,7 +655,7 @@ fn a_trace_claimed_by_the_caller_is_not_rooted_here_again() {
         ),
     ];
     let receiver = Receiver::start();
-    let layer = layer(&receiver);
+    let layer = support::layer(&receiver);
     let handle = layer.handle();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         for (name, baggage) in &cases {

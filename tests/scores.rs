@@ -14,23 +14,6 @@ use tracing_subscriber::prelude::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn layer(server: &RestServer) -> LangfuseLayer {
-    layer_with(server, |b| b)
-}
-
-fn layer_with(
-    server: &RestServer,
-    f: impl FnOnce(langfuse_tracing::LayerBuilder) -> langfuse_tracing::LayerBuilder,
-) -> LangfuseLayer {
-    f(LangfuseLayer::builder()
-        .public_key(PUBLIC_KEY)
-        .secret_key(SECRET_KEY)
-        .base_url(server.base_url())
-        .timeout(Duration::from_secs(10)))
-    .build()
-    .expect("layer")
-}
-
 /// Runs `f` with the layer as the current subscriber; returns the handle.
 fn with_layer(layer: LangfuseLayer, f: impl FnOnce(&LangfuseHandle)) -> LangfuseHandle {
     let handle = layer.handle();
@@ -47,7 +30,7 @@ fn assert_accounted(handle: &LangfuseHandle) {
 fn every_kind_of_score_reaches_the_server_as_a_valid_batch() {
     let server = RestServer::start();
     let trace_seed = create_trace_id(Some("req_12345"));
-    let handle = with_layer(layer(&server), |handle| {
+    let handle = with_layer(rest_support::layer(&server), |handle| {
         let generation = langfuse_tracing::observation::generation("llm").start();
         let trace = generation.trace_id().expect("trace id");
         let obs = generation.id().expect("observation id");
@@ -137,7 +120,7 @@ fn every_kind_of_score_reaches_the_server_as_a_valid_batch() {
 #[test]
 fn scores_from_an_observation_carry_its_environment() {
     let server = RestServer::start();
-    let handle = with_layer(layer(&server), |_| {
+    let handle = with_layer(rest_support::layer(&server), |_| {
         let staging = langfuse_tracing::observation::span("request")
             .environment("staging")
             .start();
@@ -174,7 +157,7 @@ fn scores_from_an_observation_carry_its_environment() {
 #[test]
 fn sending_the_same_id_again_updates_the_score() {
     let server = RestServer::start();
-    let handle = layer(&server).handle();
+    let handle = rest_support::layer(&server).handle();
     let trace = create_trace_id(Some("request-9"));
     let at = std::time::SystemTime::now();
     let id = handle
@@ -207,7 +190,7 @@ fn sending_the_same_id_again_updates_the_score() {
 #[test]
 fn batches_hold_at_most_fifteen_scores() {
     let server = RestServer::start();
-    let handle = layer(&server).handle();
+    let handle = rest_support::layer(&server).handle();
     for i in 0..40 {
         handle
             .create_score(Score::new("n", i).session_id("s"))
@@ -230,7 +213,7 @@ fn batches_hold_at_most_fifteen_scores() {
 fn a_207_drops_only_the_rejected_items_and_is_not_retried() {
     let server = RestServer::start();
     server.script([Answer::RejectNamed("bad".into())]);
-    let handle = layer(&server).handle();
+    let handle = rest_support::layer(&server).handle();
     for name in ["ok", "bad", "ok", "bad"] {
         handle
             .create_score(Score::new(name, 1).session_id("s"))
@@ -247,7 +230,7 @@ fn a_207_drops_only_the_rejected_items_and_is_not_retried() {
 fn throttling_and_server_errors_are_retried() {
     let server = RestServer::start();
     server.script([Answer::TooMany(1), Answer::Status(500)]);
-    let handle = layer(&server).handle();
+    let handle = rest_support::layer(&server).handle();
     handle
         .create_score(Score::new("q", 1).session_id("s"))
         .unwrap();
@@ -267,7 +250,7 @@ fn rejected_keys_are_not_retried_and_counted_as_dropped() {
     for status in [401, 403] {
         let server = RestServer::start();
         server.set_default(Answer::Status(status));
-        let handle = layer(&server).handle();
+        let handle = rest_support::layer(&server).handle();
         for _ in 0..3 {
             handle
                 .create_score(Score::new("q", 1).session_id("s"))
@@ -285,7 +268,7 @@ fn rejected_keys_are_not_retried_and_counted_as_dropped() {
 fn a_server_without_the_batch_form_gets_one_object_per_request_from_then_on() {
     let server = RestServer::start();
     server.set_default(Answer::OnlySingle);
-    let handle = layer(&server).handle();
+    let handle = rest_support::layer(&server).handle();
     for i in 0..3 {
         handle
             .create_score(Score::new("q", i).session_id("s"))
@@ -314,7 +297,7 @@ fn a_server_without_the_batch_form_gets_one_object_per_request_from_then_on() {
 fn a_bad_request_is_reported_and_dropped() {
     let server = RestServer::start();
     server.set_default(Answer::Status(400));
-    let handle = layer(&server).handle();
+    let handle = rest_support::layer(&server).handle();
     handle
         .create_score(Score::new("q", 1).session_id("s"))
         .unwrap();
@@ -351,7 +334,7 @@ fn an_unreachable_server_loses_scores_counted() {
 #[test]
 fn invalid_scores_are_errors_and_never_sent() {
     let server = RestServer::start();
-    let handle = layer(&server).handle();
+    let handle = rest_support::layer(&server).handle();
     let t = "6cec55478a541a9eb2b3bfd6c8ba5670";
     assert_eq!(
         handle.create_score(Score::new("", 1).trace_id(t)),
@@ -382,7 +365,11 @@ fn invalid_scores_are_errors_and_never_sent() {
 #[test]
 fn scores_of_sampled_out_traces_are_not_sent() {
     let server = RestServer::start();
-    let handle = layer_with(&server, |b| b.sample_rate(0.5)).handle();
+    let handle = rest_support::layer_builder(&server)
+        .sample_rate(0.5)
+        .build()
+        .unwrap()
+        .handle();
     let below = (0.5f64 * 2f64.powi(64)).round() as u64;
     let mut kept = Vec::new();
     for i in 0..16 {
@@ -417,7 +404,7 @@ fn scores_of_sampled_out_traces_are_not_sent() {
 #[test]
 fn shutdown_sends_what_is_queued_and_refuses_later_scores() {
     let server = RestServer::start();
-    let handle = layer(&server).handle();
+    let handle = rest_support::layer(&server).handle();
     for i in 0..20 {
         handle
             .create_score(Score::new("q", i).session_id("s"))

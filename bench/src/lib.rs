@@ -9,6 +9,7 @@
 //! `u64` in, a 40-character `String` out) and records the same four things: the input
 //! `{"query": "...", "n": 42}` (IO encoding), the output (the string itself), the
 //! observation type `generation` and the model name `gpt-4o`.
+#![forbid(unsafe_code)]
 
 use std::borrow::Cow;
 use std::future::Future;

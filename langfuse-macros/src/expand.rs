@@ -828,8 +828,7 @@ impl Gen<'_> {
         };
         let body = Ident::new("lf_body", Span::mixed_site());
         // A disabled span (no subscriber, filtered out) skips the wrapper: the body
-        // future is awaited as is (the shape `#[tracing::instrument]` uses; measured
-        // as cheap as it).
+        // future is awaited as is (the shape `#[tracing::instrument]` uses).
         quote! {
             #prologue
             let #body = async move #block;

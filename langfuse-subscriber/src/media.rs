@@ -517,7 +517,7 @@ impl LangfuseHandle {
 /// from being parsed (a data URI and an Anthropic source say `base64`; Vertex and
 /// Gemini parts name a `mime_type`/`mimeType`).
 /// The export thread runs it on every value it sends, so the searchers are built once
-/// (a one-pass scalar check at each `e` measured slower, even on 60-byte values).
+/// (`BENCHMARKS.md`, "Decisions taken on measurements").
 #[inline]
 fn may_hold_media(text: &str) -> bool {
     static MARKERS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> =

@@ -26,6 +26,22 @@ use serde_json::{json, Value};
 pub const PUBLIC_KEY: &str = "pk-lf-rest";
 pub const SECRET_KEY: &str = "sk-lf-rest-secret";
 
+/// A Langfuse layer builder pointed at `server`: its keys, a 10 s timeout (a loaded test
+/// machine), no console output.
+pub fn layer_builder(server: &RestServer) -> langfuse_tracing::LayerBuilder {
+    langfuse_tracing::LangfuseLayer::builder()
+        .public_key(PUBLIC_KEY)
+        .secret_key(SECRET_KEY)
+        .base_url(server.base_url())
+        .timeout(Duration::from_secs(10))
+        .console(false)
+}
+
+/// The layer of [`layer_builder`], built.
+pub fn layer(server: &RestServer) -> langfuse_tracing::LangfuseLayer {
+    layer_builder(server).build().expect("valid test config")
+}
+
 /// Langfuse's public API as published (a copy of the project's
 /// `shared/spec/langfuse-public-api.openapi.yml`, kept in the repository so the tests
 /// run from a plain clone; `tests/scores.rs` checks the copy against the original

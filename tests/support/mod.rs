@@ -593,6 +593,11 @@ pub fn flatten_spans(req: &ExportTraceServiceRequest) -> Vec<CapturedSpan> {
     out
 }
 
+/// The test layer's public key.
+pub const PUBLIC_KEY: &str = "pk-lf-test";
+/// The test layer's secret key.
+pub const SECRET_KEY: &str = "sk-lf-test";
+
 /// A Langfuse layer builder pointed at `receiver`, with test keys and no console output.
 pub fn layer_builder(receiver: &Receiver) -> langfuse_tracing::LayerBuilder {
     layer_builder_to(receiver.base_url())
@@ -602,21 +607,39 @@ pub fn layer_builder(receiver: &Receiver) -> langfuse_tracing::LayerBuilder {
 /// keys, no console.
 pub fn layer_builder_to(base_url: impl Into<String>) -> langfuse_tracing::LayerBuilder {
     langfuse_tracing::LangfuseLayer::builder()
-        .public_key("pk-lf-test")
-        .secret_key("sk-lf-test")
+        .public_key(PUBLIC_KEY)
+        .secret_key(SECRET_KEY)
         .base_url(base_url)
         .console(false)
+}
+
+/// The test layer, built: exports to `receiver`.
+pub fn layer(receiver: &Receiver) -> langfuse_tracing::LangfuseLayer {
+    layer_builder(receiver).build().expect("valid test config")
+}
+
+/// The test layer of one service among several sending to `receiver`, told apart by
+/// its public key.
+pub fn service_layer(receiver: &Receiver, public_key: &str) -> langfuse_tracing::LangfuseLayer {
+    layer_builder(receiver)
+        .public_key(public_key)
+        .build()
+        .expect("valid test config")
+}
+
+/// Runs `f` under a registry with `layer` as the current subscriber, then flushes.
+pub fn run(layer: langfuse_tracing::LangfuseLayer, f: impl FnOnce()) {
+    use tracing_subscriber::prelude::*;
+    let handle = layer.handle();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+    handle.flush().expect("flush");
 }
 
 /// Runs `f` under a registry with a Langfuse layer exporting to a fresh receiver,
 /// flushes, and returns the receiver with every span it got.
 pub fn capture(f: impl FnOnce()) -> (Receiver, Vec<CapturedSpan>) {
-    use tracing_subscriber::prelude::*;
     let receiver = Receiver::start();
-    let layer = layer_builder(&receiver).build().expect("valid test config");
-    let handle = layer.handle();
-    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
-    handle.flush().expect("flush");
+    run(layer(&receiver), f);
     let spans = receiver.spans();
     (receiver, spans)
 }

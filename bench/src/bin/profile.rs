@@ -6,7 +6,8 @@
 //! profile SCENARIO [CALLS]     # CALLS defaults to 100000, in roots of 100
 //! ```
 //!
-//! Scenarios: `plain`, `floor`, `bare-nosub` (`#[observe]` without the model update, no
+//! Scenarios: `plain`, `floor`, `registry-manual` (scenario r: the hand-written span under
+//! the Registry alone), `bare-nosub` (`#[observe]` without the model update, no
 //! subscriber), `observe-nosub`, `observe-noop` (`#[observe]` + `LangfuseLayer` +
 //! discarding exporter), `observe-otlp` (the same, OTLP to an in-process loopback
 //! receiver), `manual-noop`, `instrument-noop` (`#[tracing::instrument]` +
@@ -61,6 +62,16 @@ fn main() {
         "observe-nosub" => (0..calls).for_each(|i| {
             black_box(langfuse_bench::observed(black_box(q), N + i));
         }),
+        "registry-manual" => {
+            // Scenario r: the hand-written span under the Registry alone (the floor).
+            tracing::dispatcher::set_global_default(tracing::Dispatch::new(
+                tracing_subscriber::registry(),
+            ))
+            .expect("subscriber");
+            in_roots(&|i| {
+                black_box(langfuse_bench::observed_manual(black_box(q), N + i));
+            });
+        }
         "observe-noop" | "manual-noop" => {
             let exporter = NoopExporter::default();
             let (dispatch, handle) =
@@ -165,7 +176,7 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: profile SCENARIO [CALLS]\nscenarios: plain floor bare-nosub observe-nosub \
-         observe-noop observe-otlp manual-noop instrument-noop fastrace-noop"
+         registry-manual observe-noop observe-otlp manual-noop instrument-noop fastrace-noop"
     );
     std::process::exit(2)
 }

@@ -39,8 +39,8 @@ pub const MIN_KEPT_CAPACITY: usize = 64;
 
 /// At most this many buffers, and as many states, wait in the shared pools. Several
 /// export batches' worth (a batch of 512 observations gives back 1,024 buffers): with
-/// room for one only, the pool overflowed and ran dry in turn as batches came back,
-/// and half the buffers were allocated anew (measured with a discarding exporter).
+/// room for one only, the pool overflowed and ran dry in turn as batches came back
+/// (`BENCHMARKS.md`, "Decisions taken on measurements").
 ///
 /// ```
 /// use langfuse_tracing_core::__layer::recycle::{give_back, MAX_POOLED, MIN_KEPT_CAPACITY};
@@ -84,9 +84,9 @@ impl<T> Pool<T> {
     }
 
     /// Takes a few items from the shared pool; never waits for its lock. A thread
-    /// that finds it busy allocates instead, from its own cache-warm heap: measured
-    /// faster (765 against 805 ns per observation with a discarding exporter) than
-    /// waiting, or than emptying the items outside the lock so that it is rarely busy.
+    /// that finds it busy allocates instead, from its own cache-warm heap: faster than
+    /// waiting, or than emptying the items outside the lock so that it is rarely busy
+    /// (`BENCHMARKS.md`, "Decisions taken on measurements").
     #[cold]
     fn refill(&self, local: &mut Vec<T>) {
         if let Ok(mut items) = self.items.try_lock() {

@@ -373,7 +373,7 @@ impl ObservationState {
     pub fn approx_size(&self) -> usize {
         /// What the allocator hands out for a block of `n` bytes: the request plus an
         /// 8-byte header, rounded up to 16, at least 32 (glibc's malloc; others are
-        /// close). Counting `len` alone undercounted the real queue memory by ~23%.
+        /// close): counting `len` alone undercounts the queue's real memory.
         fn block(n: usize) -> usize {
             if n == 0 {
                 0

@@ -1,6 +1,7 @@
 //! Built as its own crate with only `langfuse-tracing-core` as a dependency. The generated code names only `::core`, `::std` and `langfuse_tracing_core::__private` paths,
 //! so it compiles in a crate without the prelude (and without naming `tracing` or
 //! `serde` itself).
+#![forbid(unsafe_code)]
 #![no_implicit_prelude]
 
 use ::langfuse_tracing_core::observe;

@@ -1,1 +1,2 @@
 //! Nothing here: the compile tests are in `tests/observe_ui.rs`.
+#![forbid(unsafe_code)]
