@@ -11,7 +11,6 @@ pub mod prompt;
 pub mod propagation;
 pub mod score;
 mod types;
-pub mod warn;
 
 #[doc(hidden)]
 #[path = "private/mod.rs"]

@@ -21,7 +21,7 @@ use langfuse_tracing_core::ids::{random_u128, random_u64};
 use langfuse_tracing_core::mask::{
     mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
 };
-use langfuse_tracing_core::warn::generation_fields_not_exported;
+use langfuse_tracing_core::__layer::warn::generation_fields_not_exported;
 
 /// An observation's state, in its span's extensions: its one home from `on_new_span`
 /// until `on_close` (or `Observation::end`) takes it out for export. Everything else
@@ -524,7 +524,7 @@ struct FieldVisitor<'a> {
 
 fn log_warnings(warnings: Vec<String>) {
     for w in warnings {
-        langfuse_tracing_core::warn::emit(&w);
+        langfuse_tracing_core::__layer::warn::emit(&w);
     }
 }
 

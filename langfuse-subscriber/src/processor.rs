@@ -475,7 +475,7 @@ impl Worker {
                     Ok(()) => self.shared.count(n, 0),
                     Err(e) => {
                         self.shared.count(0, n);
-                        langfuse_tracing_core::warn::emit(&format!(
+                        langfuse_tracing_core::__layer::warn::emit(&format!(
                             "{n} span(s) not delivered to Langfuse: {e}"
                         ));
                         error = Some(e);

@@ -463,7 +463,7 @@ impl ChatPrompt {
             }
         }
         if !unresolved.is_empty() {
-            langfuse_tracing_core::warn::emit(&format!(
+            langfuse_tracing_core::__layer::warn::emit(&format!(
                 "prompt {:?}: placeholders not filled by compile: {}",
                 self.meta.name,
                 unresolved.join(", ")
@@ -757,7 +757,7 @@ impl PromptClient {
         };
         let default_ttl = match std::env::var(CACHE_TTL_VARIABLE) {
             Ok(v) => parse_ttl(&v).unwrap_or_else(|| {
-                langfuse_tracing_core::warn::emit(&format!(
+                langfuse_tracing_core::__layer::warn::emit(&format!(
                     "{CACHE_TTL_VARIABLE}: expected a number of seconds (0 or more); using 60"
                 ));
                 DEFAULT_CACHE_TTL
@@ -1067,7 +1067,7 @@ impl GetPrompt {
                     }
                     Err(e) => {
                         drop(cache);
-                        langfuse_tracing_core::warn::emit(&format!(
+                        langfuse_tracing_core::__layer::warn::emit(&format!(
                             "prompt {:?}: refresh failed, the cached version stays: {e}",
                             request.name
                         ));
@@ -1098,7 +1098,7 @@ impl GetPrompt {
                 let Some(fallback) = &self.fallback else {
                     return Err(e);
                 };
-                langfuse_tracing_core::warn::emit(&format!(
+                langfuse_tracing_core::__layer::warn::emit(&format!(
                     "prompt {:?}: using the fallback prompt: {e}",
                     self.name
                 ));

@@ -98,7 +98,7 @@ pub fn set_current_trace_as_public() {
 #[cold]
 fn warn_nothing_current(what: &str) {
     if current_dispatcher_has_layer() {
-        crate::warn::emit(&format!(
+        crate::__layer::warn::emit(&format!(
             "{what}: no observation is current; nothing was updated"
         ));
     }

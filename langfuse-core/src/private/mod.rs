@@ -62,7 +62,7 @@ pub(crate) fn warn_disabled_by_filter(span: &Span) {
         ),
         None => "level INFO; let your crate's target through at INFO".to_owned(),
     };
-    crate::warn::emit(&format!(
+    crate::__layer::warn::emit(&format!(
         "an observation span was disabled by a filter, so Langfuse records nothing for it \
          ({what}, for example RUST_LOG=info, or put the filter on the layers it is meant \
          for: `fmt::layer().with_filter(EnvFilter::from_default_env())`)"

@@ -155,7 +155,7 @@ pub(crate) fn upsert(pairs: &mut Vec<(String, String)>, key: &str, value: &str) 
 
 /// Logs the one warning for a dropped entry: the key and the reason, never the value.
 pub(crate) fn dropped(key: &str, reason: &str) {
-    crate::warn::emit(&format!("propagate_attributes: `{key}` dropped: {reason}"));
+    crate::__layer::warn::emit(&format!("propagate_attributes: `{key}` dropped: {reason}"));
 }
 
 /// More than `max` characters, counted without walking a long string to its end.

@@ -435,7 +435,7 @@ impl LangfuseLayer {
     #[cold]
     fn warn_order(&self) {
         if !self.otel.warned_order.swap(true, Ordering::Relaxed) {
-            langfuse_tracing_core::warn::emit(
+            langfuse_tracing_core::__layer::warn::emit(
                 "an observation closed without being entered and got ids of its own, not \
                  its OpenTelemetry span's: the OpenTelemetryLayer is added before the \
                  Langfuse layer, so it forgets the span first; add the Langfuse layer \
@@ -447,7 +447,7 @@ impl LangfuseLayer {
     #[cold]
     fn warn_remote_parent(&self) {
         if !self.otel.warned_remote.swap(true, Ordering::Relaxed) {
-            langfuse_tracing_core::warn::emit(
+            langfuse_tracing_core::__layer::warn::emit(
                 "an observation continues a remote trace given to Langfuse only \
                  (`extract_trace_headers`), but its OpenTelemetry span started another \
                  trace, whose ids it takes; give the extracted context to the \

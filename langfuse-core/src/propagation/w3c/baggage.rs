@@ -95,7 +95,7 @@ pub(super) fn append_baggage(out: &mut String, mut existing: usize, entries: &[(
         existing += 1;
     }
     if skipped {
-        crate::warn::emit(
+        crate::__layer::warn::emit(
             "propagate_attributes: some baggage entries were not sent: the W3C limits are 64 entries and 8192 bytes",
         );
     }
@@ -178,7 +178,7 @@ pub(super) fn parse_trace_claim(header: &str) -> Option<u128> {
 pub(super) fn parse_baggage(header: &str) -> PropagatedAttributes {
     let mut attrs = PropagatedAttributes::default();
     if header.len() > MAX_BAGGAGE_BYTES {
-        crate::warn::emit("baggage header ignored: longer than the W3C limit of 8192 bytes");
+        crate::__layer::warn::emit("baggage header ignored: longer than the W3C limit of 8192 bytes");
         return attrs;
     }
     let mut prompt_name: Option<String> = None;
@@ -196,7 +196,7 @@ pub(super) fn parse_baggage(header: &str) -> PropagatedAttributes {
             continue;
         }
         let Some(value) = percent_decode(value.trim_matches(is_ows)) else {
-            crate::warn::emit(&format!("baggage `{name}` dropped: not UTF-8"));
+            crate::__layer::warn::emit(&format!("baggage `{name}` dropped: not UTF-8"));
             continue;
         };
         let key = format!("baggage {name}");
@@ -264,12 +264,12 @@ pub(super) fn parse_baggage(header: &str) -> PropagatedAttributes {
                         forward(&mut attrs, "langfuse_prompt_version", "prompt_version");
                     }
                 }
-                None => crate::warn::emit(
+                None => crate::__layer::warn::emit(
                     "baggage `langfuse_prompt_version` dropped: not a decimal integer",
                 ),
             }
         }
-        _ => crate::warn::emit(
+        _ => crate::__layer::warn::emit(
             "baggage prompt dropped: `langfuse_prompt_name` and `langfuse_prompt_version` come together",
         ),
     }

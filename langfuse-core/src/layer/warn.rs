@@ -23,7 +23,7 @@ const MAX_DISTINCT: usize = 256;
 /// line on stderr. The message must never contain a user's value.
 ///
 /// ```
-/// langfuse_tracing_core::warn::emit("propagate_attributes: `user_id` dropped: longer than 200 characters");
+/// langfuse_tracing_core::__layer::warn::emit("propagate_attributes: `user_id` dropped: longer than 200 characters");
 /// ```
 pub fn emit(message: &str) {
     tracing::warn!(target: "langfuse", "{message}");
@@ -46,7 +46,7 @@ static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
 ///
 /// ```
 /// use langfuse_tracing_core::ObservationType;
-/// let m = langfuse_tracing_core::warn::generation_fields_not_exported("update_current_generation", ObservationType::Span);
+/// let m = langfuse_tracing_core::__layer::warn::generation_fields_not_exported("update_current_generation", ObservationType::Span);
 /// assert!(m.contains("only exported for generation-like observations") && m.contains("`span`"));
 /// ```
 #[doc(hidden)]
