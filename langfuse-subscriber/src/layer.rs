@@ -15,13 +15,13 @@ use std::sync::Arc;
 use langfuse_tracing_core::__layer::context::with_current_frame;
 use langfuse_tracing_core::__layer::hooks::{note_layer_attached, LayerHooks};
 use langfuse_tracing_core::__layer::state::{AttrValue, IdSource, ObservationState};
+use langfuse_tracing_core::__layer::warn::generation_fields_not_exported;
 use langfuse_tracing_core::attributes as attr;
 use langfuse_tracing_core::encoding::{encode_metadata, write_json_str, JsonStyle};
 use langfuse_tracing_core::ids::{random_u128, random_u64};
 use langfuse_tracing_core::mask::{
     mask_field_io, mask_field_metadata, mask_field_metadata_value, note_mask_installed, Mask,
 };
-use langfuse_tracing_core::__layer::warn::generation_fields_not_exported;
 
 /// An observation's state, in its span's extensions: its one home from `on_new_span`
 /// until `on_close` (or `Observation::end`) takes it out for export. Everything else

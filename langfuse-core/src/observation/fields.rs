@@ -257,5 +257,7 @@ pub(super) fn io<T: Serialize + ?Sized>(raw: bool, value: &T) -> String {
 /// the exporter does not send them (see `span_attributes.rs` in the subscriber).
 #[cold]
 fn warn_generation_fields(what: &str, as_type: ObservationType) {
-    crate::__layer::warn::emit(&crate::__layer::warn::generation_fields_not_exported(what, as_type));
+    crate::__layer::warn::emit(&crate::__layer::warn::generation_fields_not_exported(
+        what, as_type,
+    ));
 }

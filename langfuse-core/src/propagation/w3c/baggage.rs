@@ -178,7 +178,9 @@ pub(super) fn parse_trace_claim(header: &str) -> Option<u128> {
 pub(super) fn parse_baggage(header: &str) -> PropagatedAttributes {
     let mut attrs = PropagatedAttributes::default();
     if header.len() > MAX_BAGGAGE_BYTES {
-        crate::__layer::warn::emit("baggage header ignored: longer than the W3C limit of 8192 bytes");
+        crate::__layer::warn::emit(
+            "baggage header ignored: longer than the W3C limit of 8192 bytes",
+        );
         return attrs;
     }
     let mut prompt_name: Option<String> = None;
