@@ -206,11 +206,16 @@ fn run_example_rest(name: &str, server: &rest_support::RestServer) -> Output {
 #[test]
 fn feedback_scores_the_generation_and_the_trace_by_id_and_updates_the_score() {
     let server = rest_support::RestServer::start();
-    run_example_rest("feedback", &server);
+    let output = run_example_rest("feedback", &server);
     server.assert_valid();
     let scores = server.scores();
     let trace = "6cec55478a541a9eb2b3bfd6c8ba5670"; // create_trace_id("req_12345")
-    assert_eq!(scores.len(), 3, "{scores:#?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        scores.len(),
+        3,
+        "{scores:#?}\nthe example's stderr:\n{stderr}"
+    );
     assert!(scores.iter().all(|s| s["traceId"] == trace));
     let helpful: Vec<_> = scores.iter().filter(|s| s["name"] == "helpful").collect();
     assert_eq!(helpful.len(), 2);
@@ -364,10 +369,15 @@ fn readme_masking_snippet_never_sends_the_key() {
 #[test]
 fn readme_scores_snippet_sends_both_scores() {
     let server = rest_support::RestServer::start();
-    run_example_rest("readme_scores", &server);
+    let output = run_example_rest("readme_scores", &server);
     server.assert_valid();
     let scores = server.scores();
-    assert_eq!(scores.len(), 2, "{scores:#?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        scores.len(),
+        2,
+        "{scores:#?}\nthe example's stderr:\n{stderr}"
+    );
     let helpful = scores
         .iter()
         .find(|s| s["name"] == "helpful")
