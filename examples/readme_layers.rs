@@ -21,9 +21,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The guard flushes and shuts the export down when `main` returns.
     let (langfuse, _guard) = langfuse_tracing::layer()?;
     tracing_subscriber::registry()
-        // RUST_LOG filters the log lines only: a per-layer filter leaves the
-        // Langfuse layer every observation.
-        .with(fmt::layer().with_filter(EnvFilter::from_default_env()))
+        // RUST_LOG (`info` when unset) filters the log lines only: a per-layer filter
+        // leaves the Langfuse layer every observation.
+        .with(fmt::layer().with_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        ))
         .with(langfuse)
         .init();
     println!("{}", answer("What is the capital of France?"));

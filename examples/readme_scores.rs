@@ -7,6 +7,7 @@
 //! ```
 
 use langfuse_tracing::create_trace_id;
+use langfuse_tracing::observation::TraceContext;
 use langfuse_tracing::observe;
 use langfuse_tracing::score::{create_score, score_current_trace, Score, ScoreValue};
 
@@ -21,9 +22,9 @@ fn answer(question: &str) -> String {
 
 fn main() {
     let _langfuse = langfuse_tracing::init().expect("langfuse config");
-    // Traces of request `req_42` get a trace id derived from it...
+    // Request `req_42` is traced under a trace id derived from it...
     let trace = create_trace_id(Some("req_42"));
-    answer("What is the capital of France?");
+    TraceContext::from_ids(trace, None).run(|| answer("What is the capital of France?"));
     // ...so feedback can be scored later, elsewhere, from ids alone. Sending the same
     // `id` again (with the same timestamp) updates the score instead of adding one.
     create_score(

@@ -120,6 +120,45 @@ fn quickstart_delivers_the_whole_pipeline() {
     assert_eq!(root.str_attr("user.id"), Some("user_123"));
 }
 
+/// The README's first command on a fresh machine: no credentials, so nothing is sent
+/// and each finished trace is printed to stderr as a tree.
+#[test]
+fn quickstart_without_credentials_prints_the_trace_tree() {
+    let output = run_without_credentials("quickstart");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("Paris"), "{stdout}");
+    for name in [
+        "answer_question",
+        "retrieve",
+        "llm-call",
+        "get_weather",
+        "moderate",
+    ] {
+        assert!(
+            stderr.contains(name),
+            "{name} in the printed tree: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn crate_readme_snippet_delivers_a_generation_with_its_model() {
+    let receiver = Receiver::start();
+    run_example("crate_readme", &receiver);
+    let spans = receiver.spans();
+    assert_eq!(names(&spans), ["complete"]);
+    assert_eq!(
+        spans[0].str_attr("langfuse.observation.type"),
+        Some("generation")
+    );
+    assert_eq!(
+        spans[0].str_attr("langfuse.observation.model.name"),
+        Some("gpt-4o-mini")
+    );
+}
+
 #[test]
 fn streaming_records_the_time_to_first_token() {
     let receiver = Receiver::start();
@@ -348,7 +387,12 @@ fn readme_layers_snippet_delivers_with_the_guard_and_no_rust_log() {
         ["answer"],
         "the guard flushed at the end of main"
     );
-    assert!(String::from_utf8_lossy(&output.stdout).contains("Paris"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Paris"), "{stdout}");
+    assert!(
+        stdout.contains("answering"),
+        "fmt printed the log line with RUST_LOG unset: {stdout}"
+    );
 }
 
 #[test]
@@ -392,6 +436,24 @@ fn readme_scores_snippet_sends_both_scores() {
         .expect("groundedness");
     assert_eq!(verdict["value"], "grounded");
     assert_eq!(verdict["dataType"], "CATEGORICAL");
+    // Both scores are on the trace that holds the generation, not on an empty one.
+    assert_eq!(verdict["traceId"], trace.as_str());
+    let spans = exported_spans(&server);
+    assert_eq!(names(&spans), ["answer"]);
+    assert_eq!(spans[0].trace_id, trace);
+}
+
+/// The spans the REST server received on its OTLP endpoint, decoded.
+fn exported_spans(server: &rest_support::RestServer) -> Vec<CapturedSpan> {
+    server
+        .requests_to("/api/public/otel/v1/traces")
+        .iter()
+        .flat_map(|seen| {
+            let gzip = seen.header("content-encoding") == Some("gzip");
+            let (request, _) = support::decode_export(&seen.body, gzip).expect("an OTLP body");
+            support::flatten_spans(&request)
+        })
+        .collect()
 }
 
 #[test]

@@ -430,23 +430,9 @@ async fn handle(
             .contains("gzip")
     });
 
-    let decoded: Result<Vec<u8>, String> = if gzip {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_end(&mut out)
-            .map(|_| out)
-            .map_err(|e| format!("gunzip failed: {e}"))
-    } else {
-        Ok(body.to_vec())
-    };
-    let decoded_body_len = decoded.as_ref().map(Vec::len).unwrap_or(0);
-    let parsed: Result<ExportTraceServiceRequest, String> = decoded.and_then(|bytes| {
-        ExportTraceServiceRequest::decode(&bytes[..])
-            .map_err(|e| format!("protobuf decode failed: {e}"))
-    });
-    let (request, error) = match parsed {
-        Ok(r) => (r, None),
-        Err(e) => (ExportTraceServiceRequest::default(), Some(e)),
+    let (request, decoded_body_len, error) = match decode_export(&body, gzip) {
+        Ok((request, len)) => (request, len, None),
+        Err(e) => (ExportTraceServiceRequest::default(), 0, Some(e)),
     };
 
     let spans = flatten_spans(&request);
@@ -508,6 +494,26 @@ fn json_string(s: &str) -> String {
 }
 
 /// Lowercase hex of `bytes`.
+/// Decodes an OTLP/HTTP protobuf export body (gunzipped first when `gzip`): the
+/// request and the decoded length, or what was wrong with it.
+pub fn decode_export(
+    body: &[u8],
+    gzip: bool,
+) -> Result<(ExportTraceServiceRequest, usize), String> {
+    let bytes = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("gunzip failed: {e}"))?;
+        out
+    } else {
+        body.to_vec()
+    };
+    let request = ExportTraceServiceRequest::decode(&bytes[..])
+        .map_err(|e| format!("protobuf decode failed: {e}"))?;
+    Ok((request, bytes.len()))
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
