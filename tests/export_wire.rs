@@ -191,6 +191,30 @@ fn a_user_filter_replaces_the_default() {
     assert_eq!(spans[0].str_attr("table"), Some("users"));
 }
 
+/// A filter that panics on some span: that span is not recorded, the others are, and
+/// the panic never reaches the code that created the span.
+#[test]
+fn a_panicking_user_filter_skips_that_span_only() {
+    let receiver = Receiver::start();
+    let filter = langfuse_tracing::SpanFilter::new(|m| {
+        assert!(m.name() != "bad", "the filter's own bug");
+        m.name() == "db-query"
+    });
+    support::run(
+        builder_with_trailing_slash(&receiver)
+            .span_filter(filter)
+            .build()
+            .unwrap(),
+        || {
+            let _a = tracing::info_span!("bad", table = "x").entered();
+            let _b = tracing::info_span!("db-query", table = "users").entered();
+        },
+    );
+    let spans = receiver.wait_for_spans(1, Duration::from_secs(10));
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "db-query");
+}
+
 #[test]
 fn generation_fields_are_exported_exactly_and_updates_merge() {
     let receiver = Receiver::start();

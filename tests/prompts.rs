@@ -192,6 +192,27 @@ fn a_fresh_entry_is_served_without_a_request_and_ttl_zero_always_fetches() {
     server.assert_valid();
 }
 
+/// A time-to-live too long for the clock (`Duration::MAX`) caches for good, never a
+/// panic on the caller's thread.
+#[test]
+fn a_time_to_live_of_duration_max_caches_for_good() {
+    let server = PromptServer::start();
+    text_prompt(&server, "forever", "hi", &["production"]);
+    let prompts = client(&server);
+    for _ in 0..3 {
+        let prompt = prompts
+            .get_prompt("forever")
+            .cache_ttl(Duration::MAX)
+            .text()
+            .unwrap();
+        assert_eq!(prompt.version(), 1);
+    }
+    let default_max = client(&server).with_default_cache_ttl(Duration::MAX);
+    let _ = default_max.get_prompt("forever").text().unwrap();
+    let _ = default_max.get_prompt("forever").text().unwrap();
+    assert_eq!(server.gets_of("forever"), 2);
+}
+
 #[test]
 fn an_expired_entry_is_served_at_once_while_one_refresh_per_key_runs() {
     let server = PromptServer::start();

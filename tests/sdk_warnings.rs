@@ -104,3 +104,56 @@ fn each_sdk_warning_reaches_stderr_once_under_init() {
         "no warning for a generation whose model came before its type:\n{stderr}"
     );
 }
+
+const CLOSED_STDERR_ENV: &str = "LANGFUSE_SDK_WARNINGS_TEST_CLOSED_STDERR";
+
+/// Runs in the child whose stderr is closed: a configuration warning, the debug line of
+/// every export and an SDK warning are all written to it, and nothing panics.
+#[test]
+fn child_writes_its_lines_to_a_closed_stderr() {
+    if std::env::var_os(CLOSED_STDERR_ENV).is_none() {
+        return;
+    }
+    let receiver = Receiver::start();
+    std::env::set_var("LANGFUSE_PUBLIC_KEY", "pk-lf-test");
+    std::env::set_var("LANGFUSE_SECRET_KEY", "sk-lf-test");
+    std::env::set_var("LANGFUSE_BASE_URL", receiver.base_url());
+    // Lower-cased as the server stores it, with a warning.
+    std::env::set_var("LANGFUSE_TRACING_ENVIRONMENT", "Production");
+    std::env::set_var("LANGFUSE_DEBUG", "true");
+    let guard = langfuse_tracing::init().expect("init");
+    update_current_span(SpanUpdate::new().output(&"nothing current: a warning"));
+    drop(tracing::info_span!("delivered", langfuse.observation.type = "span"));
+    guard.handle().flush().expect("flush");
+    assert_eq!(receiver.wait_for_spans(1, Duration::from_secs(10)).len(), 1);
+    drop(guard);
+}
+
+#[test]
+fn a_closed_stderr_panics_nothing() {
+    if std::env::var_os(CHILD_ENV).is_some() || std::env::var_os(CLOSED_STDERR_ENV).is_some() {
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_writes_its_lines_to_a_closed_stderr",
+            // Uncaptured: the lines go to the real (closed) stderr.
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CLOSED_STDERR_ENV, "1")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("LANGFUSE_BASE_URL")
+        .env_remove("LANGFUSE_HOST")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the test binary again");
+    // The read end closes: every write to the child's stderr fails (EPIPE).
+    drop(child.stderr.take());
+    let out = child.wait_with_output().expect("the child ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}

@@ -187,10 +187,10 @@ impl Mask {
 fn warn_failed(how: &str) {
     static WARNED: AtomicBool = AtomicBool::new(false);
     if !WARNED.swap(true, Ordering::Relaxed) {
-        eprintln!(
+        crate::__layer::warn::stderr_line(format_args!(
             "langfuse: the mask function {how}; the value was replaced by \
              \"{FULLY_MASKED}\" (this warning is shown once)"
-        );
+        ));
     }
 }
 

@@ -4,7 +4,7 @@
 // Finished observations stay boxed: they move between threads as pointers.
 #![allow(clippy::vec_box)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
@@ -77,7 +77,7 @@ pub(crate) fn render_trace(
     environment: Option<&str>,
 ) {
     spans.sort_by_key(|s| s.start_time);
-    let ids: Vec<u64> = spans.iter().map(|s| s.span_id).collect();
+    let ids: HashSet<u64> = spans.iter().map(|s| s.span_id).collect();
     let roots: Vec<usize> = (0..spans.len())
         .filter(|&i| spans[i].parent_span_id.is_none_or(|p| !ids.contains(&p)))
         .collect();
@@ -103,8 +103,39 @@ pub(crate) fn render_trace(
     }
     write_trace_attributes(out, &spans);
     out.push('\n');
-    for (n, &i) in roots.iter().enumerate() {
-        render_node(out, &spans, i, "", n + 1 == roots.len());
+    // Depth first with a stack of its own, not recursion: a trace may be thousands of
+    // observations deep, and this runs on the export thread's small stack.
+    let mut children: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (j, st) in spans.iter().enumerate() {
+        if let Some(parent) = st.parent_span_id {
+            children.entry(parent).or_default().push(j);
+        }
+    }
+    let mut stack: Vec<(usize, String, bool)> = roots
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(n, &i)| (i, String::new(), n + 1 == roots.len()))
+        .collect();
+    // Each observation once, even if ids repeat.
+    let mut shown = vec![false; spans.len()];
+    while let Some((i, prefix, last)) = stack.pop() {
+        if std::mem::replace(&mut shown[i], true) {
+            continue;
+        }
+        let mut child_prefix = render_node(out, &spans, i, &prefix, last);
+        if child_prefix.chars().count() > MAX_INDENT {
+            // Deeper levels keep this indentation: the output stays linear in depth.
+            child_prefix = prefix;
+        }
+        let kids = children
+            .get(&spans[i].span_id)
+            .map_or(&[][..], Vec::as_slice);
+        let kids = kids.iter().filter(|&&j| j != i);
+        let count = kids.clone().count();
+        for (n, &j) in kids.enumerate().collect::<Vec<_>>().into_iter().rev() {
+            stack.push((j, child_prefix.clone(), n + 1 == count));
+        }
     }
 }
 
@@ -154,13 +185,18 @@ fn write_trace_attributes(out: &mut String, spans: &[Box<ObservationState>]) {
     }
 }
 
+/// Columns of indentation beyond which deeper observations are shown at the same
+/// depth (30 levels).
+const MAX_INDENT: usize = 90;
+
+/// Writes one observation's lines; returns the prefix of its children's lines.
 fn render_node(
     out: &mut String,
     spans: &[Box<ObservationState>],
     i: usize,
     prefix: &str,
     last: bool,
-) {
+) -> String {
     let st = &spans[i];
     let _ = write!(
         out,
@@ -228,12 +264,7 @@ fn render_node(
     if let Some(output) = &st.output {
         let _ = writeln!(out, "{child_prefix}   out: {}", one_line(output, 100));
     }
-    let children: Vec<usize> = (0..spans.len())
-        .filter(|&j| j != i && spans[j].parent_span_id == Some(st.span_id))
-        .collect();
-    for (n, &j) in children.iter().enumerate() {
-        render_node(out, spans, j, &child_prefix, n + 1 == children.len());
-    }
+    child_prefix
 }
 
 fn duration(d: Duration) -> String {
@@ -306,9 +337,10 @@ fn parse_iso8601(text: &str) -> Option<SystemTime> {
     }
     let offset = match t.get(i..)? {
         "Z" | "z" => 0,
-        o if o.len() == 6 && matches!(&o[..1], "+" | "-") && &o[3..4] == ":" => {
+        // `get`, not indexing: the text is the user's, and may hold non-ASCII bytes.
+        o if o.len() == 6 && matches!(o.get(..1), Some("+" | "-")) && o.get(3..4) == Some(":") => {
             let mins = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
-            if &o[..1] == "+" {
+            if o.starts_with('+') {
                 mins * 60
             } else {
                 -mins * 60
@@ -409,6 +441,52 @@ mod tests {
             lines[2],
             "   └─ generation llm  80.0ms  model=gpt-4o  ttft=25.0ms"
         );
+    }
+
+    /// Rendered with a stack of its own: a 100,000-deep chain (far past what recursion on
+    /// a test thread's stack holds) renders every observation once, indented.
+    #[test]
+    fn renders_a_very_deep_chain_without_recursion() {
+        let depth = 100_000u64;
+        let spans = (1..=depth)
+            .map(|id| {
+                let parent = (id > 1).then(|| id - 1);
+                Box::new(obs(id, parent, "s", ObservationType::Span, id, id + 1))
+            })
+            .collect();
+        let mut out = String::new();
+        render_trace(&mut out, 0xabc, spans, None);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len() as u64, depth + 1);
+        assert!(lines[1].starts_with("└─ span s"));
+        assert!(lines[3].starts_with("      └─ span s"), "{}", lines[3]);
+        // Indentation stops growing, so the output is linear in the depth.
+        let widest = lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(widest < MAX_INDENT + 40, "{widest}");
+    }
+
+    /// Ids that repeat (a child naming an id two observations hold) never loop.
+    #[test]
+    fn repeated_ids_render_each_observation_once() {
+        let root = obs(1, None, "root", ObservationType::Span, 0, 10);
+        let a = obs(2, Some(1), "a", ObservationType::Span, 1, 9);
+        let b = obs(1, Some(2), "b", ObservationType::Span, 2, 8);
+        let mut out = String::new();
+        render_trace(
+            &mut out,
+            0xabc,
+            vec![Box::new(root), Box::new(a), Box::new(b)],
+            None,
+        );
+        assert_eq!(out.lines().count(), 4, "{out}");
+    }
+
+    /// The offset is the user's text: non-ASCII bytes there are no time, never a panic.
+    #[test]
+    fn a_non_ascii_offset_is_no_time() {
+        assert_eq!(parse_iso8601("2025-01-02T03:04:05+0\u{e9}00"), None);
+        assert_eq!(parse_iso8601("2025-01-02T03:04:05\u{e9}0:00"), None);
+        assert_eq!(parse_iso8601("2025-01-02T03:04:05\u{1f600}"), None);
     }
 
     #[test]

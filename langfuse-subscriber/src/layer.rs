@@ -191,7 +191,17 @@ impl LangfuseLayer {
             return true;
         }
         match &self.shared.filter {
-            Some(filter) => (filter.0)(meta),
+            // The filter is user code called at every span's creation: a panic there is
+            // a span not recorded and one warning, never a panic at every `span!`.
+            Some(filter) => {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (filter.0)(meta)))
+                    .unwrap_or_else(|_| {
+                        langfuse_tracing_core::__layer::warn::emit(
+                            "the span filter panicked; the span it was deciding is not recorded",
+                        );
+                        false
+                    })
+            }
             None => fields.iter().any(|f| f.name().starts_with("gen_ai.")),
         }
     }

@@ -3,6 +3,14 @@
 // Denied, not forbidden: `Layer::downcast_raw` is an `unsafe fn` to implement.
 #![deny(unsafe_code)]
 
+/// `eprintln!` that never panics (see `__layer::warn::stderr_line`): a closed stderr
+/// loses the line, nothing else.
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {
+        langfuse_tracing_core::__layer::warn::stderr_line(format_args!($($arg)*))
+    };
+}
+
 mod builder;
 mod config;
 mod console;
@@ -68,7 +76,7 @@ impl LangfuseGuard {
 impl Drop for LangfuseGuard {
     fn drop(&mut self) {
         if let Err(e) = self.handle.shutdown() {
-            eprintln!("langfuse: {e}");
+            stderr_line!("langfuse: {e}");
         }
     }
 }

@@ -323,7 +323,7 @@ impl Uploader {
 
     fn queue(&self, job: Job) {
         if self.console {
-            eprintln!(
+            stderr_line!(
                 "langfuse: media {} ({} bytes, {}) in {} of trace {}",
                 job.media.reference(),
                 job.media.len(),
@@ -351,17 +351,20 @@ impl Uploader {
 
     /// Waits (up to `timeout`) until the queued uploads are done.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long for the clock (`Duration::MAX`) waits without a deadline.
+        let deadline = Instant::now().checked_add(timeout);
         let (lock, cond) = &*self.pending;
         let Ok(mut n) = lock.lock() else {
             return false;
         };
         while *n > 0 {
             let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            n = match cond.wait_timeout(n, deadline - now) {
+            let left = match deadline {
+                Some(deadline) if now >= deadline => return false,
+                Some(deadline) => deadline - now,
+                None => Duration::from_secs(3600),
+            };
+            n = match cond.wait_timeout(n, left) {
                 Ok((g, _)) => g,
                 Err(_) => return false,
             };
@@ -376,7 +379,7 @@ fn run(client: RestClient, rx: Receiver<Job>, pending: Arc<(Mutex<usize>, Condva
         if let Err(message) = upload(&client, &job) {
             let kind: String = message.chars().filter(|c| !c.is_ascii_digit()).collect();
             if reported.insert(kind) {
-                eprintln!("langfuse: media upload failed: {message}");
+                stderr_line!("langfuse: media upload failed: {message}");
             }
         }
         let (lock, cond) = &*pending;
@@ -496,11 +499,14 @@ impl LangfuseHandle {
         value
     }
 
-    /// Waits for the media uploads queued so far (bounded by `timeout`); true when done.
+    /// Waits for the media uploads queued so far (bounded by `timeout`; `Duration::MAX`
+    /// waits as long as they take); true when done.
     ///
     /// ```
+    /// use std::time::Duration;
     /// let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
-    /// assert!(handle.flush_media(std::time::Duration::from_secs(1)));
+    /// assert!(handle.flush_media(Duration::from_secs(1)));
+    /// assert!(handle.flush_media(Duration::MAX));
     /// ```
     pub fn flush_media(&self, timeout: Duration) -> bool {
         self.media.as_ref().is_none_or(|u| u.flush(timeout))

@@ -705,7 +705,8 @@ type Key = (String, Selector);
 
 struct Entry {
     prompt: Prompt,
-    expires: Instant,
+    /// `None`: never (a time-to-live too long for the clock).
+    expires: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -1035,7 +1036,7 @@ impl GetPrompt {
             return Ok(Lookup::Miss(key, ttl));
         };
         let prompt = entry.prompt.clone();
-        if entry.expires > Instant::now() {
+        if entry.expires.is_none_or(|at| at > Instant::now()) {
             return Ok(Lookup::Hit(prompt));
         }
         if cache.refreshing.insert(key.clone()) {
@@ -1061,7 +1062,7 @@ impl GetPrompt {
                             thread_key,
                             Entry {
                                 prompt,
-                                expires: Instant::now() + ttl,
+                                expires: Instant::now().checked_add(ttl),
                             },
                         );
                     }
@@ -1088,7 +1089,7 @@ impl GetPrompt {
                         key,
                         Entry {
                             prompt: prompt.clone(),
-                            expires: Instant::now() + ttl,
+                            expires: Instant::now().checked_add(ttl),
                         },
                     );
                 }

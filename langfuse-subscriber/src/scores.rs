@@ -235,7 +235,7 @@ impl ScoreSink for Inner {
             if st.shut_down {
                 return Err(ScoreError::ShutDown);
             }
-            eprintln!("langfuse: score {}", score.summary());
+            stderr_line!("langfuse: score {}", score.summary());
             st.counts.created += 1;
             st.counts.sent += 1;
             return Ok(());
@@ -347,7 +347,7 @@ fn warn_once(kind: &str, message: impl FnOnce() -> String) {
         .get_or_insert_with(HashSet::new)
         .insert(kind.to_owned())
     {
-        eprintln!("langfuse: {}", message());
+        stderr_line!("langfuse: {}", message());
     }
 }
 
@@ -449,7 +449,7 @@ impl Worker {
             Ok(answer) if answer.status == 207 => self.partial(batch, &url, &answer),
             Ok(answer) if answer.is_success() => {
                 if debug {
-                    eprintln!("langfuse: sent {n} scores");
+                    stderr_line!("langfuse: sent {n} scores");
                 }
                 Outcome {
                     sent: n,
@@ -462,7 +462,7 @@ impl Worker {
                 if outcome.sent > 0 {
                     let base = self.client.base().to_owned();
                     lock(&SINGLE_FORM).push(base);
-                    eprintln!(
+                    stderr_line!(
                         "langfuse: {url} does not take a batch of scores (status {}); sending \
                          one score per request from now on",
                         answer.status
@@ -507,7 +507,7 @@ impl Worker {
         match rejected {
             Some(rejected) => {
                 for (id, why) in &rejected {
-                    eprintln!(
+                    stderr_line!(
                         "langfuse: score {id} was rejected by {}: {why}",
                         crate::rest::display_url(url)
                     );
@@ -543,7 +543,7 @@ impl Worker {
     fn report(&mut self, message: String) {
         let kind: String = message.chars().filter(|c| !c.is_ascii_digit()).collect();
         if self.reported.insert(kind) {
-            eprintln!("langfuse: {message}");
+            stderr_line!("langfuse: {message}");
         }
     }
 }

@@ -38,6 +38,19 @@ pub fn emit(message: &str) {
     }
 }
 
+/// Writes one line to stderr and ignores a closed or broken stderr: `eprintln!` would
+/// panic there, and these lines are written from drops, `on_close` and the export
+/// thread, where a panic loses data or aborts.
+///
+/// ```
+/// langfuse_tracing_core::__layer::warn::stderr_line(format_args!("langfuse: exported {} observations", 3));
+/// ```
+pub fn stderr_line(line: std::fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(line);
+    let _ = err.write_all(b"\n");
+}
+
 static LIMITER: Mutex<Option<Limiter>> = Mutex::new(None);
 
 /// The warning for generation fields (model, usage, cost, completion start time,

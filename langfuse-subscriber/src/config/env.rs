@@ -36,7 +36,7 @@ impl Settings {
         }
         let (env, warnings) = Settings::from_env_vars(var);
         for w in &warnings {
-            eprintln!("langfuse: {w}");
+            stderr_line!("langfuse: {w}");
         }
         let mut config = env.merge(self).validate()?;
         config.warnings.extend(warnings);

@@ -20,7 +20,7 @@ impl Settings {
             Some(given) => {
                 let stored = validate_environment(&given)?;
                 if let Some(w) = environment_warning(&given, &stored) {
-                    eprintln!("langfuse: {w}");
+                    stderr_line!("langfuse: {w}");
                     warnings.push(w);
                 }
                 Some(stored)
@@ -209,7 +209,7 @@ fn clamp(
     let clamped = value.clamp(min, max);
     if clamped != value {
         let w = format!("{setting} {value:?} is outside {min:?}..={max:?}; using {clamped:?}");
-        eprintln!("langfuse: {w}");
+        stderr_line!("langfuse: {w}");
         warnings.push(w);
     }
     clamped

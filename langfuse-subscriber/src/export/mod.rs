@@ -269,7 +269,7 @@ impl Pipeline {
             ),
             DropReason::Stopped => "the export thread has stopped".to_owned(),
         };
-        eprintln!("langfuse: dropping observations: {why}; the count is in LangfuseHandle::dropped_observations()");
+        stderr_line!("langfuse: dropping observations: {why}; the count is in LangfuseHandle::dropped_observations()");
     }
 
     fn request(

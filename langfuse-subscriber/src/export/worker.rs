@@ -217,7 +217,7 @@ impl Worker {
         match result {
             Ok(()) => {
                 if self.debug {
-                    eprintln!("langfuse: exported {n} observations");
+                    stderr_line!("langfuse: exported {n} observations");
                 }
                 *last_error = None;
                 Ok(())
@@ -231,7 +231,7 @@ impl Worker {
                 // only in their figures (sizes, counts) are the same kind.
                 let kind: String = reason.chars().filter(|c| !c.is_ascii_digit()).collect();
                 if self.debug || last_error.as_deref() != Some(kind.as_str()) {
-                    eprintln!("langfuse: export of {lost} of {n} observations failed: {reason}");
+                    stderr_line!("langfuse: export of {lost} of {n} observations failed: {reason}");
                 }
                 *last_error = Some(kind);
                 if self.failed_since_reply.is_none() {
