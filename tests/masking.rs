@@ -653,3 +653,38 @@ fn the_masked_value_never_reaches_stderr() {
         );
     }
 }
+
+/// A mask that calls back into the SDK while a `tracing` span records a field: it sees
+/// the current trace, and nothing deadlocks (the mask used to run under the span's
+/// lock, which the call back asked for again).
+#[test]
+fn a_mask_calling_back_into_the_sdk_during_span_record_does_not_deadlock() {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen_in_mask = seen.clone();
+        let spans = capture_masked(
+            move |v| {
+                let trace = langfuse_tracing::get_current_trace_id().map(|t| t.to_string());
+                seen_in_mask.lock().unwrap().push(trace);
+                v
+            },
+            || {
+                let span = tracing::info_span!(
+                    "reentrant",
+                    langfuse.observation.type = "span",
+                    langfuse.observation.output = tracing::field::Empty
+                );
+                let _entered = span.enter();
+                span.record("langfuse.observation.output", "done");
+            },
+        );
+        let _ = done.send((spans, seen.lock().unwrap().clone()));
+    });
+    let (spans, seen) = wait
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("no deadlock");
+    let span = spans.iter().find(|s| s.name == "reentrant").expect("span");
+    assert_eq!(span.str_attr("langfuse.observation.output"), Some("done"));
+    assert_eq!(seen, [Some(span.trace_id.clone())]);
+}

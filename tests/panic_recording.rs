@@ -162,3 +162,60 @@ fn a_panic_in_capture_is_recorded_and_keeps_unwinding() {
         "serialize boom",
     );
 }
+
+/// A user's `Debug` that panics while a `tracing` span records a Langfuse field: the
+/// panic reaches the caller, and the observation, its close and every later one are
+/// intact (the layer ran the user's code before locking the span: a panic under the
+/// lock poisoned it, and the close then panicked, aborting the process when the span
+/// was dropped during that unwinding).
+#[test]
+fn a_panicking_debug_in_span_record_leaves_the_observation_intact() {
+    let (_receiver, spans) = capture(|| {
+        let span = tracing::info_span!(
+            "recorded",
+            langfuse.observation.type = "span",
+            langfuse.observation.input = "kept",
+            langfuse.observation.output = tracing::field::Empty
+        );
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            span.record(
+                "langfuse.observation.output",
+                tracing::field::debug(DebugPanics),
+            );
+        }));
+        assert_eq!(
+            message(caught.expect_err("the panic reaches the caller")),
+            "debug boom"
+        );
+        span.record("langfuse.observation.output", "after");
+        drop(span);
+        // Dropped while the user's panic unwinds: no second panic, no abort.
+        let unwinding = catch_unwind(AssertUnwindSafe(|| {
+            let span = tracing::info_span!(
+                "dropped-while-unwinding",
+                langfuse.observation.type = "span",
+                langfuse.observation.output = tracing::field::Empty
+            );
+            span.record(
+                "langfuse.observation.output",
+                tracing::field::debug(DebugPanics),
+            );
+        }));
+        assert!(unwinding.is_err());
+        drop(tracing::info_span!("later", langfuse.observation.type = "span"));
+    });
+    let recorded = spans
+        .iter()
+        .find(|s| s.name == "recorded")
+        .expect("recorded");
+    assert_eq!(
+        recorded.str_attr("langfuse.observation.input"),
+        Some("kept")
+    );
+    assert_eq!(
+        recorded.str_attr("langfuse.observation.output"),
+        Some("after")
+    );
+    assert!(spans.iter().any(|s| s.name == "dropped-while-unwinding"));
+    assert!(spans.iter().any(|s| s.name == "later"));
+}

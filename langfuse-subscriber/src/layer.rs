@@ -321,15 +321,32 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
+        let recording = span
+            .extensions()
+            .get::<Slot>()
+            .is_some_and(|state| state.sampled && !state.ended);
+        if !recording {
+            return;
+        }
+        // The user's code (`Debug`, `Display`, the mask) runs first, with no lock held:
+        // a panic there must not poison the span's extensions (every later access, the
+        // close included, would panic), and a mask may call back into the SDK.
+        let mut collect = Collect {
+            mask: self.mask.as_ref(),
+            recorded: Vec::new(),
+        };
+        values.record(&mut collect);
         let mut warnings = Vec::new();
         if let Some(state) = span.extensions_mut().get_mut::<Slot>() {
             if state.sampled && !state.ended {
                 let mut visitor = FieldVisitor {
                     state,
                     warnings: Vec::new(),
-                    mask: self.mask.as_ref(),
+                    mask: None,
                 };
-                values.record(&mut visitor);
+                for recorded in collect.recorded {
+                    visitor.apply(recorded);
+                }
                 warnings = visitor.warnings;
             }
         }
@@ -635,7 +652,132 @@ fn parse_tags(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A field value `on_record` collected before taking the span's lock, with the mask
+/// already applied where one applies.
+enum Recorded {
+    Field(&'static str, Owned),
+    /// An input or output (observation or trace), masked.
+    MaskedIo(&'static str, String),
+    /// `langfuse.observation.metadata`, masked.
+    MaskedMetadataValue(String),
+    /// One `langfuse.{observation,trace}.metadata.<key>` field, masked.
+    MaskedMetadata {
+        trace: bool,
+        pairs: Vec<(String, String)>,
+        single: Option<String>,
+    },
+}
+
+/// A field value, owned.
+enum Owned {
+    Str(String),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+}
+
+impl Owned {
+    fn val(&self) -> Val<'_> {
+        match self {
+            Owned::Str(s) => Val::Str(s),
+            Owned::I64(v) => Val::I64(*v),
+            Owned::U64(v) => Val::U64(*v),
+            Owned::F64(v) => Val::F64(*v),
+            Owned::Bool(v) => Val::Bool(*v),
+        }
+    }
+}
+
+/// Collects a `Record`'s values (running the user's `Debug`/`Display` and the mask).
+struct Collect<'a> {
+    mask: Option<&'a Mask>,
+    recorded: Vec<Recorded>,
+}
+
+impl Collect<'_> {
+    fn push(&mut self, name: &'static str, value: Owned) {
+        let Some(mask) = self.mask else {
+            self.recorded.push(Recorded::Field(name, value));
+            return;
+        };
+        let recorded = match name {
+            attr::OBSERVATION_INPUT
+            | attr::OBSERVATION_OUTPUT
+            | attr::TRACE_INPUT
+            | attr::TRACE_OUTPUT => {
+                Recorded::MaskedIo(name, mask_field_io(mask, value.val().text()))
+            }
+            attr::OBSERVATION_METADATA => Recorded::MaskedMetadataValue(mask_field_metadata_value(
+                mask,
+                value.val().metadata(),
+            )),
+            _ => match metadata_key(name) {
+                Some((trace, key)) => {
+                    let pairs = vec![(key.to_owned(), value.val().metadata())];
+                    let (pairs, single) = mask_field_metadata(mask, pairs);
+                    Recorded::MaskedMetadata {
+                        trace,
+                        pairs,
+                        single,
+                    }
+                }
+                None => Recorded::Field(name, value),
+            },
+        };
+        self.recorded.push(recorded);
+    }
+}
+
+impl Visit for Collect<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field.name(), Owned::Str(value.to_owned()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field.name(), Owned::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field.name(), Owned::U64(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field.name(), Owned::F64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field.name(), Owned::Bool(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field.name(), Owned::Str(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push(field.name(), Owned::Str(format!("{value:?}")));
+    }
+}
+
+/// `(is trace metadata, key)` of a `langfuse.{observation,trace}.metadata.<key>` field.
+fn metadata_key(name: &str) -> Option<(bool, &str)> {
+    if let Some(key) = name.strip_prefix("langfuse.observation.metadata.") {
+        Some((false, key))
+    } else {
+        name.strip_prefix("langfuse.trace.metadata.")
+            .map(|key| (true, key))
+    }
+}
+
 impl FieldVisitor<'_> {
+    /// Applies one value `on_record` collected (masked already: `self.mask` is `None`).
+    fn apply(&mut self, recorded: Recorded) {
+        match recorded {
+            Recorded::Field(name, value) => self.set(name, value.val()),
+            Recorded::MaskedIo(name, text) => self.set(name, Val::Owned(text)),
+            Recorded::MaskedMetadataValue(value) => self.state.metadata_value = Some(value),
+            Recorded::MaskedMetadata {
+                trace,
+                pairs,
+                single,
+            } => self.put_metadata(trace, pairs, single),
+        }
+    }
+
     /// One metadata key (observation or trace), masked; a single value the mask made of
     /// it becomes the observation's metadata value (dropped for the trace).
     fn metadata(&mut self, trace: bool, key: &str, value: String) {
@@ -643,6 +785,10 @@ impl FieldVisitor<'_> {
             Some(mask) => mask_field_metadata(mask, vec![(key.to_owned(), value)]),
             None => (vec![(key.to_owned(), value)], None),
         };
+        self.put_metadata(trace, pairs, single);
+    }
+
+    fn put_metadata(&mut self, trace: bool, pairs: Vec<(String, String)>, single: Option<String>) {
         let s = &mut *self.state;
         for (key, value) in pairs {
             if trace {
@@ -754,10 +900,8 @@ impl FieldVisitor<'_> {
             attr::TRACE_OUTPUT => s.trace_mut().output = Some(masked_io(self.mask, v.text())),
             attr::AS_ROOT => s.as_root = v.as_bool().unwrap_or(false),
             _ => {
-                if let Some(key) = name.strip_prefix("langfuse.observation.metadata.") {
-                    self.metadata(false, key, v.metadata());
-                } else if let Some(key) = name.strip_prefix("langfuse.trace.metadata.") {
-                    self.metadata(true, key, v.metadata());
+                if let Some((trace, key)) = metadata_key(name) {
+                    self.metadata(trace, key, v.metadata());
                 } else {
                     let value = v.into_attr();
                     if let Some(slot) = s.extra.iter_mut().find(|(k, _)| k == name) {
