@@ -8,18 +8,16 @@
 mod rest_support;
 mod support;
 
-use std::io::Read as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine as _;
 use langfuse_tracing::observation::{generation, update_current_generation, GenerationUpdate};
 use langfuse_tracing::{observe, LangfuseHandle};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message as _;
 use rest_support::RestServer;
 use serde_json::{json, Value};
 use support::CapturedSpan;
+use tracing_subscriber::prelude::*;
 
 const WAIT: Duration = Duration::from_secs(30);
 const OTLP_PATH: &str = "/api/public/otel/v1/traces";
@@ -75,16 +73,10 @@ fn otlp_spans(server: &RestServer) -> Vec<CapturedSpan> {
         .requests_to(OTLP_PATH)
         .iter()
         .flat_map(|r| {
-            let mut body = Vec::new();
-            match r.header("content-encoding") {
-                Some(e) if e.contains("gzip") => {
-                    flate2::read::GzDecoder::new(&r.body[..])
-                        .read_to_end(&mut body)
-                        .expect("gzip");
-                }
-                _ => body = r.body.clone(),
-            }
-            let req = ExportTraceServiceRequest::decode(&body[..]).expect("OTLP protobuf");
+            let gzip = r
+                .header("content-encoding")
+                .is_some_and(|e| e.contains("gzip"));
+            let (req, _) = support::decode_export(&r.body, gzip).expect("OTLP protobuf");
             support::flatten_spans(&req)
         })
         .collect()
@@ -134,6 +126,33 @@ fn an_observe_generation_input_image_becomes_a_reference_and_is_uploaded() {
     assert_eq!(post["observationId"], span.span_id.as_str());
     assert_eq!(bytes.as_deref(), Some(PNG));
     assert_eq!(patch.as_ref().expect("patched")["uploadHttpStatus"], 200);
+}
+
+/// The global `flush()` (no handle at hand) waits for the uploads too: when it returns,
+/// the bytes are uploaded and the upload recorded, even from a slow object storage.
+#[test]
+fn the_global_flush_waits_for_a_slow_upload() {
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    std::env::remove_var("LANGFUSE_MEDIA_UPLOAD_ENABLED");
+    let server = RestServer::start();
+    server.delay_uploads(Duration::from_millis(700));
+    let layer = rest_support::layer(&server);
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        describe(openai_messages());
+    });
+    langfuse_tracing::flush().expect("flush");
+    let media = server.media();
+    assert_eq!(media.len(), 1, "{media:#?}");
+    let (_, bytes, patch) = &media[0];
+    assert_eq!(
+        bytes.as_deref(),
+        Some(PNG),
+        "uploaded when flush() returned"
+    );
+    assert!(patch.is_some(), "the upload recorded when flush() returned");
+    handle.shutdown().expect("shutdown");
 }
 
 #[test]

@@ -27,7 +27,7 @@
 //! [`LangfuseHandle::with_media`] does the same by hand on a value.
 
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
@@ -265,7 +265,7 @@ struct Job {
 /// The background uploader of one layer.
 pub(crate) struct Uploader {
     tx: Mutex<Option<Sender<Job>>>,
-    pending: Arc<(Mutex<usize>, Condvar)>,
+    pending: Arc<Pending>,
     console: bool,
 }
 
@@ -295,6 +295,7 @@ impl Uploader {
         crate::rest::spawn_with_client("langfuse-media", config, move |client| {
             run(client, rx, worker_pending)
         })?;
+        register(&pending, config.timeout * 3);
         Ok(Some(Uploader {
             tx: Mutex::new(Some(tx)),
             pending,
@@ -351,25 +352,7 @@ impl Uploader {
 
     /// Waits (up to `timeout`) until the queued uploads are done.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        // A timeout too long for the clock (`Duration::MAX`) waits without a deadline.
-        let deadline = Instant::now().checked_add(timeout);
-        let (lock, cond) = &*self.pending;
-        let Ok(mut n) = lock.lock() else {
-            return false;
-        };
-        while *n > 0 {
-            let now = Instant::now();
-            let left = match deadline {
-                Some(deadline) if now >= deadline => return false,
-                Some(deadline) => deadline - now,
-                None => Duration::from_secs(3600),
-            };
-            n = match cond.wait_timeout(n, left) {
-                Ok((g, _)) => g,
-                Err(_) => return false,
-            };
-        }
-        true
+        wait_for_uploads(&self.pending, timeout)
     }
 }
 
@@ -418,6 +401,12 @@ fn upload(client: &RestClient, job: &Job) -> Result<(), String> {
     let Some(upload_url) = reply["uploadUrl"].as_str() else {
         return Ok(()); // already uploaded
     };
+    if !upload_url_allowed(&url, upload_url) {
+        return Err(format!(
+            "{} returned an upload URL that is not https; the file was not uploaded",
+            display_url(&url)
+        ));
+    }
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&job.media.content_type) {
         headers.insert(http::header::CONTENT_TYPE, v);
@@ -617,9 +606,96 @@ pub(crate) fn replace_in_state(
     }
 }
 
+/// The number of uploads queued and not done, and its condition variable.
+type Pending = (Mutex<usize>, Condvar);
+
+/// Waits (up to `timeout`) until no upload of `pending` is left.
+fn wait_for_uploads(pending: &Pending, timeout: Duration) -> bool {
+    // A timeout too long for the clock (`Duration::MAX`) waits without a deadline.
+    let deadline = Instant::now().checked_add(timeout);
+    let (lock, cond) = pending;
+    let Ok(mut n) = lock.lock() else {
+        return false;
+    };
+    while *n > 0 {
+        let now = Instant::now();
+        let left = match deadline {
+            Some(deadline) if now >= deadline => return false,
+            Some(deadline) => deadline - now,
+            None => Duration::from_secs(3600),
+        };
+        n = match cond.wait_timeout(n, left) {
+            Ok((g, _)) => g,
+            Err(_) => return false,
+        };
+    }
+    true
+}
+
+/// Every uploader of the process that sends over the network, with how long the
+/// global `flush()`/`shutdown()` wait for it: they have no handle to reach it through.
+static UPLOADERS: Mutex<Vec<(Weak<Pending>, Duration)>> = Mutex::new(Vec::new());
+
+fn register(pending: &Arc<Pending>, timeout: Duration) {
+    let mut all = UPLOADERS.lock().unwrap_or_else(PoisonError::into_inner);
+    all.retain(|(p, _)| p.strong_count() > 0);
+    all.push((Arc::downgrade(pending), timeout));
+}
+
+/// Waits for the uploads of every uploader of the process (the global `flush()` and
+/// `shutdown()`); `Err(Timeout)` when one is not done in time.
+pub(crate) fn flush_all() -> Result<(), crate::export::ExportError> {
+    let all: Vec<(Arc<Pending>, Duration)> = UPLOADERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(|(p, timeout)| Some((p.upgrade()?, *timeout)))
+        .collect();
+    let mut result = Ok(());
+    for (pending, timeout) in all {
+        if !wait_for_uploads(&pending, timeout) {
+            result = Err(crate::export::ExportError::Timeout);
+        }
+    }
+    result
+}
+
+/// The bytes go to the upload URL Langfuse returns (its object storage, often another
+/// host; no Langfuse credentials are sent there), but never in clear text when the
+/// base URL is https, and only over http(s).
+fn upload_url_allowed(base_url: &str, upload_url: &str) -> bool {
+    let base_https = base_url.to_ascii_lowercase().starts_with("https://");
+    match url::Url::parse(upload_url).as_ref().map(url::Url::scheme) {
+        Ok("https") => true,
+        Ok("http") => !base_https,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::may_hold_media;
+    use super::{may_hold_media, upload_url_allowed};
+
+    #[test]
+    fn uploads_go_over_https_when_the_base_url_is_https() {
+        let https = "https://cloud.langfuse.com/api/public/media";
+        let http = "http://localhost:3000/api/public/media";
+        assert!(upload_url_allowed(
+            https,
+            "https://bucket.s3.amazonaws.com/x?sig=1"
+        ));
+        assert!(!upload_url_allowed(
+            https,
+            "http://bucket.s3.amazonaws.com/x"
+        ));
+        assert!(upload_url_allowed(http, "http://localhost:9000/bucket/x"));
+        assert!(upload_url_allowed(
+            http,
+            "https://bucket.s3.amazonaws.com/x"
+        ));
+        assert!(!upload_url_allowed(http, "ftp://localhost/x"));
+        assert!(!upload_url_allowed(http, "not a url"));
+    }
 
     /// The definition: one of the three markers occurs.
     fn reference(text: &str) -> bool {

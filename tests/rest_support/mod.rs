@@ -239,6 +239,8 @@ struct Inner {
     default: Option<Answer>,
     /// Media records: (id, POST body, uploaded bytes, PATCH body).
     media: Vec<MediaRecord>,
+    /// How long an upload (`PUT /upload/..`) takes before it is answered.
+    upload_delay: Duration,
 }
 
 #[derive(Clone, Default)]
@@ -341,6 +343,11 @@ impl RestServer {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.served.addr)
+    }
+
+    /// Every upload from now on is answered after `delay` (a slow object storage).
+    pub fn delay_uploads(&self, delay: Duration) {
+        self.shared.lock().upload_delay = delay;
     }
 
     /// Answers to the next score requests, in order; then `default`.
@@ -446,6 +453,10 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
+    if path.starts_with("/upload/") {
+        let delay = state.lock().upload_delay;
+        tokio::time::sleep(delay).await;
+    }
     let (status, response) = answer(&state, &method, &path, &headers, &body);
     let seen = Seen {
         method: method.to_string(),

@@ -43,10 +43,12 @@ impl fmt::Debug for Settings {
             )
             .field(
                 "base_url",
-                &self
-                    .base_url
-                    .as_deref()
-                    .map(super::validate::redact_user_info),
+                &format_args!(
+                    "{}",
+                    self.base_url.as_deref().map_or("None".to_owned(), |url| {
+                        super::validate::shown_base_url(url, self.secret_key.as_deref())
+                    })
+                ),
             )
             .finish_non_exhaustive()
     }

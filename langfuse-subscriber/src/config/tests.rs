@@ -260,6 +260,36 @@ mod base_url {
         assert!(!err.to_string().contains("TOPSECRET"), "{err}");
     }
 
+    /// The secret pasted anywhere else in a base URL (a malformed user info, the port,
+    /// the path, the query): an error that never shows it, in `Display` or `Debug`, and
+    /// never a base URL that would carry it in every request and export message.
+    #[test]
+    fn a_url_holding_the_secret_anywhere_is_rejected_without_showing_it() {
+        for url in [
+            "http://pk-lf-1:sk-lf-TOPSECRET/y@langfuse.internal",
+            "http://langfuse.internal:sk-lf-TOPSECRET/",
+            "ftp://sk-lf-TOPSECRET",
+            "http://langfuse.internal/sk-lf-TOPSECRET",
+            "http://langfuse.internal/?key=sk-lf-TOPSECRET",
+        ] {
+            let b = LangfuseConfig::builder().base_url(url);
+            assert!(!format!("{b:?}").contains("TOPSECRET"), "{b:?}");
+            let err = b.build().unwrap_err();
+            assert!(!err.to_string().contains("TOPSECRET"), "{err}");
+            assert!(!format!("{err:?}").contains("TOPSECRET"), "{err:?}");
+            let err = from_env(&[("LANGFUSE_BASE_URL", url)]).unwrap_err();
+            assert!(!err.to_string().contains("TOPSECRET"), "{err}");
+        }
+        // A secret of another shape, found because it is the configured one.
+        let err = LangfuseConfig::builder()
+            .secret_key("my-own-TOPSECRET")
+            .base_url("http://langfuse.internal/my-own-TOPSECRET")
+            .build()
+            .unwrap_err();
+        assert!(!err.to_string().contains("TOPSECRET"), "{err}");
+        assert!(err.to_string().contains("secret key"), "{err}");
+    }
+
     #[test]
     fn a_valid_builder_url_overrides_an_invalid_variable() {
         let set = Settings {

@@ -11,7 +11,11 @@ impl Settings {
     /// the setting; a duration outside its sane bounds is clamped with a warning.
     pub(crate) fn validate(self) -> Result<LangfuseConfig, ConfigError> {
         let base_url = self.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        validate_base_url(&base_url, self.base_url_variable.unwrap_or("base_url"))?;
+        validate_base_url(
+            &base_url,
+            self.base_url_variable.unwrap_or("base_url"),
+            self.secret_key.as_deref(),
+        )?;
         let mut warnings = Vec::new();
         let export_path = self
             .export_path
@@ -133,17 +137,25 @@ impl Settings {
 }
 
 /// Checks a base URL; `name` is what the user set (`base_url`, `LANGFUSE_BASE_URL`,
-/// `LANGFUSE_HOST`), and the error names it with the value, its user info hidden.
-fn validate_base_url(url: &str, name: &'static str) -> Result<(), ConfigError> {
+/// `LANGFUSE_HOST`), and the error names it with the value as [`shown_base_url`] shows it.
+fn validate_base_url(
+    url: &str,
+    name: &'static str,
+    secret_key: Option<&str>,
+) -> Result<(), ConfigError> {
     let fail = |why: &str| {
         ConfigError::other(
             "base_url",
-            format!(
-                "invalid {name} {:?}: {why}",
-                redact_user_info(url).chars().take(120).collect::<String>()
-            ),
+            format!("invalid {name} {}: {why}", shown_base_url(url, secret_key)),
         )
     };
+    if shown_base_url(url, secret_key).starts_with('(') {
+        // Sent with every request and named in every export error otherwise.
+        return Err(fail(
+            "the secret key is not part of a base URL; set secret_key \
+             (LANGFUSE_SECRET_KEY) and give the URL alone",
+        ));
+    }
     let trimmed = url.trim();
     let lower = trimmed.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
@@ -172,6 +184,25 @@ fn validate_base_url(url: &str, name: &'static str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// A base URL as messages and `Debug` show it: quoted, its user info hidden, cut to 120
+/// characters; not shown at all when it holds the secret key (or anything that looks
+/// like one: `sk-lf-`), wherever in the URL it was pasted.
+///
+/// ```ignore
+/// assert_eq!(shown_base_url("http://localhost:3000", None), "\"http://localhost:3000\"");
+/// ```
+pub(crate) fn shown_base_url(url: &str, secret_key: Option<&str>) -> String {
+    let redacted = redact_user_info(url);
+    let holds_secret = redacted.contains("sk-lf-")
+        || secret_key
+            .map(str::trim)
+            .is_some_and(|secret| !secret.is_empty() && redacted.contains(secret));
+    if holds_secret {
+        return "(not shown: it contains the secret key)".to_owned();
+    }
+    format!("{:?}", redacted.chars().take(120).collect::<String>())
 }
 
 /// `url` with anything between the scheme and an `@` replaced, so that a password in

@@ -90,7 +90,11 @@ impl LangfuseHandle {
 /// langfuse_tracing::flush().unwrap();
 /// ```
 pub fn flush() -> Result<(), ExportError> {
-    for_each_pipeline(Pipeline::flush).and(crate::scores::flush_all())
+    // The export thread queues the uploads of the observations it takes: media after
+    // spans, and scores last (a score may follow an upload), as `LangfuseHandle::flush`.
+    let spans = for_each_pipeline(Pipeline::flush);
+    let media = crate::media::flush_all();
+    spans.and(media).and(crate::scores::flush_all())
 }
 
 /// Shuts down every Langfuse layer of this process (see [`LangfuseHandle::shutdown`]).
@@ -99,5 +103,7 @@ pub fn flush() -> Result<(), ExportError> {
 /// langfuse_tracing::shutdown().unwrap();
 /// ```
 pub fn shutdown() -> Result<(), ExportError> {
-    for_each_pipeline(Pipeline::shutdown).and(crate::scores::shutdown_all())
+    let spans = for_each_pipeline(Pipeline::shutdown);
+    let media = crate::media::flush_all();
+    spans.and(media).and(crate::scores::shutdown_all())
 }

@@ -398,21 +398,51 @@ pub(crate) fn read_answer(response: http::Response<ureq::Body>) -> Vec<u8> {
     answer
 }
 
-/// The start of a server's error answer, on one line, for the user's message.
+/// The start of a server's error answer, on one line, for the user's message. A server
+/// (or a proxy before it) may echo the request: credentials in it are hidden (see
+/// [`hides_credentials`]).
 pub(crate) fn server_answer(body: &[u8]) -> String {
     const MAX_CHARS: usize = 200;
     let text = String::from_utf8_lossy(body);
-    let mut out: String = text
+    let mut after_scheme = false;
+    let words: Vec<&str> = text
         .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(MAX_CHARS + 1)
+        .map(|word| {
+            let hidden = (after_scheme && looks_like_a_token(word)) || hides_credentials(word);
+            let bare = word.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            after_scheme =
+                bare.eq_ignore_ascii_case("basic") || bare.eq_ignore_ascii_case("bearer");
+            if hidden {
+                "[redacted]"
+            } else {
+                word
+            }
+        })
         .collect();
+    let mut out: String = words.join(" ").chars().take(MAX_CHARS + 1).collect();
     if out.chars().count() > MAX_CHARS {
         out = out.chars().take(MAX_CHARS).collect::<String>() + "...";
     }
     out
+}
+
+/// A word of a server's answer that holds Langfuse credentials: a secret key
+/// (`sk-lf-...`), or the base64 of `pk-lf-...:sk-lf-...` (an echoed `Authorization`
+/// header; the word after `Basic`/`Bearer` is hidden too, whatever the keys look like).
+fn hides_credentials(word: &str) -> bool {
+    // "cGstbGYt" is the base64 of "pk-lf-", how every Basic credential of Langfuse starts.
+    word.contains("sk-lf-") || word.contains("cGstbGYt")
+}
+
+/// The word after `Basic`/`Bearer` is a credential if it looks like one: 8 or more
+/// token characters, not a plain lower-case word ("basic validation failed").
+fn looks_like_a_token(word: &str) -> bool {
+    let token = word.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '='));
+    let token_chars = token
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+/=-._~".contains(c));
+    let lower_word = token.chars().all(|c| c.is_ascii_lowercase());
+    token.len() >= 8 && token_chars && !lower_word
 }
 
 #[cfg(test)]

@@ -8,6 +8,34 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
 
+/// A server (or proxy) that echoes the request in its error answer: the credentials in
+/// it never reach the user's message, whatever form the echo takes.
+#[test]
+fn server_answers_hide_echoed_credentials() {
+    let auth = base64::engine::general_purpose::STANDARD.encode("pk-lf-1:sk-lf-SECRET");
+    let echoes = [
+        format!(r#"{{"headers": {{"authorization": "Basic {auth}"}}}}"#),
+        format!(r#"{{"authorization":["Basic {auth}"]}}"#),
+        "bad credentials pk-lf-1:sk-lf-SECRET".to_owned(),
+        "Authorization: Basic b3duOnNlY3JldA== rejected".to_owned(), // not a Langfuse key
+        "Authorization: Bearer abc.SECRET.def".to_owned(),
+    ];
+    for echo in echoes {
+        let shown = server_answer(echo.as_bytes());
+        assert!(
+            !shown.contains("SECRET") && !shown.contains(&auth),
+            "{shown}"
+        );
+        assert!(!shown.contains("b3duOnNlY3JldA"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
+    // Nothing else is touched.
+    assert_eq!(
+        server_answer(b"{\"error\": \"basic validation failed\"}"),
+        "{\"error\": \"basic validation failed\"}"
+    );
+}
+
 #[test]
 fn retry_after_is_seconds_or_an_http_date() {
     let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
