@@ -247,3 +247,48 @@ fn flush_reports_a_failure_of_a_full_batch_sent_before_it() {
     assert_eq!(handle.flush(), Ok(()));
     handle.shutdown().ok();
 }
+
+/// Two shutdowns at once (say the application's and a signal handler's): the second
+/// waits for the first and returns its result, so when either returns the counts are
+/// final. (The second used to return `Ok` at once, with nothing counted yet.)
+#[test]
+fn a_second_shutdown_waits_for_the_first_and_returns_its_result() {
+    // Every export fails with 400 (not retried), answered after 800 ms: the three
+    // observations are counted as dropped only then.
+    let receiver = Receiver::start_with_status_after(400, Duration::from_millis(800));
+    let layer = layer_to(receiver.base_url(), Duration::from_secs(10));
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || emit(3));
+    let first = {
+        let handle = handle.clone();
+        std::thread::spawn(move || handle.shutdown())
+    };
+    receiver.wait_for_requests(1, Duration::from_secs(10)); // the first is under way
+    let second = handle.shutdown();
+    assert_eq!(
+        handle.dropped_observations(),
+        3,
+        "final when the second returned"
+    );
+    assert_eq!(Some(second), first.join().ok());
+    assert!(
+        handle.shutdown().is_err(),
+        "a later call gets the same failure"
+    );
+}
+
+/// A layer dropped without `shutdown()` (no handle kept, no guard): nothing can reach
+/// its pipeline any more, so the drop delivers what it observed before returning.
+#[test]
+fn dropping_the_layer_without_shutdown_delivers_what_it_observed() {
+    let receiver = Receiver::start_with_delay(Duration::from_millis(300));
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(layer_to(receiver.base_url(), Duration::from_secs(10))),
+    );
+    tracing::dispatcher::with_default(&dispatch, || emit(3));
+    drop(dispatch);
+    // No waiting: the drop has returned, so the export has been answered.
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(receiver.spans().len(), 3);
+}

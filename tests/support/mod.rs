@@ -220,8 +220,14 @@ impl Receiver {
 
     /// Always answers `status` (the request is still captured and decoded).
     pub fn start_with_status(status: u16) -> Receiver {
+        Self::start_with_status_after(status, Duration::ZERO)
+    }
+
+    /// Always answers `status`, each time after `delay`: an export's outcome (and so
+    /// the dropped count, for a status that fails it) is known only then.
+    pub fn start_with_status_after(status: u16, delay: Duration) -> Receiver {
         let status = StatusCode::from_u16(status).expect("valid HTTP status code");
-        Self::spawn(Some(status), Duration::ZERO)
+        Self::spawn(Some(status), delay)
     }
 
     fn spawn(fixed_status: Option<StatusCode>, delay: Duration) -> Receiver {

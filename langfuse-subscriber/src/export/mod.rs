@@ -58,6 +58,10 @@ pub(crate) struct Pipeline {
     /// The reasons already reported on stderr (one line each, not one per observation).
     warned: Mutex<Vec<&'static str>>,
     shut_down: AtomicBool,
+    /// The result of the one shutdown, held while it runs: a second caller (a signal
+    /// handler, the global `shutdown()`, a drop) waits for it and gets the same result,
+    /// so none returns before the counts are final.
+    shutdown_result: Mutex<Option<Result<(), ExportError>>>,
     timeout: Duration,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -151,6 +155,7 @@ impl Pipeline {
             in_hand,
             warned: Mutex::new(Vec::new()),
             shut_down: AtomicBool::new(false),
+            shutdown_result: Mutex::new(None),
             timeout: config.timeout,
             worker: Mutex::new(Some(worker)),
         });
@@ -301,9 +306,17 @@ impl Pipeline {
     }
 
     pub(crate) fn shutdown(&self) -> Result<(), ExportError> {
-        if self.shut_down.swap(true, Ordering::SeqCst) {
-            return Ok(());
+        let mut outcome = lock(&self.shutdown_result);
+        if let Some(result) = outcome.as_ref() {
+            return result.clone();
         }
+        self.shut_down.store(true, Ordering::SeqCst);
+        let result = self.shut_down_now();
+        *outcome = Some(result.clone());
+        result
+    }
+
+    fn shut_down_now(&self) -> Result<(), ExportError> {
         let result = self.request(Msg::Shutdown);
         if result == Err(ExportError::Timeout) {
             // What the export thread holds will not be confirmed before the process
@@ -340,9 +353,16 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        // The sender goes away with us: let the worker see it now, export what is
-        // left and stop, instead of at the end of its flush interval.
-        self.worker_thread.unpark();
+        // The layer and every handle are gone, so no `shutdown()` can reach this
+        // pipeline any more (the global one included): shut it down here, bounded by
+        // the timeout, so that what was observed is delivered or counted, as dropping
+        // an OpenTelemetry tracer provider does. Not on the export thread itself (a
+        // destination holding the last handle), which would wait for itself.
+        if std::thread::current().id() != self.worker_thread.id() {
+            let _ = self.shutdown();
+        } else {
+            self.worker_thread.unpark();
+        }
     }
 }
 
@@ -366,8 +386,8 @@ impl DropReason {
     }
 }
 
-/// Runs `f` on every pipeline of the process that is not shut down (for the global
-/// [`flush`] and [`shutdown`]); the last error wins.
+/// Runs `f` on every pipeline of the process (for the global [`flush`] and
+/// [`shutdown`]); the last error wins.
 fn for_each_pipeline(f: fn(&Pipeline) -> Result<(), ExportError>) -> Result<(), ExportError> {
     let pipelines: Vec<Arc<Pipeline>> = match PIPELINES.lock() {
         Ok(all) => all.iter().filter_map(Weak::upgrade).collect(),
@@ -375,10 +395,14 @@ fn for_each_pipeline(f: fn(&Pipeline) -> Result<(), ExportError>) -> Result<(), 
     };
     let mut result = Ok(());
     for p in pipelines {
-        if p.shut_down.load(Ordering::Relaxed) {
-            continue;
-        }
-        if let Err(e) = f(&p) {
+        // One being shut down (by its handle, on another thread): wait for that
+        // shutdown and take its result, rather than return before its counts are final.
+        let r = if p.shut_down.load(Ordering::SeqCst) {
+            p.shutdown()
+        } else {
+            f(&p)
+        };
+        if let Err(e) = r {
             result = Err(e);
         }
     }
