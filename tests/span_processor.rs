@@ -243,3 +243,40 @@ fn gen_ai_span() -> SpanData {
         instrumentation_scope: InstrumentationScope::builder("my-app").build(),
     }
 }
+
+/// Spans ended on several threads while the processor shuts down: when the threads are
+/// done, every span was delivered or counted in `dropped_spans()`. (One accepted just
+/// as the shutdown began could sit behind the shutdown message and vanish uncounted.)
+#[test]
+fn spans_ended_during_shutdown_are_delivered_or_counted() {
+    let receiver = Receiver::start();
+    let (threads, per_thread) = (4, 25);
+    for trial in 0..100 {
+        let processor = Arc::new(LangfuseSpanProcessor::new(config(&receiver)).unwrap());
+        let name = format!("trial-{trial}");
+        let enders: Vec<_> = (0..threads)
+            .map(|_| {
+                let processor = processor.clone();
+                let name = name.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..per_thread {
+                        let mut span = gen_ai_span();
+                        span.name = name.clone().into();
+                        processor.on_end(span);
+                    }
+                })
+            })
+            .collect();
+        let _ = processor.shutdown_with_timeout(Duration::from_secs(10));
+        for t in enders {
+            t.join().unwrap();
+        }
+        let delivered = receiver.spans().iter().filter(|s| s.name == name).count() as u64;
+        assert_eq!(
+            delivered + processor.dropped_spans(),
+            (threads * per_thread) as u64,
+            "trial {trial}: {delivered} delivered, {} dropped",
+            processor.dropped_spans()
+        );
+    }
+}

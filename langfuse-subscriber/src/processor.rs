@@ -16,7 +16,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -154,7 +154,12 @@ struct Shared {
     /// Spans refused because the queue was full or the processor shut down.
     refused: AtomicU64,
     counts: Mutex<Counts>,
+    /// Set once by shutdown, under the write side of `gate`.
     shut_down: AtomicBool,
+    /// Held (read) by `on_end` from its `shut_down` check to its send, and taken (write)
+    /// by shutdown to set `shut_down`: so every span counted as accepted is in the
+    /// queue before the shutdown message, and the export thread sees it.
+    gate: RwLock<()>,
     /// The provider's resource, encoded (set by `set_resource` before any span).
     resource: Mutex<Vec<u8>>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -190,6 +195,7 @@ impl LangfuseSpanProcessor {
             refused: AtomicU64::new(0),
             counts: Mutex::new(Counts::default()),
             shut_down: AtomicBool::new(false),
+            gate: RwLock::new(()),
             resource: Mutex::new(encode_resource(
                 &Resource::builder_empty().build(),
                 &defaults,
@@ -321,6 +327,11 @@ impl SpanProcessor for LangfuseSpanProcessor {
         if !span.span_context.is_sampled() || !self.wants(&span) {
             return;
         }
+        let _open = self
+            .shared
+            .gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         if self.shared.shut_down.load(Ordering::Acquire) {
             self.shared.refused.fetch_add(1, Ordering::Relaxed);
             return;
@@ -344,8 +355,15 @@ impl SpanProcessor for LangfuseSpanProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        if self.shared.shut_down.swap(true, Ordering::AcqRel) {
-            return Err(OTelSdkError::AlreadyShutdown);
+        {
+            let _closing = self
+                .shared
+                .gate
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if self.shared.shut_down.swap(true, Ordering::AcqRel) {
+                return Err(OTelSdkError::AlreadyShutdown);
+            }
         }
         let result = self.control(Msg::Shutdown, timeout);
         if result.is_err() {
