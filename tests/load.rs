@@ -273,3 +273,58 @@ fn a_producer_racing_an_export_thread_that_takes_each_observation_at_once() {
     assert_eq!(delivered + dropped, (RACERS * EACH) as u64);
     handle.shutdown().expect("shutdown");
 }
+
+/// A user exporter that panics on a batch holding a span named `poison`.
+#[derive(Debug, Clone, Default)]
+struct PanicsOnPoison(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl opentelemetry_sdk::trace::SpanExporter for PanicsOnPoison {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        if batch.iter().any(|s| s.name == "poison") {
+            panic!("the user's exporter has a bug");
+        }
+        self.0
+            .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A user exporter that panics on one batch: that batch is counted as dropped, and the
+/// export thread goes on exporting the next ones. (The panic ended the export thread:
+/// every later observation was dropped, and the flush waiting on it returned before
+/// the counts were settled.)
+#[test]
+fn a_panicking_exporter_loses_only_its_batch_and_counts_it() {
+    let exporter = PanicsOnPoison::default();
+    let layer = LangfuseLayer::builder()
+        .console(false)
+        .exporter(exporter.clone())
+        .build()
+        .expect("valid config");
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let emit = |poison: bool, n: usize| {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for _ in 0..n {
+                if poison {
+                    drop(tracing::info_span!("poison", langfuse.observation.type = "span"));
+                } else {
+                    drop(tracing::info_span!("fine", langfuse.observation.type = "span"));
+                }
+            }
+        })
+    };
+    let delivered = || exporter.0.load(std::sync::atomic::Ordering::Relaxed);
+    emit(false, 5);
+    handle.flush().expect("flush");
+    emit(true, 1);
+    assert!(handle.flush().is_err(), "the failed batch is reported");
+    assert_eq!((delivered(), handle.dropped_observations()), (5, 1));
+    emit(false, 5);
+    handle.flush().expect("the export thread goes on");
+    assert_eq!((delivered(), handle.dropped_observations()), (10, 1));
+    handle.shutdown().expect("shutdown");
+}

@@ -202,7 +202,18 @@ impl Worker {
             return Ok(());
         }
         let n = batch.len();
-        let result = self.destination.export(batch);
+        // A destination may be the user's exporter: a panic in it fails this batch
+        // (counted) and leaves the export thread running, rather than ending it with
+        // the counts and the answers to waiting flushes still unsettled.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.destination.export(batch)
+        }))
+        .unwrap_or_else(|_| {
+            Err(Undelivered {
+                lost: n,
+                reason: "the exporter panicked".to_owned(),
+            })
+        });
         let abandoned = {
             let mut in_hand = lock(&self.in_hand);
             in_hand.count = in_hand.count.saturating_sub(n);
