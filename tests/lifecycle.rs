@@ -292,3 +292,43 @@ fn dropping_the_layer_without_shutdown_delivers_what_it_observed() {
     assert_eq!(receiver.requests().len(), 1);
     assert_eq!(receiver.spans().len(), 3);
 }
+
+/// A shutdown that times out on a slow but healthy collector (several requests, each
+/// in time, more than the timeout together): what the export thread held is counted
+/// as dropped when `shutdown()` returns; nothing is sent after that, and the one
+/// request in flight then, if the collector takes it after all, is taken out of the
+/// count. So once it settles, received + dropped = created, exactly.
+#[test]
+fn a_timed_out_shutdown_never_counts_an_observation_twice() {
+    let receiver = Receiver::start_with_delay(Duration::from_millis(400));
+    let layer = support::layer_builder_to(receiver.base_url())
+        .timeout(Duration::from_secs(1))
+        .flush_at(5)
+        .build()
+        .expect("valid config");
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || emit(30));
+    assert_eq!(handle.shutdown(), Err(ExportError::Timeout));
+    let at_return = receiver.spans().len() as u64 + handle.dropped_observations();
+    assert!(
+        at_return >= 30,
+        "nothing unaccounted when shutdown returned: {at_return}"
+    );
+    // The request in flight ends within its 1 s timeout (waited for up to 10 s).
+    let settled = Instant::now() + Duration::from_secs(10);
+    while receiver.spans().len() as u64 + handle.dropped_observations() != 30
+        && Instant::now() < settled
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Nothing more comes after that.
+    std::thread::sleep(Duration::from_millis(500));
+    let received = receiver.spans().len() as u64;
+    assert_eq!(
+        received + handle.dropped_observations(),
+        30,
+        "{received} received, {} dropped",
+        handle.dropped_observations()
+    );
+}

@@ -202,6 +202,13 @@ impl Worker {
             return Ok(());
         }
         let n = batch.len();
+        if lock(&self.in_hand).abandoned {
+            // `shutdown()` timed out and counted everything this thread held as
+            // dropped: nothing more is sent, or it would be delivered and counted as
+            // dropped both.
+            langfuse_tracing_core::__layer::recycle::give_back_observations(batch);
+            return Err(ExportError::ShutDown);
+        }
         // A destination may be the user's exporter: a panic in it fails this batch
         // (counted) and leaves the export thread running, rather than ending it with
         // the counts and the answers to waiting flushes still unsettled.
@@ -224,6 +231,17 @@ impl Worker {
         if batch.capacity() > 4 * self.flush_at.max(64) {
             // One large flush does not pin its memory for the rest of the process.
             batch.shrink_to(self.flush_at);
+        }
+        if abandoned {
+            // Sent while `shutdown()` timed out, which counted this batch as dropped
+            // then: what the destination took after all is taken out of that count,
+            // so delivered + dropped stays exact.
+            let lost = match &result {
+                Ok(()) => 0,
+                Err(Undelivered { lost, .. }) => *lost,
+            };
+            self.dropped
+                .fetch_sub(n.saturating_sub(lost) as u64, Ordering::Relaxed);
         }
         match result {
             Ok(()) => {
