@@ -266,3 +266,41 @@ fn media_upload_disabled_keeps_the_data_uri() {
     assert!(server.media().is_empty());
     assert!(server.requests_to("/api/public/media").is_empty());
 }
+
+/// Uploads are bounded by bytes (a quarter of `max_queue_bytes`): with a slow object
+/// storage, those beyond the bound are skipped and counted, never queued without
+/// bound; every image is uploaded or counted in `dropped_media()`.
+#[test]
+fn uploads_beyond_their_byte_bound_are_skipped_and_counted() {
+    let _env = ENV.lock().unwrap_or_else(|p| p.into_inner());
+    std::env::remove_var("LANGFUSE_MEDIA_UPLOAD_ENABLED");
+    let server = RestServer::start();
+    server.delay_uploads(Duration::from_millis(100));
+    let layer = rest_support::layer_builder(&server)
+        // Uploads may hold 256 KiB: about 16 of these images. Observations wait for
+        // room rather than being dropped, so each image reaches the uploader.
+        .max_queue_bytes(1 << 20)
+        .queue_full_wait(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let images = 100;
+    support::run(layer, || {
+        for i in 0..images {
+            // A distinct image each time (the server asks for each one's bytes once).
+            let mut bytes = PNG.to_vec();
+            bytes.extend_from_slice(&(i as u64).to_be_bytes());
+            bytes.resize(16 << 10, 0);
+            let uri = format!("data:image/png;base64,{}", b64(&bytes));
+            describe(json!([{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": uri}}
+            ]}]));
+        }
+    });
+    assert!(handle.flush_media(WAIT), "the uploads finish");
+    let uploaded = server.media().iter().filter(|m| m.1.is_some()).count() as u64;
+    assert_eq!(handle.dropped_observations(), 0);
+    assert!(handle.dropped_media() > 0, "{uploaded} uploaded");
+    assert_eq!(uploaded + handle.dropped_media(), images);
+    handle.shutdown().expect("shutdown");
+}

@@ -26,6 +26,7 @@
 //! before the mask, a layer's mask sees the value before its media is replaced.
 //! [`LangfuseHandle::with_media`] does the same by hand on a value.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant, SystemTime};
@@ -267,6 +268,13 @@ pub(crate) struct Uploader {
     tx: Mutex<Option<Sender<Job>>>,
     pending: Arc<Pending>,
     console: bool,
+    /// Bytes of the uploads queued and not done, and their bound: beyond it an upload
+    /// is skipped and counted (a slow or unreachable object storage must not grow the
+    /// process without bound).
+    queued_bytes: Arc<AtomicUsize>,
+    max_queued_bytes: usize,
+    /// Uploads skipped (queue full) or failed.
+    dropped: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Uploader {
@@ -287,39 +295,40 @@ impl Uploader {
             return Ok(None);
         }
         if !config.has_credentials() {
-            return Ok(Some(Uploader::start(None)));
+            return Ok(Some(Uploader::console()));
         }
-        let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
+        let mut uploader = Uploader::console();
+        uploader.console = false;
+        uploader.max_queued_bytes = config.max_queue_bytes / 4;
         let (tx, rx) = mpsc::channel::<Job>();
-        let worker_pending = pending.clone();
+        let worker = UploadWorker {
+            pending: uploader.pending.clone(),
+            queued_bytes: uploader.queued_bytes.clone(),
+            dropped: uploader.dropped.clone(),
+        };
         crate::rest::spawn_with_client("langfuse-media", config, move |client| {
-            run(client, rx, worker_pending)
+            worker.run(client, rx)
         })?;
-        register(&pending, config.timeout * 3);
-        Ok(Some(Uploader {
-            tx: Mutex::new(Some(tx)),
-            pending,
-            console: false,
-        }))
+        register(&uploader.pending, config.timeout * 3);
+        uploader.tx = Mutex::new(Some(tx));
+        Ok(Some(uploader))
     }
 
-    pub(crate) fn start(client: Option<RestClient>) -> Uploader {
-        let pending = Arc::new((Mutex::new(0usize), Condvar::new()));
-        let console = client.is_none();
-        let tx = client.and_then(|client| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            let worker_pending = pending.clone();
-            std::thread::Builder::new()
-                .name("langfuse-media".into())
-                .spawn(move || run(client, rx, worker_pending))
-                .ok()
-                .map(|_| tx)
-        });
+    /// The uploader without credentials: each media is shown on the console.
+    fn console() -> Uploader {
         Uploader {
-            tx: Mutex::new(tx),
-            pending,
-            console,
+            tx: Mutex::new(None),
+            pending: Arc::new((Mutex::new(0usize), Condvar::new())),
+            console: true,
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            max_queued_bytes: 0,
+            dropped: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Uploads skipped because too many bytes were waiting, or failed.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     fn queue(&self, job: Job) {
@@ -338,14 +347,28 @@ impl Uploader {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        if let Some(tx) = tx {
+        let Some(tx) = tx else { return };
+        let size = job.media.len();
+        let queued = self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size;
+        if queued > self.max_queued_bytes {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            langfuse_tracing_core::__layer::warn::emit(&format!(
+                "media upload skipped: more than {} bytes of uploads are waiting (the \
+                 object storage is slow or unreachable); the observation keeps its media \
+                 reference, and the count is in LangfuseHandle::dropped_media()",
+                self.max_queued_bytes
+            ));
+            return;
+        }
+        if let Ok(mut n) = self.pending.0.lock() {
+            *n += 1;
+        }
+        if tx.send(job).is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut n) = self.pending.0.lock() {
-                *n += 1;
-            }
-            if tx.send(job).is_err() {
-                if let Ok(mut n) = self.pending.0.lock() {
-                    *n -= 1;
-                }
+                *n -= 1;
             }
         }
     }
@@ -356,21 +379,51 @@ impl Uploader {
     }
 }
 
-fn run(client: RestClient, rx: Receiver<Job>, pending: Arc<(Mutex<usize>, Condvar)>) {
-    let mut reported = std::collections::HashSet::new();
-    for job in rx {
-        if let Err(message) = upload(&client, &job) {
-            let kind: String = message.chars().filter(|c| !c.is_ascii_digit()).collect();
-            if reported.insert(kind) {
-                stderr_line!("langfuse: media upload failed: {message}");
+/// The upload thread's share of an [`Uploader`].
+struct UploadWorker {
+    pending: Arc<Pending>,
+    queued_bytes: Arc<AtomicUsize>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl UploadWorker {
+    fn run(self, client: RestClient, rx: Receiver<Job>) {
+        let mut reported = std::collections::HashSet::new();
+        for job in rx {
+            if let Err(message) = upload(&client, &job) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                // One line per kind of failure: hosts and statuses, not media ids.
+                if reported.len() < 64 && reported.insert(failure_kind(&message)) {
+                    stderr_line!(
+                        "langfuse: media upload failed: {message} (failed uploads are \
+                         counted in LangfuseHandle::dropped_media())"
+                    );
+                }
             }
+            self.queued_bytes
+                .fetch_sub(job.media.len(), Ordering::Relaxed);
+            let (lock, cond) = &*self.pending;
+            if let Ok(mut n) = lock.lock() {
+                *n = n.saturating_sub(1);
+            }
+            cond.notify_all();
         }
-        let (lock, cond) = &*pending;
-        if let Ok(mut n) = lock.lock() {
-            *n = n.saturating_sub(1);
-        }
-        cond.notify_all();
     }
+}
+
+/// A failure message with what differs from one upload to the next left out: URLs
+/// reduced to scheme and host, digits dropped.
+fn failure_kind(message: &str) -> String {
+    message
+        .split_whitespace()
+        .map(
+            |word| match url::Url::parse(word.trim_end_matches([':', ','])) {
+                Ok(url) => format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default()),
+                Err(_) => word.chars().filter(|c| !c.is_ascii_digit()).collect(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn upload(client: &RestClient, job: &Job) -> Result<(), String> {
@@ -499,6 +552,18 @@ impl LangfuseHandle {
     /// ```
     pub fn flush_media(&self, timeout: Duration) -> bool {
         self.media.as_ref().is_none_or(|u| u.flush(timeout))
+    }
+
+    /// Media uploads skipped (more than a quarter of `max_queue_bytes` of uploads
+    /// waiting: the object storage is slow or unreachable) or failed; their
+    /// observations keep the media reference.
+    ///
+    /// ```
+    /// let handle = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap().handle();
+    /// assert_eq!(handle.dropped_media(), 0);
+    /// ```
+    pub fn dropped_media(&self) -> u64 {
+        self.media.as_ref().map_or(0, |u| u.dropped())
     }
 
     /// Adds the media uploader (the layer does, when it is built).
