@@ -289,7 +289,7 @@ fn uploads_beyond_their_byte_bound_are_skipped_and_counted() {
         for i in 0..images {
             // A distinct image each time (the server asks for each one's bytes once).
             let mut bytes = PNG.to_vec();
-            bytes.extend_from_slice(&(i as u64).to_be_bytes());
+            bytes.extend_from_slice(&i.to_be_bytes());
             bytes.resize(16 << 10, 0);
             let uri = format!("data:image/png;base64,{}", b64(&bytes));
             describe(json!([{"role": "user", "content": [
