@@ -284,7 +284,7 @@ fn uploads_beyond_their_byte_bound_are_skipped_and_counted() {
         .build()
         .unwrap();
     let handle = layer.handle();
-    let images = 100;
+    let images: u64 = 100;
     support::run(layer, || {
         for i in 0..images {
             // A distinct image each time (the server asks for each one's bytes once).
