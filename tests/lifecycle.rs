@@ -332,3 +332,60 @@ fn a_timed_out_shutdown_never_counts_an_observation_twice() {
         handle.dropped_observations()
     );
 }
+
+const THREADS_CHILD_ENV: &str = "LANGFUSE_LIFECYCLE_THREADS_CHILD";
+
+/// The export threads of this process, by name.
+fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .filter(|name| name.starts_with(prefix))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Runs in a child (alone in its process, so the thread count is its own): layers
+/// with credentials built and dropped one after another leave no thread behind.
+#[test]
+fn child_builds_and_drops_layers() {
+    if std::env::var_os(THREADS_CHILD_ENV).is_none() {
+        return;
+    }
+    let receiver = Receiver::start();
+    for _ in 0..20 {
+        let layer = layer_to(receiver.base_url(), Duration::from_secs(5));
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || emit(1));
+    }
+    let settled = Instant::now() + Duration::from_secs(10);
+    while threads_named("langfuse-") > 0 && Instant::now() < settled {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(threads_named("langfuse-"), 0, "threads left behind");
+    assert_eq!(receiver.spans().len(), 20);
+}
+
+/// A layer per tenant or per request, dropped when done: its export, score and media
+/// threads end with it (the score thread used to run on for good, one per layer).
+#[test]
+fn dropped_layers_leave_no_threads_behind() {
+    if std::env::var_os(THREADS_CHILD_ENV).is_some() || !cfg!(target_os = "linux") {
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_builds_and_drops_layers",
+            "--test-threads=1",
+        ])
+        .env(THREADS_CHILD_ENV, "1")
+        .output()
+        .expect("run the test binary again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}

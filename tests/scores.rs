@@ -469,3 +469,37 @@ fn the_openapi_copy_matches_the_shared_spec() {
         "tests/spec/langfuse-public-api.openapi.yml differs from ../shared/spec: copy it again"
     );
 }
+
+/// The score queue is bounded by bytes too (64 MiB): large scores piling up behind an
+/// unreachable server are refused with `QueueFull` and counted, never held without
+/// bound (100,000 scores of up to 1 MB each could be waiting before).
+#[test]
+fn the_score_queue_is_bounded_by_bytes() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let handle = LangfuseLayer::builder()
+        .public_key(PUBLIC_KEY)
+        .secret_key(SECRET_KEY)
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .handle();
+    let comment = "x".repeat(900_000);
+    let mut refused = 0;
+    for i in 0..90 {
+        let score = Score::new("q", i).session_id("s").comment(comment.clone());
+        match handle.create_score(score) {
+            Ok(_) => {}
+            Err(ScoreError::QueueFull) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // 64 MiB hold 74 of them, and the worker holds a few more in its hands.
+    assert!((5..=16).contains(&refused), "{refused} refused");
+    let _ = handle.shutdown();
+    assert!(handle.dropped_scores() >= refused);
+    assert_accounted(&handle);
+}

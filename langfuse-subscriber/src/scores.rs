@@ -34,8 +34,9 @@ pub(crate) const SCORE_BATCH: usize = 15;
 pub(crate) const SCORE_INTERVAL: Duration = Duration::from_secs(1);
 /// The largest request body.
 pub(crate) const MAX_BATCH_BYTES: usize = 1_000_000;
-/// Scores waiting to be sent; more are dropped (and counted).
+/// Scores waiting to be sent, and their bytes; more are dropped (and counted).
 const QUEUE_CAPACITY: usize = 100_000;
+const QUEUE_MAX_BYTES: usize = 64 << 20;
 const SCORES_PATH: &str = "api/public/scores";
 
 /// How many scores one layer handled.
@@ -90,6 +91,8 @@ struct Item {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Item>,
+    /// The bytes of the scores in `queue`.
+    queued_bytes: usize,
     /// Scores ever queued, and settled (sent or dropped) in queue order.
     pushed: u64,
     settled: u64,
@@ -124,6 +127,18 @@ pub(crate) struct Inner {
 pub(crate) struct Scores {
     inner: Arc<Inner>,
     hook: ScoreHook,
+    /// Shared by the layer and every handle: when the last of them is gone, the queue
+    /// shuts down (its worker holds `inner`, so `inner` alone would never drop).
+    _last_user: Arc<ShutDownWhenUnused>,
+}
+
+struct ShutDownWhenUnused(Arc<Inner>);
+
+impl Drop for ShutDownWhenUnused {
+    fn drop(&mut self) {
+        // Sends what is queued (bounded by the timeout) and stops the worker thread.
+        let _ = self.0.shutdown();
+    }
 }
 
 impl std::fmt::Debug for Scores {
@@ -180,6 +195,7 @@ impl Scores {
             all.push(Arc::downgrade(&inner));
         }
         Ok(Scores {
+            _last_user: Arc::new(ShutDownWhenUnused(inner.clone())),
             inner,
             hook: ScoreHook(sink),
         })
@@ -257,14 +273,18 @@ impl ScoreSink for Inner {
             return Err(ScoreError::ShutDown);
         }
         st.counts.created += 1;
-        if st.queue.len() >= QUEUE_CAPACITY {
+        if st.queue.len() >= QUEUE_CAPACITY || st.queued_bytes + json.len() > QUEUE_MAX_BYTES {
             st.counts.dropped += 1;
             drop(st);
             warn_once("queue full", || {
-                format!("the score queue is full ({QUEUE_CAPACITY} scores); scores are dropped")
+                format!(
+                    "the score queue is full ({QUEUE_CAPACITY} scores or {QUEUE_MAX_BYTES} \
+                     bytes waiting); scores are dropped and counted in score_counts()"
+                )
             });
             return Err(ScoreError::QueueFull);
         }
+        st.queued_bytes += json.len();
         st.queue.push_back(Item {
             id: score.id().to_owned(),
             json,
@@ -334,6 +354,7 @@ impl Inner {
                 st.counts.dropped += lost as u64;
                 st.settled += lost as u64;
                 st.queue.clear();
+                st.queued_bytes = 0;
                 st.in_hand = 0;
             }
             self.wake.notify_all();
@@ -348,6 +369,9 @@ impl Inner {
 }
 
 /// Reports a message once per kind for the process.
+/// The distinct failures reported on stderr; beyond, the counts still tell.
+const MAX_REPORTED: usize = 64;
+
 fn warn_once(kind: &str, message: impl FnOnce() -> String) {
     static SEEN: Mutex<Option<HashSet<String>>> = Mutex::new(None);
     let mut seen = lock(&SEEN);
@@ -413,6 +437,8 @@ impl Worker {
                     };
                 }
                 let batch = take_batch(&mut st.queue);
+                let bytes: usize = batch.iter().map(|item| item.json.len()).sum();
+                st.queued_bytes = st.queued_bytes.saturating_sub(bytes);
                 st.in_hand = batch.len();
                 batch
             };
@@ -550,7 +576,9 @@ impl Worker {
 
     fn report(&mut self, message: String) {
         let kind: String = message.chars().filter(|c| !c.is_ascii_digit()).collect();
-        if self.reported.insert(kind) {
+        // Bounded: a server whose error texts differ each time (request ids) would
+        // otherwise grow the set, and stderr, without end.
+        if self.reported.len() < MAX_REPORTED && self.reported.insert(kind) {
             stderr_line!("langfuse: {message}");
         }
     }
