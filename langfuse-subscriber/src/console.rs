@@ -7,46 +7,84 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use langfuse_tracing_core::__layer::state::{Batch, ObservationState};
 use langfuse_tracing_core::Level;
 
 use crate::export::destination::{Destination, Undelivered};
 
+/// Observations waiting for their trace's root, at most: beyond, the oldest traces are
+/// printed as they are (a long-running root must not hold its children without bound).
+const MAX_WAITING: usize = 10_000;
+/// How long a trace waits for its root before it is printed as it is (a child ending
+/// after its root was printed, a root that runs for hours).
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
 /// Collects observations per trace and prints a trace when its local root ends.
 #[derive(Debug, Default)]
 pub(crate) struct ConsoleDestination {
-    pending: HashMap<u128, Batch>,
+    pending: HashMap<u128, Waiting>,
+    /// Observations in `pending`.
+    waiting: usize,
+    /// [`MAX_WAITING`] and [`MAX_WAIT`] (smaller in tests).
+    max_waiting: usize,
+    max_wait: Duration,
     environment: Option<String>,
+}
+
+/// A trace's observations waiting for its root, since the first of them arrived.
+#[derive(Debug)]
+struct Waiting {
+    since: Instant,
+    spans: Batch,
 }
 
 impl ConsoleDestination {
     pub(crate) fn new(environment: Option<String>) -> Self {
         ConsoleDestination {
-            pending: HashMap::new(),
             environment,
+            max_waiting: MAX_WAITING,
+            max_wait: MAX_WAIT,
+            ..ConsoleDestination::default()
+        }
+    }
+
+    fn print_trace(&mut self, out: &mut String, trace_id: u128, partial: bool) {
+        let Some(waiting) = self.pending.remove(&trace_id) else {
+            return;
+        };
+        self.waiting -= waiting.spans.len();
+        let start = out.len();
+        render_trace(out, trace_id, waiting.spans, self.environment.as_deref());
+        if partial {
+            if let Some(end_of_header) = out[start..].find('\n') {
+                out.insert_str(
+                    start + end_of_header,
+                    "  (partial: its root has not ended yet)",
+                );
+            }
+        }
+    }
+
+    /// Prints, as they are, the traces that waited too long and, while too many
+    /// observations wait, the oldest.
+    fn print_overdue(&mut self, out: &mut String, now: Instant) {
+        let mut by_age: Vec<(Instant, u128)> =
+            self.pending.iter().map(|(id, w)| (w.since, *id)).collect();
+        by_age.sort_unstable();
+        for (since, trace_id) in by_age {
+            if self.waiting <= self.max_waiting && now.duration_since(since) < self.max_wait {
+                break;
+            }
+            self.print_trace(out, trace_id, true);
         }
     }
 }
 
 impl Destination for ConsoleDestination {
     fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered> {
-        let mut complete = Vec::new();
-        for st in batch.drain(..) {
-            let trace_id = st.trace_id;
-            let root = st.is_app_root;
-            self.pending.entry(trace_id).or_default().push(st);
-            if root {
-                complete.push(trace_id);
-            }
-        }
-        let mut out = String::new();
-        for trace_id in complete {
-            if let Some(spans) = self.pending.remove(&trace_id) {
-                render_trace(&mut out, trace_id, spans, self.environment.as_deref());
-            }
-        }
+        let out = self.take(batch, Instant::now());
         print(&out);
         Ok(())
     }
@@ -54,10 +92,40 @@ impl Destination for ConsoleDestination {
     fn shutdown(&mut self) {
         // Traces whose root never ended (a manual observation left open) still show.
         let mut out = String::new();
-        for (trace_id, spans) in std::mem::take(&mut self.pending) {
-            render_trace(&mut out, trace_id, spans, self.environment.as_deref());
+        let ids: Vec<u128> = self.pending.keys().copied().collect();
+        for trace_id in ids {
+            self.print_trace(&mut out, trace_id, false);
         }
         print(&out);
+    }
+}
+
+impl ConsoleDestination {
+    /// Takes a batch; returns the text of the traces it completes or that are overdue.
+    fn take(&mut self, batch: &mut Batch, now: Instant) -> String {
+        let mut complete = Vec::new();
+        for st in batch.drain(..) {
+            let trace_id = st.trace_id;
+            let root = st.is_app_root;
+            self.pending
+                .entry(trace_id)
+                .or_insert_with(|| Waiting {
+                    since: now,
+                    spans: Batch::new(),
+                })
+                .spans
+                .push(st);
+            self.waiting += 1;
+            if root {
+                complete.push(trace_id);
+            }
+        }
+        let mut out = String::new();
+        for trace_id in complete {
+            self.print_trace(&mut out, trace_id, false);
+        }
+        self.print_overdue(&mut out, now);
+        out
     }
 }
 
@@ -441,6 +509,38 @@ mod tests {
             lines[2],
             "   └─ generation llm  80.0ms  model=gpt-4o  ttft=25.0ms"
         );
+    }
+
+    /// Children of a root that has not ended wait at most `max_waiting` observations
+    /// or `max_wait`: then their trace is printed as it is, marked partial, and nothing
+    /// stays held (a long-running root held every child before).
+    #[test]
+    fn waiting_traces_are_bounded_by_count_and_age() {
+        let mut console = ConsoleDestination::new(None);
+        console.max_waiting = 5;
+        let now = Instant::now();
+        let children = |range: std::ops::Range<u64>| -> Batch {
+            range
+                .map(|id| Box::new(obs(id, Some(1), "child", ObservationType::Span, id, id + 1)))
+                .collect()
+        };
+        assert_eq!(console.take(&mut children(2..6), now), "");
+        assert_eq!(console.waiting, 4);
+        let out = console.take(&mut children(6..9), now);
+        assert!(out.starts_with("langfuse trace "), "{out}");
+        assert!(out
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("(partial: its root has not ended yet)"));
+        assert_eq!(out.matches("span child").count(), 7);
+        assert_eq!((console.waiting, console.pending.len()), (0, 0));
+        // A child ending after its root was printed waits `max_wait` at most.
+        assert_eq!(console.take(&mut children(9..10), now), "");
+        let later = now + MAX_WAIT;
+        let out = console.take(&mut Batch::new(), later);
+        assert_eq!(out.matches("span child").count(), 1, "{out}");
+        assert_eq!(console.waiting, 0);
     }
 
     /// Rendered with a stack of its own: a 100,000-deep chain (far past what recursion on
