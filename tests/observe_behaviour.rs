@@ -1252,3 +1252,36 @@ fn observe_through_the_subscriber_crate_records_like_the_core_macro() {
     assert_eq!(r#async.str_attr(INPUT), Some(r#"{"x": 8}"#));
     assert_eq!(r#async.str_attr(OUTPUT), Some("8"));
 }
+
+#[observe]
+fn kilobyte_chunks(n: usize) -> impl Iterator<Item = String> {
+    (0..n).map(|_| "x".repeat(1024))
+}
+
+#[observe]
+fn kilobyte_lists(n: usize) -> impl Iterator<Item = Vec<u8>> {
+    (0..n).map(|_| vec![7u8; 600])
+}
+
+/// An iterator (or stream) whose items outgrow 8 MiB: its output is cut there and says
+/// how many items were left out, instead of growing without bound while it runs.
+#[test]
+fn a_huge_iterator_output_is_cut_with_a_count() {
+    let spans = capture(2, || {
+        assert_eq!(kilobyte_chunks(9 * 1024).count(), 9 * 1024);
+        assert_eq!(kilobyte_lists(9 * 1024).count(), 9 * 1024);
+    });
+    let limit = 8 << 20; // MAX_COLLECTED_BYTES
+    let text = spans.iter().find(|s| s.name == "kilobyte_chunks").unwrap();
+    let out = text.str_attr(OUTPUT).unwrap();
+    assert!(out.len() < limit + 2048, "{}", out.len());
+    assert!(out.ends_with("... 1024 more items not captured (output cut at 8388608 bytes)"));
+    let json = spans.iter().find(|s| s.name == "kilobyte_lists").unwrap();
+    let out = json.str_attr(OUTPUT).unwrap();
+    assert!(out.len() < 2 * limit, "{}", out.len());
+    assert!(
+        out.ends_with(" more items not captured (output cut at 8388608 bytes)\"]"),
+        "{}",
+        &out[out.len() - 80..]
+    );
+}

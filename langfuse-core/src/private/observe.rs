@@ -498,7 +498,14 @@ pub struct ItemCollector {
     items: usize,
     buf: String,
     error: Option<String>,
+    /// Items left out once the output reached [`MAX_COLLECTED_BYTES`].
+    left_out: usize,
 }
+
+/// The most a stream's or iterator's output collects: a stream that runs for hours
+/// must not grow its observation without bound (an output this large would be dropped
+/// by the export queue anyway). Later items are counted and named at the end.
+pub const MAX_COLLECTED_BYTES: usize = 8 << 20;
 
 impl ItemCollector {
     fn new(capture: bool) -> Self {
@@ -508,13 +515,24 @@ impl ItemCollector {
             items: 0,
             buf: String::new(),
             error: None,
+            left_out: 0,
         }
+    }
+
+    /// Whether to collect one more item (false, and counted, once the output is full).
+    #[inline]
+    fn room(&mut self) -> bool {
+        if self.buf.len() < MAX_COLLECTED_BYTES {
+            return true;
+        }
+        self.left_out += 1;
+        false
     }
 
     /// Appends a string item.
     #[inline]
     pub fn push_text(&mut self, s: &str) {
-        if self.capture {
+        if self.capture && self.room() {
             self.text = true;
             self.items += 1;
             self.buf.push_str(s);
@@ -524,7 +542,7 @@ impl ItemCollector {
     /// Appends one JSON list element, written by `write`.
     #[inline]
     pub fn push_json(&mut self, write: impl FnOnce(&mut String)) {
-        if self.capture {
+        if self.capture && self.room() {
             let (item, _) = JsonStyle::Io.separators();
             self.buf.push_str(if self.items == 0 { "[" } else { item });
             self.items += 1;
@@ -555,10 +573,24 @@ impl ItemCollector {
         }
         if self.capture {
             let mut out = core::mem::take(&mut self.buf);
+            let left_out = (self.left_out > 0).then(|| {
+                format!(
+                    "... {} more items not captured (output cut at {MAX_COLLECTED_BYTES} bytes)",
+                    self.left_out
+                )
+            });
             let kind = if !self.text && self.items > 0 {
+                if let Some(note) = left_out {
+                    let (item, _) = JsonStyle::Io.separators();
+                    out.push_str(item);
+                    write_json_str(&mut out, &note, JsonStyle::Io);
+                }
                 out.push(']');
                 Encoded::Json
             } else {
+                if let Some(note) = left_out {
+                    out.push_str(&note);
+                }
                 Encoded::Text
             };
             // An empty stream gives "" (like the Python SDK's empty generator).
