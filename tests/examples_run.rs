@@ -498,3 +498,26 @@ fn axum_service_without_credentials_prints_both_sides() {
         "{stdout}"
     );
 }
+
+/// A closed port: the example exits at once and says once, without a doubled prefix,
+/// that the export failed (the guard's drop used to print the same failure again).
+#[test]
+fn an_unreachable_endpoint_is_reported_once() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let output = Command::new(example_binary("readme_init"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LANGFUSE_PUBLIC_KEY", "pk-lf-example")
+        .env("LANGFUSE_SECRET_KEY", "sk-lf-example")
+        .env("LANGFUSE_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .output()
+        .expect("the example runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("cannot connect").count(), 1, "{stderr}");
+    assert!(!stderr.contains("langfuse: langfuse"), "{stderr}");
+    assert!(!stderr.contains("sk-lf-example"), "{stderr}");
+}

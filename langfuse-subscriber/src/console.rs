@@ -83,6 +83,14 @@ impl ConsoleDestination {
 }
 
 impl Destination for ConsoleDestination {
+    fn exported(&self, n: usize) -> String {
+        format!(
+            "printed {n} observation{} to stderr (the console; nothing sent without both \
+             LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY)",
+            if n == 1 { "" } else { "s" }
+        )
+    }
+
     fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered> {
         let out = self.take(batch, Instant::now());
         print(&out);

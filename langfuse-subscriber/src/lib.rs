@@ -55,7 +55,9 @@ use tracing_subscriber::prelude::*;
 /// // ... the application ...
 /// drop(guard); // everything is sent before the process exits
 /// ```
-#[must_use = "dropping the guard shuts the export down at once"]
+#[must_use = "keep the guard in a named binding until the end of `main` \
+              (`let _langfuse = ...`): `let _ = ...` drops it at once, which shuts the \
+              export down, and every later observation is dropped"]
 #[derive(Debug)]
 pub struct LangfuseGuard {
     handle: LangfuseHandle,
@@ -75,8 +77,10 @@ impl LangfuseGuard {
 
 impl Drop for LangfuseGuard {
     fn drop(&mut self) {
-        if let Err(e) = self.handle.shutdown() {
-            stderr_line!("langfuse: {e}");
+        match self.handle.shutdown() {
+            // A failed export was reported on stderr when it failed.
+            Ok(()) | Err(ExportError::Failed(_)) => {}
+            Err(e) => stderr_line!("langfuse: at shutdown: {e}"),
         }
     }
 }
@@ -152,7 +156,11 @@ fn install(layer: LangfuseLayer) -> Result<LangfuseGuard, ConfigError> {
         .map_err(|e| {
             ConfigError::other(
                 "subscriber",
-                format!("cannot install the global subscriber: {e}"),
+                format!(
+                    "cannot install the global subscriber ({e}): `init()` was already \
+                     called, or another global subscriber is set; add the layer of \
+                     `langfuse_tracing::layer()` to that subscriber instead"
+                ),
             )
         })?;
     Ok(LangfuseGuard { handle })

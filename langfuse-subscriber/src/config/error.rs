@@ -8,7 +8,7 @@ use std::fmt;
 /// let err = langfuse_tracing::LangfuseConfig::builder().sample_rate(2.0).build().unwrap_err();
 /// assert!(err.to_string().contains("sample_rate"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
     setting: &'static str,
     message: String,
@@ -44,6 +44,19 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// The message as it is, not escaped inside a struct: what `.expect("...")` and
+/// `fn main() -> Result<..>` print is then as readable as `Display`.
+///
+/// ```
+/// let err = langfuse_tracing::LangfuseConfig::builder().base_url("cloud.langfuse.com").build().unwrap_err();
+/// assert!(format!("{err:?}").starts_with("invalid base_url \"cloud.langfuse.com\": expected an http"));
+/// ```
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (setting: {})", self.message, self.setting)
     }
 }
 

@@ -290,6 +290,31 @@ mod base_url {
         assert!(err.to_string().contains("secret key"), "{err}");
     }
 
+    /// One key without the other: a warning naming both, never a silent console.
+    #[test]
+    fn one_key_without_the_other_is_a_warning() {
+        let c = from_env(&[("LANGFUSE_PUBLIC_KEY", "pk-lf-1")]).unwrap();
+        assert!(!c.has_credentials());
+        assert!(
+            c.warnings()
+                .iter()
+                .any(|w| w.contains("LANGFUSE_SECRET_KEY") && w.contains("nothing is sent")),
+            "{:?}",
+            c.warnings()
+        );
+        let c = LangfuseConfig::builder()
+            .secret_key("sk-lf-1")
+            .build()
+            .unwrap();
+        assert!(c
+            .warnings()
+            .iter()
+            .any(|w| w.contains("LANGFUSE_PUBLIC_KEY")));
+        assert!(c.warnings().iter().all(|w| !w.contains("sk-lf-1")));
+        let c = from_env(&[]).unwrap();
+        assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    }
+
     #[test]
     fn a_valid_builder_url_overrides_an_invalid_variable() {
         let set = Settings {

@@ -111,6 +111,25 @@ impl Settings {
                 ));
             }
         }
+        if public_key.is_some() != secret_key.is_some() {
+            let (set, missing) = if public_key.is_some() {
+                (
+                    "public key (LANGFUSE_PUBLIC_KEY)",
+                    "secret key (LANGFUSE_SECRET_KEY)",
+                )
+            } else {
+                (
+                    "secret key (LANGFUSE_SECRET_KEY)",
+                    "public key (LANGFUSE_PUBLIC_KEY)",
+                )
+            };
+            let w = format!(
+                "the {set} is set but not the {missing}: nothing is sent to Langfuse, \
+                 and finished traces are printed to stderr"
+            );
+            stderr_line!("langfuse: {w}");
+            warnings.push(w);
+        }
         Ok(LangfuseConfig {
             public_key,
             secret_key,

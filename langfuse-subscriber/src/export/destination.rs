@@ -26,6 +26,10 @@ pub(crate) trait Destination: Send + fmt::Debug {
     fn export(&mut self, batch: &mut Batch) -> Result<(), Undelivered>;
     /// Called after the last export.
     fn shutdown(&mut self) {}
+    /// What a successful export of `n` observations did, for `LANGFUSE_DEBUG`.
+    fn exported(&self, n: usize) -> String {
+        format!("exported {n} observation{}", if n == 1 { "" } else { "s" })
+    }
     /// The exporter-backed destination, to give it the scope and resource.
     fn configurable(&mut self) -> Option<&mut dyn ConfigureDestination> {
         None

@@ -263,7 +263,10 @@ impl Pipeline {
         warned.push(key);
         drop(warned);
         let why = match why {
-            DropReason::ShutDown => "the exporter is shut down".to_owned(),
+            DropReason::ShutDown => "the exporter is shut down (was the guard of `init()` or \
+                `layer()` dropped early, as `let _ = init()` does? keep it in a named binding \
+                until the end of `main`)"
+                .to_owned(),
             DropReason::QueueFull => "the export queue is full (raise max_queue_bytes, or set \
                 queue_full_wait to wait for room)"
                 .to_owned(),

@@ -246,7 +246,7 @@ impl Worker {
         match result {
             Ok(()) => {
                 if self.debug {
-                    stderr_line!("langfuse: exported {n} observations");
+                    stderr_line!("langfuse: {}", self.destination.exported(n));
                 }
                 *last_error = None;
                 Ok(())
