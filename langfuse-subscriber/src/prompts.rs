@@ -716,6 +716,27 @@ struct Cache {
     refreshing: HashSet<Key>,
 }
 
+/// Prompts cached at most: prompt names made per tenant or per user must not grow the
+/// cache without bound. Beyond, the entry closest to expiry makes room.
+const MAX_CACHED_PROMPTS: usize = 1000;
+
+impl Cache {
+    fn insert(&mut self, key: Key, entry: Entry) {
+        if self.entries.len() >= MAX_CACHED_PROMPTS && !self.entries.contains_key(&key) {
+            // Entries that never expire (`None`) go last.
+            let first_to_go = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.expires.map_or((1, None), |at| (0, Some(at))))
+                .map(|(k, _)| k.clone());
+            if let Some(k) = first_to_go {
+                self.entries.remove(&k);
+            }
+        }
+        self.entries.insert(key, entry);
+    }
+}
+
 struct Inner {
     /// `None` without credentials.
     rest: Option<RestClient>,
@@ -1058,7 +1079,7 @@ impl GetPrompt {
                 cache.refreshing.remove(&thread_key);
                 match result {
                     Ok(prompt) => {
-                        cache.entries.insert(
+                        cache.insert(
                             thread_key,
                             Entry {
                                 prompt,
@@ -1085,7 +1106,7 @@ impl GetPrompt {
         match self.fetch(&key) {
             Ok(prompt) => {
                 if !ttl.is_zero() {
-                    lock(&self.client.inner.cache).entries.insert(
+                    lock(&self.client.inner.cache).insert(
                         key,
                         Entry {
                             prompt: prompt.clone(),
@@ -1309,6 +1330,42 @@ mod tests {
 
     fn vars(v: &[(&str, &str)]) -> HashMap<String, String> {
         collect_vars(v.iter().copied())
+    }
+
+    /// The cache holds at most `MAX_CACHED_PROMPTS`; the entry closest to expiry
+    /// makes room, one that never expires last.
+    #[test]
+    fn the_cache_is_bounded_and_evicts_the_entry_closest_to_expiry() {
+        let prompt =
+            parse_prompt(&json!({"type": "text", "name": "t", "version": 1, "prompt": "x"}))
+                .unwrap();
+        let now = Instant::now();
+        let key = |i: usize| (format!("tenant-{i}"), Selector::Label("production".into()));
+        let mut cache = Cache::default();
+        cache.insert(
+            key(0),
+            Entry {
+                prompt: prompt.clone(),
+                expires: None,
+            },
+        );
+        for i in 1..=MAX_CACHED_PROMPTS + 5 {
+            let expires = Some(now + Duration::from_secs(i as u64));
+            cache.insert(
+                key(i),
+                Entry {
+                    prompt: prompt.clone(),
+                    expires,
+                },
+            );
+        }
+        assert_eq!(cache.entries.len(), MAX_CACHED_PROMPTS);
+        assert!(cache.entries.contains_key(&key(0)), "never expires: kept");
+        assert!(
+            !cache.entries.contains_key(&key(1)),
+            "closest to expiry: gone"
+        );
+        assert!(cache.entries.contains_key(&key(MAX_CACHED_PROMPTS + 5)));
     }
 
     #[test]
