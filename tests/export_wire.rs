@@ -686,3 +686,29 @@ fn bad_field_values_warn_without_deadlocking_a_formatting_layer() {
         "an unknown level is ignored"
     );
 }
+
+/// A huge `flush_at` (say `LANGFUSE_FLUSH_AT=4611686018427387904`) is a batch that never
+/// fills, not an overflow that ends the export thread (debug builds panicked).
+#[test]
+fn a_huge_flush_at_still_exports_on_flush() {
+    let receiver = Receiver::start();
+    let layer = builder_with_trailing_slash(&receiver)
+        .flush_at(1 << 62)
+        .build()
+        .unwrap();
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    for round in 1..=2 {
+        tracing::dispatcher::with_default(&dispatch, || {
+            drop(tracing::info_span!("s", langfuse.observation.type = "span"));
+        });
+        handle.flush().expect("the export thread is alive");
+        assert_eq!(
+            receiver
+                .wait_for_spans(round, Duration::from_secs(10))
+                .len(),
+            round
+        );
+    }
+    handle.shutdown().unwrap();
+}

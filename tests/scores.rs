@@ -226,6 +226,24 @@ fn a_207_drops_only_the_rejected_items_and_is_not_retried() {
     handle.shutdown().unwrap();
 }
 
+/// A 207 whose error list names none of the batch's scores, 10,000 times: the batch
+/// counts as dropped (once, never more than the batch), and the list is not echoed.
+#[test]
+fn a_207_flood_of_unnamed_errors_drops_the_batch_once() {
+    let server = RestServer::start();
+    server.script([Answer::RejectFlood(10_000)]);
+    let handle = rest_support::layer(&server).handle();
+    for _ in 0..3 {
+        handle
+            .create_score(Score::new("q", 1).session_id("s"))
+            .unwrap();
+    }
+    handle.flush().unwrap();
+    let c = handle.score_counts();
+    assert_eq!((c.sent, c.dropped, c.created), (0, 3, 3));
+    handle.shutdown().unwrap();
+}
+
 #[test]
 fn throttling_and_server_errors_are_retried() {
     let server = RestServer::start();

@@ -350,7 +350,7 @@ impl<T> LangfuseBuilder<T> {
 
     /// The validated configuration (the variables first with `with_env`).
     fn config(&mut self) -> Result<LangfuseConfig, ConfigError> {
-        std::mem::take(&mut self.settings).resolve(self.from_env, |k| std::env::var(k).ok())
+        std::mem::take(&mut self.settings).resolve(self.from_env, crate::config::env::process_var)
     }
 }
 

@@ -451,6 +451,15 @@ fn upload(client: &RestClient, job: &Job) -> Result<(), String> {
     let Some(media_id) = reply["mediaId"].as_str() else {
         return Err(format!("{} answered without a mediaId", display_url(&url)));
     };
+    if !is_media_id(media_id) {
+        // It becomes a path segment of an authenticated request: `../` in it would
+        // send the keys to another path of the host.
+        return Err(format!(
+            "{} answered with a mediaId that is not one ({} bytes); the file was not uploaded",
+            display_url(&url),
+            media_id.len()
+        ));
+    }
     let Some(upload_url) = reply["uploadUrl"].as_str() else {
         return Ok(()); // already uploaded
     };
@@ -725,6 +734,15 @@ pub(crate) fn flush_all() -> Result<(), crate::export::ExportError> {
     result
 }
 
+/// A media id as Langfuse makes them (22 URL-safe base64 characters; up to 64 and
+/// `[A-Za-z0-9_-]` accepted): safe as one path segment.
+fn is_media_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// The bytes go to the upload URL Langfuse returns (its object storage, often another
 /// host; no Langfuse credentials are sent there), but never in clear text when the
 /// base URL is https, and only over http(s).
@@ -739,7 +757,16 @@ fn upload_url_allowed(base_url: &str, upload_url: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{may_hold_media, upload_url_allowed};
+    use super::{is_media_id, may_hold_media, upload_url_allowed};
+
+    #[test]
+    fn a_media_id_is_one_safe_path_segment() {
+        assert!(is_media_id("aB3_-xYz0123456789abcd"));
+        assert!(!is_media_id("../../scores/../prompts/x?label=y#"));
+        assert!(!is_media_id(""));
+        assert!(!is_media_id(&"a".repeat(65)));
+        assert!(!is_media_id("a/b"));
+    }
 
     #[test]
     fn uploads_go_over_https_when_the_base_url_is_https() {

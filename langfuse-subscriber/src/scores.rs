@@ -539,14 +539,29 @@ impl Worker {
         let n = batch.len();
         let rejected = rejected_items(&answer.body, batch);
         match rejected {
-            Some(rejected) => {
+            Some(mut rejected) => {
+                // The server's list can be any length and say anything: the batch's own
+                // ids are shown, each once, escaped and short; the others are counted
+                // (a rejection that names no score of the batch still is one).
+                let listed = rejected.len();
+                rejected.retain(|(id, _)| batch.iter().any(|item| item.id == *id));
+                let unnamed = listed - rejected.len();
+                rejected.sort();
+                rejected.dedup_by(|a, b| a.0 == b.0);
                 for (id, why) in &rejected {
+                    let why: String = why.chars().take(200).collect();
                     stderr_line!(
-                        "langfuse: score {id} was rejected by {}: {why}",
+                        "langfuse: score {id:?} was rejected by {}: {why:?}",
                         crate::rest::display_url(url)
                     );
                 }
-                let dropped = rejected.len().min(n);
+                if unnamed > 0 {
+                    self.report(format!(
+                        "{} rejected {unnamed} more score(s) without naming one of the batch",
+                        crate::rest::display_url(url)
+                    ));
+                }
+                let dropped = (rejected.len() + unnamed).min(n);
                 Outcome {
                     sent: n - dropped,
                     dropped,

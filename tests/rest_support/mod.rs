@@ -193,6 +193,9 @@ pub enum Answer {
     Accept,
     /// 207 rejecting the items whose name is this.
     RejectNamed(String),
+    /// 207 listing this many errors with ids of no item of the batch (and text meant
+    /// to forge log lines).
+    RejectFlood(usize),
     /// 429 with `Retry-After: <secs>`.
     TooMany(u64),
     /// This status with a short JSON error.
@@ -552,6 +555,10 @@ fn answer(
                     }
                 }
                 json_answer(207, json!({"successes": successes, "errors": errors}))
+            }
+            Answer::RejectFlood(n) => {
+                let forged = json!({"id": "x\n[INFO] all scores sent", "status": 400});
+                json_answer(207, json!({"errors": vec![forged; n]}))
             }
             Answer::TooMany(secs) => {
                 let (status, mut response) = json_answer(429, json!({"error": "rate limited"}));

@@ -43,7 +43,7 @@ impl Settings {
         Ok(config)
     }
 
-    /// Reads the settings from variables (`var` is `std::env::var` outside tests);
+    /// Reads the settings from variables (`var` is [`process_var`] outside tests);
     /// invalid values become warnings and are skipped.
     pub(crate) fn from_env_vars(var: impl Fn(&str) -> Option<String>) -> (Self, Vec<String>) {
         let mut b = Settings::default();
@@ -177,4 +177,12 @@ fn parse_bool(v: &str) -> Option<bool> {
         "false" | "0" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// A variable of the process, its bytes that are not UTF-8 replaced (U+FFFD): a value
+/// that is not UTF-8 then fails its check, with an error for the base URL and a warning
+/// for the others, instead of reading as unset (an unset base URL means the cloud
+/// default: a self-hosted project's keys and data would go there).
+pub(crate) fn process_var(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }

@@ -3,7 +3,7 @@
 //! holds `LangfuseConfig::builder()`), read from the environment in [`env`], and
 //! checked in [`validate`].
 
-mod env;
+pub(crate) mod env;
 mod error;
 mod settings;
 mod validate;
@@ -168,7 +168,7 @@ impl LangfuseConfig {
     /// let _ = c.endpoint();
     /// ```
     pub fn from_env() -> Result<LangfuseConfig, ConfigError> {
-        Settings::default().resolve(true, |k| std::env::var(k).ok())
+        Settings::default().resolve(true, crate::config::env::process_var)
     }
 
     /// The full OTLP endpoint, `{base_url}/api/public/otel/v1/traces` (one slash).

@@ -290,6 +290,28 @@ mod base_url {
         assert!(err.to_string().contains("secret key"), "{err}");
     }
 
+    /// A base URL that is not UTF-8 is an error, never "unset" (which meant the cloud
+    /// default: a self-hosted project's keys and data sent there).
+    #[test]
+    fn a_base_url_that_is_not_utf8_is_an_error() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            let name = "LANGFUSE_TEST_NOT_UTF8_VARIABLE";
+            std::env::set_var(
+                name,
+                std::ffi::OsStr::from_bytes(b"http://self-hosted/\xff"),
+            );
+            assert_eq!(
+                super::super::env::process_var(name).as_deref(),
+                Some("http://self-hosted/\u{fffd}")
+            );
+            std::env::remove_var(name);
+        }
+        let err = from_env(&[("LANGFUSE_BASE_URL", "http://self-hosted/\u{fffd}")]).unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+    }
+
     /// One key without the other: a warning naming both, never a silent console.
     #[test]
     fn one_key_without_the_other_is_a_warning() {

@@ -168,6 +168,9 @@ fn validate_base_url(
             format!("invalid {name} {}: {why}", shown_base_url(url, secret_key)),
         )
     };
+    if url.contains(char::REPLACEMENT_CHARACTER) {
+        return Err(fail("it is not valid UTF-8"));
+    }
     if shown_base_url(url, secret_key).starts_with('(') {
         // Sent with every request and named in every export error otherwise.
         return Err(fail(

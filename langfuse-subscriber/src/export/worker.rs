@@ -228,7 +228,7 @@ impl Worker {
         };
         // Whatever a destination left is not sent again; the states are reused.
         langfuse_tracing_core::__layer::recycle::give_back_observations(batch);
-        if batch.capacity() > 4 * self.flush_at.max(64) {
+        if batch.capacity() > self.flush_at.max(64).saturating_mul(4) {
             // One large flush does not pin its memory for the rest of the process.
             batch.shrink_to(self.flush_at);
         }
