@@ -197,6 +197,18 @@ fn generate(
              time; remove `const` or the attribute",
         ));
     }
+    if let Some(attr) = func
+        .outer_attrs
+        .iter()
+        .find(|a| a.path().is_ident("track_caller"))
+    {
+        return Err(syn::Error::new_spanned(
+            attr,
+            "`#[track_caller]` does not pass through `#[observe]`: the body runs inside \
+             the observation, where `Location::caller()` would name this function; remove \
+             one of the two attributes",
+        ));
+    }
 
     let krate = match &args.krate {
         Some(path) => path.to_token_stream(),
@@ -587,30 +599,40 @@ impl<'a> Ret<'a> {
 
 /// An unreachable `return` of the declared type, first thing in the body: it fixes the
 /// type of the closure / async block, so `?` and `.into()` infer as in the original.
-fn fake_return(ty: Option<&Type>, fallback: Span) -> TokenStream {
+/// A call that returns the type (never made: `if false`), not a diverging expression,
+/// so no lint fires and nothing needs an `#[allow]` (which a crate's `#![forbid]` of
+/// that lint would turn into an error).
+fn fake_return(private: &TokenStream, ty: Option<&Type>, fallback: Span) -> TokenStream {
     let (ty, span) = match ty {
         Some(ty) => (erase_impl_trait(ty).into_token_stream(), ty.span()),
         None => (quote!(()), fallback),
     };
-    // Hygienic, but located at the return type: a type error in the body then says
-    // "return type inferred to be `T` here" about the signature, not the attribute.
-    let var = Ident::new("lf_fake_return", span.resolved_at(Span::mixed_site()));
+    // Located at the return type (resolved as before): a type error in the body then
+    // says "return type inferred to be `T` here" about the signature, not the attribute.
+    let private = located_at(private.clone(), span);
     quote_spanned! {span=>
-        #[allow(
-            unknown_lints,
-            unreachable_code,
-            clippy::diverging_sub_expression,
-            clippy::empty_loop,
-            clippy::let_unit_value,
-            clippy::let_with_type_underscore,
-            clippy::needless_return,
-            clippy::unreachable
-        )]
         if false {
-            let #var: #ty = loop {};
-            return #var;
+            return #private::unreachable_value::<#ty>();
         }
     }
+}
+
+/// `tokens` shown at `span` in messages, still resolved where they were written.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut inner =
+                    proc_macro2::Group::new(g.delimiter(), located_at(g.stream(), span));
+                inner.set_span(g.span().located_at(span));
+                tt = proc_macro2::TokenTree::Group(inner);
+            } else {
+                tt.set_span(tt.span().located_at(span));
+            }
+            tt
+        })
+        .collect()
 }
 
 enum Wrapper {
@@ -762,10 +784,13 @@ impl Gen<'_> {
 
     /// `{ <fake return> { body } }`; no fake return when the type is unknown.
     fn body_block(&self, func: &MaybeItemFn, body: &TokenStream, ret: Ret<'_>) -> TokenStream {
+        let private = &self.private.to_token_stream();
         let fake = match ret {
             Ret::Unknown => TokenStream::new(),
-            Ret::Ty(ty) | Ret::Nothing(Some(ty)) => fake_return(Some(ty), func.sig.ident.span()),
-            Ret::Nothing(None) => fake_return(None, func.sig.ident.span()),
+            Ret::Ty(ty) | Ret::Nothing(Some(ty)) => {
+                fake_return(private, Some(ty), func.sig.ident.span())
+            }
+            Ret::Nothing(None) => fake_return(private, None, func.sig.ident.span()),
         };
         quote!({ #fake { #body } })
     }
@@ -804,7 +829,7 @@ impl Gen<'_> {
             #prologue
             let #ret = { #run };
             if #rec {
-                let #cap: bool = #switch;
+                let #cap: ::core::primitive::bool = #switch;
                 #output
             }
             #ret
@@ -833,7 +858,7 @@ impl Gen<'_> {
             #prologue
             let #body = async move #block;
             if !#span.is_disabled() {
-                let #cap: bool = #rec && #switch;
+                let #cap: ::core::primitive::bool = #rec && #switch;
                 #observe::ObservedFuture::with_output(#body, #span, #rec, #cap, #finisher).await
             } else {
                 #body.await
@@ -877,7 +902,7 @@ impl Gen<'_> {
         let before = &stmts[..index];
         quote! {
             #prologue
-            let #cap: bool = #rec && #switch;
+            let #cap: ::core::primitive::bool = #rec && #switch;
             #(#before)*
             #box_pin(#observe::ObservedFuture::with_output(
                 #(#attrs)* async #capture #block,
@@ -1004,7 +1029,7 @@ impl Gen<'_> {
                 let #enter = #span.enter();
                 #observe::run(#rec, &#span, move || #block)
             };
-            let #cap: bool = #rec && #switch;
+            let #cap: ::core::primitive::bool = #rec && #switch;
             #wrapped
         }
     }

@@ -10,6 +10,18 @@ pub use tracing;
 
 pub mod observe;
 
+/// A value of any type, for the `#[observe]` expansion's `if false { return ..; }` that
+/// fixes a body's return type. Never called.
+///
+/// ```should_panic
+/// let _: u8 = langfuse_tracing_core::__private::unreachable_value();
+/// ```
+#[inline(always)]
+#[track_caller]
+pub fn unreachable_value<T>() -> T {
+    unreachable!("the #[observe] expansion never calls this")
+}
+
 /// True when `span` is an observation that will be exported (enabled, kept by the
 /// filter, sampled in). Nothing should be serialised otherwise.
 #[inline]
