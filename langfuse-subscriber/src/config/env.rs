@@ -98,7 +98,8 @@ impl Settings {
         }
         if let Some(v) = var("LANGFUSE_FLUSH_INTERVAL") {
             match v.trim().parse::<f64>() {
-                Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                // Below a nanosecond is zero: a warning, as any other bad value.
+                Ok(s) if s.is_finite() && s >= 1e-9 && s < 1e9 => {
                     b.flush_interval = Some(Duration::from_secs_f64(s))
                 }
                 _ => warn(
@@ -109,7 +110,8 @@ impl Settings {
         }
         if let Some(v) = var("LANGFUSE_TIMEOUT") {
             match v.trim().parse::<f64>() {
-                Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => {
+                // Below a nanosecond is zero: a warning, as any other bad value.
+                Ok(s) if s.is_finite() && s >= 1e-9 && s < 1e9 => {
                     b.timeout = Some(Duration::from_secs_f64(s))
                 }
                 _ => warn("LANGFUSE_TIMEOUT", "expected a positive number of seconds"),

@@ -312,6 +312,24 @@ mod base_url {
         assert!(err.to_string().contains("not valid UTF-8"), "{err}");
     }
 
+    /// Durations below a nanosecond are zero: a warning and the default, never a
+    /// failed start.
+    #[test]
+    fn sub_nanosecond_durations_are_warnings() {
+        let map: HashMap<String, String> = [
+            ("LANGFUSE_TIMEOUT", "1e-300"),
+            ("LANGFUSE_FLUSH_INTERVAL", "1e-12"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let (settings, warnings) = Settings::from_env_vars(|k| map.get(k).cloned());
+        let c = settings.validate().expect("starts");
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.flush_interval, Duration::from_secs(5));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
     /// One key without the other: a warning naming both, never a silent console.
     #[test]
     fn one_key_without_the_other_is_a_warning() {

@@ -198,7 +198,8 @@ pub(super) fn parse_baggage(header: &str) -> PropagatedAttributes {
             continue;
         }
         let Some(value) = percent_decode(value.trim_matches(is_ows)) else {
-            crate::__layer::warn::emit(&format!("baggage `{name}` dropped: not UTF-8"));
+            // The key as a quoted, escaped string: it is another service's text.
+            crate::__layer::warn::emit(&format!("baggage {name:?} dropped: not UTF-8"));
             continue;
         };
         let key = format!("baggage {name}");
