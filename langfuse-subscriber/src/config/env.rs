@@ -111,9 +111,7 @@ impl Settings {
         if let Some(v) = var("LANGFUSE_TIMEOUT") {
             match v.trim().parse::<f64>() {
                 // Below a nanosecond is zero: a warning, as any other bad value.
-                Ok(s) if (1e-9..1e9).contains(&s) => {
-                    b.timeout = Some(Duration::from_secs_f64(s))
-                }
+                Ok(s) if (1e-9..1e9).contains(&s) => b.timeout = Some(Duration::from_secs_f64(s)),
                 _ => warn("LANGFUSE_TIMEOUT", "expected a positive number of seconds"),
             }
         }
