@@ -389,3 +389,43 @@ fn dropped_layers_leave_no_threads_behind() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("1 passed"), "{stdout}");
 }
+
+/// Observations still open at shutdown (a span leaked, a handle never ended) cannot be
+/// sent: `open_observations()` counts them, and everything else closes its count, by
+/// any path: a span closed, a handle ended (then its span closed), an event, a trace
+/// sampled out.
+#[test]
+fn open_observations_count_what_was_never_finished() {
+    use langfuse_tracing::observation::{event, span};
+    let receiver = Receiver::start();
+    let layer = layer_to(receiver.base_url(), Duration::from_secs(10));
+    let handle = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        emit(3);
+        span("manual").start().end();
+        event("happened").start();
+        assert_eq!(handle.open_observations(), 0);
+        let leaked = tracing::info_span!("leaked", langfuse.observation.type = "span");
+        std::mem::forget(leaked);
+        std::mem::forget(span("never-ended").start());
+        assert_eq!(handle.open_observations(), 2);
+    });
+    handle.shutdown().expect("shutdown");
+    assert_eq!(handle.open_observations(), 2, "told, not lost silently");
+    assert_eq!(receiver.spans().len(), 5);
+
+    // Sampled out: nothing open once it closes (while open it may count, when its
+    // sampling is decided by an OpenTelemetry span at its close).
+    let layer = support::layer_builder_to(receiver.base_url())
+        .sample_rate(0.0)
+        .build()
+        .unwrap();
+    let sampled_out = layer.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let _s = tracing::info_span!("out", langfuse.observation.type = "span").entered();
+    });
+    assert_eq!(sampled_out.open_observations(), 0);
+    sampled_out.shutdown().unwrap();
+}

@@ -315,6 +315,11 @@ where
                 state.end_time = Some(state.start_time);
             }
         }
+        if state.sampled {
+            if let Some(pipeline) = &self.shared.pipeline {
+                pipeline.opened(&mut state);
+            }
+        }
         span.extensions_mut().insert::<Slot>(state);
         log_warnings(warnings);
     }
@@ -376,6 +381,9 @@ where
         }
         // An ended observation was queued by `end()`; only its ids were left here.
         if !state.sampled || state.ended {
+            if let Some(pipeline) = &self.shared.pipeline {
+                pipeline.finished(&mut state);
+            }
             return;
         }
         if state.end_time.is_none() {

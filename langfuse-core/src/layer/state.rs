@@ -195,6 +195,9 @@ pub struct ObservationState {
     /// to the export queue: only its ids and times remain (for children started
     /// later, and `id()`); updates are ignored and closing the span exports nothing.
     pub ended: bool,
+    /// Counted among its layer's open observations: set when the layer counts it, and
+    /// taken back once, when it is submitted or discarded (it moves with the state).
+    pub counted_open: bool,
 }
 
 impl ObservationState {
@@ -234,6 +237,7 @@ impl ObservationState {
         is_app_root: false,
         extra: Vec::new(),
         ended: false,
+        counted_open: false,
     };
 
     /// A fresh state that starts now.

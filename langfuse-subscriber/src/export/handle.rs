@@ -68,6 +68,26 @@ impl LangfuseHandle {
         spans.and(self.shutdown_scores())
     }
 
+    /// How many observations are started and not finished yet (their span not closed,
+    /// their handle not ended). At shutdown they can no longer be sent: `shutdown()`
+    /// says how many on stderr, and this still tells afterwards.
+    ///
+    /// ```
+    /// use tracing_subscriber::prelude::*;
+    /// let layer = langfuse_tracing::LangfuseLayer::builder().console(false).build().unwrap();
+    /// let handle = layer.handle();
+    /// let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    /// tracing::dispatcher::with_default(&dispatch, || {
+    ///     let span = tracing::info_span!("work", langfuse.observation.type = "span");
+    ///     assert_eq!(handle.open_observations(), 1);
+    ///     drop(span);
+    /// });
+    /// assert_eq!(handle.open_observations(), 0);
+    /// ```
+    pub fn open_observations(&self) -> usize {
+        self.pipeline.as_ref().map_or(0, |p| p.open_observations())
+    }
+
     /// How many observations were lost: the queue was full (and stayed full for the
     /// configured `queue_full_wait`, zero by default), export had stopped, or the
     /// collector failed the batch they were in (after the exporter's retries).

@@ -58,6 +58,9 @@ pub(crate) struct Pipeline {
     /// The reasons already reported on stderr (one line each, not one per observation).
     warned: Mutex<Vec<&'static str>>,
     shut_down: AtomicBool,
+    /// Observations started and not yet finished (submitted or discarded): at shutdown,
+    /// these can no longer be sent, and the user is told how many.
+    open: AtomicUsize,
     /// The result of the one shutdown, held while it runs: a second caller (a signal
     /// handler, the global `shutdown()`, a drop) waits for it and gets the same result,
     /// so none returns before the counts are final.
@@ -155,6 +158,7 @@ impl Pipeline {
             in_hand,
             warned: Mutex::new(Vec::new()),
             shut_down: AtomicBool::new(false),
+            open: AtomicUsize::new(0),
             shutdown_result: Mutex::new(None),
             timeout: config.timeout,
             worker: Mutex::new(Some(worker)),
@@ -166,9 +170,30 @@ impl Pipeline {
         Ok(pipeline)
     }
 
+    /// Counts an observation started (`state.counted_open` records it).
+    #[inline]
+    pub(crate) fn opened(&self, state: &mut ObservationState) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        state.counted_open = true;
+    }
+
+    /// Takes an observation out of the open count, once (submitted or discarded).
+    #[inline]
+    pub(crate) fn finished(&self, state: &mut ObservationState) {
+        if std::mem::take(&mut state.counted_open) {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Observations started and not finished.
+    pub(crate) fn open_observations(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
     /// Queues one finished observation, or drops and counts it when the byte budget is spent.
     #[inline]
-    pub(crate) fn submit(&self, state: Box<ObservationState>, size: usize) {
+    pub(crate) fn submit(&self, mut state: Box<ObservationState>, size: usize) {
+        self.finished(&mut state);
         if self.shut_down.load(Ordering::Relaxed) {
             self.drop_one(DropReason::ShutDown, size);
             return;
@@ -315,6 +340,14 @@ impl Pipeline {
         }
         self.shut_down.store(true, Ordering::SeqCst);
         let result = self.shut_down_now();
+        let open = self.open_observations();
+        if open > 0 {
+            stderr_line!(
+                "langfuse: {open} observation(s) were still open at shutdown (a span or \
+                 handle not yet closed or ended, for example in a task still running): \
+                 they are not sent; LangfuseHandle::open_observations() tells"
+            );
+        }
         *outcome = Some(result.clone());
         result
     }
