@@ -21,6 +21,22 @@ fn with_layer(layer: LangfuseLayer, f: impl FnOnce(&LangfuseHandle)) -> Langfuse
     handle
 }
 
+/// The handle of a layer whose server is a port nothing listens on.
+fn unreachable_server_handle(timeout: Duration) -> LangfuseHandle {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    LangfuseLayer::builder()
+        .public_key(PUBLIC_KEY)
+        .secret_key(SECRET_KEY)
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .timeout(timeout)
+        .build()
+        .unwrap()
+        .handle()
+}
+
 fn assert_accounted(handle: &LangfuseHandle) {
     let c = handle.score_counts();
     assert_eq!(c.created, c.sent + c.dropped, "{c:?}");
@@ -329,18 +345,7 @@ fn a_bad_request_is_reported_and_dropped() {
 
 #[test]
 fn an_unreachable_server_loses_scores_counted() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let handle = LangfuseLayer::builder()
-        .public_key(PUBLIC_KEY)
-        .secret_key(SECRET_KEY)
-        .base_url(format!("http://127.0.0.1:{port}"))
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap()
-        .handle();
+    let handle = unreachable_server_handle(Duration::from_secs(3));
     handle
         .create_score(Score::new("q", 1).session_id("s"))
         .unwrap();
@@ -493,18 +498,7 @@ fn the_openapi_copy_matches_the_shared_spec() {
 /// bound (100,000 scores of up to 1 MB each could be waiting before).
 #[test]
 fn the_score_queue_is_bounded_by_bytes() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let handle = LangfuseLayer::builder()
-        .public_key(PUBLIC_KEY)
-        .secret_key(SECRET_KEY)
-        .base_url(format!("http://127.0.0.1:{port}"))
-        .timeout(Duration::from_secs(1))
-        .build()
-        .unwrap()
-        .handle();
+    let handle = unreachable_server_handle(Duration::from_secs(1));
     let comment = "x".repeat(900_000);
     let mut refused = 0;
     for i in 0..90 {

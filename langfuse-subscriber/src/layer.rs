@@ -663,9 +663,8 @@ fn parse_tags(text: &str) -> Vec<String> {
 /// A field value `on_record` collected before taking the span's lock, with the mask
 /// already applied where one applies.
 enum Recorded {
-    Field(&'static str, Owned),
-    /// An input or output (observation or trace), masked.
-    MaskedIo(&'static str, String),
+    /// A value as `set` takes it (an input or output already masked).
+    Field(&'static str, Val<'static>),
     /// `langfuse.observation.metadata`, masked.
     MaskedMetadataValue(String),
     /// One `langfuse.{observation,trace}.metadata.<key>` field, masked.
@@ -676,27 +675,6 @@ enum Recorded {
     },
 }
 
-/// A field value, owned.
-enum Owned {
-    Str(String),
-    I64(i64),
-    U64(u64),
-    F64(f64),
-    Bool(bool),
-}
-
-impl Owned {
-    fn val(&self) -> Val<'_> {
-        match self {
-            Owned::Str(s) => Val::Str(s),
-            Owned::I64(v) => Val::I64(*v),
-            Owned::U64(v) => Val::U64(*v),
-            Owned::F64(v) => Val::F64(*v),
-            Owned::Bool(v) => Val::Bool(*v),
-        }
-    }
-}
-
 /// Collects a `Record`'s values (running the user's `Debug`/`Display` and the mask).
 struct Collect<'a> {
     mask: Option<&'a Mask>,
@@ -704,7 +682,7 @@ struct Collect<'a> {
 }
 
 impl Collect<'_> {
-    fn push(&mut self, name: &'static str, value: Owned) {
+    fn push(&mut self, name: &'static str, value: Val<'static>) {
         let Some(mask) = self.mask else {
             self.recorded.push(Recorded::Field(name, value));
             return;
@@ -714,15 +692,14 @@ impl Collect<'_> {
             | attr::OBSERVATION_OUTPUT
             | attr::TRACE_INPUT
             | attr::TRACE_OUTPUT => {
-                Recorded::MaskedIo(name, mask_field_io(mask, value.val().text()))
+                Recorded::Field(name, Val::Owned(mask_field_io(mask, value.text())))
             }
-            attr::OBSERVATION_METADATA => Recorded::MaskedMetadataValue(mask_field_metadata_value(
-                mask,
-                value.val().metadata(),
-            )),
+            attr::OBSERVATION_METADATA => {
+                Recorded::MaskedMetadataValue(mask_field_metadata_value(mask, value.metadata()))
+            }
             _ => match metadata_key(name) {
                 Some((trace, key)) => {
-                    let pairs = vec![(key.to_owned(), value.val().metadata())];
+                    let pairs = vec![(key.to_owned(), value.metadata())];
                     let (pairs, single) = mask_field_metadata(mask, pairs);
                     Recorded::MaskedMetadata {
                         trace,
@@ -739,25 +716,25 @@ impl Collect<'_> {
 
 impl Visit for Collect<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field.name(), Owned::Str(value.to_owned()));
+        self.push(field.name(), Val::Owned(value.to_owned()));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field.name(), Owned::I64(value));
+        self.push(field.name(), Val::I64(value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field.name(), Owned::U64(value));
+        self.push(field.name(), Val::U64(value));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field.name(), Owned::F64(value));
+        self.push(field.name(), Val::F64(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field.name(), Owned::Bool(value));
+        self.push(field.name(), Val::Bool(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field.name(), Owned::Str(value.to_string()));
+        self.push(field.name(), Val::Owned(value.to_string()));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field.name(), Owned::Str(format!("{value:?}")));
+        self.push(field.name(), Val::Owned(format!("{value:?}")));
     }
 }
 
@@ -775,8 +752,7 @@ impl FieldVisitor<'_> {
     /// Applies one value `on_record` collected (masked already: `self.mask` is `None`).
     fn apply(&mut self, recorded: Recorded) {
         match recorded {
-            Recorded::Field(name, value) => self.set(name, value.val()),
-            Recorded::MaskedIo(name, text) => self.set(name, Val::Owned(text)),
+            Recorded::Field(name, value) => self.set(name, value),
             Recorded::MaskedMetadataValue(value) => self.state.metadata_value = Some(value),
             Recorded::MaskedMetadata {
                 trace,
