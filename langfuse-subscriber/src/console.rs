@@ -70,11 +70,23 @@ impl ConsoleDestination {
     /// Prints, as they are, the traces that waited too long and, while too many
     /// observations wait, the oldest.
     fn print_overdue(&mut self, out: &mut String, now: Instant) {
+        let overdue: Vec<u128> = self
+            .pending
+            .iter()
+            .filter(|(_, w)| now.duration_since(w.since) >= self.max_wait)
+            .map(|(id, _)| *id)
+            .collect();
+        for trace_id in overdue {
+            self.print_trace(out, trace_id, true);
+        }
+        if self.waiting <= self.max_waiting {
+            return;
+        }
         let mut by_age: Vec<(Instant, u128)> =
             self.pending.iter().map(|(id, w)| (w.since, *id)).collect();
         by_age.sort_unstable();
-        for (since, trace_id) in by_age {
-            if self.waiting <= self.max_waiting && now.duration_since(since) < self.max_wait {
+        for (_, trace_id) in by_age {
+            if self.waiting <= self.max_waiting {
                 break;
             }
             self.print_trace(out, trace_id, true);
@@ -204,13 +216,11 @@ pub(crate) fn render_trace(
             // Deeper levels keep this indentation: the output stays linear in depth.
             child_prefix = prefix;
         }
-        let kids = children
-            .get(&spans[i].span_id)
-            .map_or(&[][..], Vec::as_slice);
-        let kids = kids.iter().filter(|&&j| j != i);
-        let count = kids.clone().count();
-        for (n, &j) in kids.enumerate().collect::<Vec<_>>().into_iter().rev() {
-            stack.push((j, child_prefix.clone(), n + 1 == count));
+        let kids: Vec<usize> = children.get(&spans[i].span_id).map_or(Vec::new(), |k| {
+            k.iter().copied().filter(|&j| j != i).collect()
+        });
+        for (n, &j) in kids.iter().enumerate().rev() {
+            stack.push((j, child_prefix.clone(), n + 1 == kids.len()));
         }
     }
 }
