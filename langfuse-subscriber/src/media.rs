@@ -295,11 +295,9 @@ impl Uploader {
             return Ok(None);
         }
         if !config.has_credentials() {
-            return Ok(Some(Uploader::console()));
+            return Ok(Some(Uploader::new(true, 0)));
         }
-        let mut uploader = Uploader::console();
-        uploader.console = false;
-        uploader.max_queued_bytes = config.max_queue_bytes / 4;
+        let mut uploader = Uploader::new(false, config.max_queue_bytes / 4);
         let (tx, rx) = mpsc::channel::<Job>();
         let worker = UploadWorker {
             pending: uploader.pending.clone(),
@@ -314,14 +312,15 @@ impl Uploader {
         Ok(Some(uploader))
     }
 
-    /// The uploader without credentials: each media is shown on the console.
-    fn console() -> Uploader {
+    /// An uploader with nothing queued and no upload thread yet (`console`: without
+    /// credentials, each media is shown on the console instead).
+    fn new(console: bool, max_queued_bytes: usize) -> Uploader {
         Uploader {
             tx: Mutex::new(None),
             pending: Arc::new((Mutex::new(0usize), Condvar::new())),
-            console: true,
+            console,
             queued_bytes: Arc::new(AtomicUsize::new(0)),
-            max_queued_bytes: 0,
+            max_queued_bytes,
             dropped: Arc::new(AtomicU64::new(0)),
         }
     }

@@ -117,9 +117,7 @@ pub(crate) struct Inner {
     timeout: Duration,
     debug: bool,
     worker: Mutex<Option<JoinHandle<()>>>,
-    /// The result of the one shutdown, held while it runs: a second caller waits for it
-    /// and gets the same result, never an early `Ok` before the counts are final.
-    shutdown_result: Mutex<Option<Result<(), ExportError>>>,
+    shutdown_once: crate::export::shutdown_once::ShutdownOnce,
 }
 
 /// The score side of a [`LangfuseHandle`]: the queue and the hook the layer exposes.
@@ -175,7 +173,7 @@ impl Scores {
             timeout: config.timeout,
             debug: config.debug,
             worker: Mutex::new(None),
-            shutdown_result: Mutex::new(None),
+            shutdown_once: Default::default(),
         });
         if matches!(inner.mode, Mode::Rest) {
             let worker_inner = inner.clone();
@@ -334,14 +332,10 @@ impl Inner {
     /// Refuses later scores, flushes, and stops the worker. If the flush times out,
     /// what is still queued or in the worker's hands is counted as dropped.
     fn shutdown(&self) -> Result<(), ExportError> {
-        let mut outcome = lock(&self.shutdown_result);
-        if let Some(result) = outcome.as_ref() {
-            return result.clone();
-        }
-        lock(&self.state).shut_down = true;
-        let result = self.shut_down_now();
-        *outcome = Some(result.clone());
-        result
+        self.shutdown_once.run(|| {
+            lock(&self.state).shut_down = true;
+            self.shut_down_now()
+        })
     }
 
     fn shut_down_now(&self) -> Result<(), ExportError> {

@@ -171,7 +171,7 @@ fn validate_base_url(
     if url.contains(char::REPLACEMENT_CHARACTER) {
         return Err(fail("it is not valid UTF-8"));
     }
-    if shown_base_url(url, secret_key).starts_with('(') {
+    if holds_secret(url, secret_key) {
         // Sent with every request and named in every export error otherwise.
         return Err(fail(
             "the secret key is not part of a base URL; set secret_key \
@@ -216,15 +216,21 @@ fn validate_base_url(
 /// assert_eq!(shown_base_url("http://localhost:3000", None), "\"http://localhost:3000\"");
 /// ```
 pub(crate) fn shown_base_url(url: &str, secret_key: Option<&str>) -> String {
-    let redacted = redact_user_info(url);
-    let holds_secret = redacted.contains("sk-lf-")
-        || secret_key
-            .map(str::trim)
-            .is_some_and(|secret| !secret.is_empty() && redacted.contains(secret));
-    if holds_secret {
+    if holds_secret(url, secret_key) {
         return "(not shown: it contains the secret key)".to_owned();
     }
+    let redacted = redact_user_info(url);
     format!("{:?}", redacted.chars().take(120).collect::<String>())
+}
+
+/// Whether `url`, its user info left out, holds the secret key or something that looks
+/// like one (`sk-lf-`).
+fn holds_secret(url: &str, secret_key: Option<&str>) -> bool {
+    let redacted = redact_user_info(url);
+    redacted.contains("sk-lf-")
+        || secret_key
+            .map(str::trim)
+            .is_some_and(|secret| !secret.is_empty() && redacted.contains(secret))
 }
 
 /// `url` with anything between the scheme and an `@` replaced, so that a password in

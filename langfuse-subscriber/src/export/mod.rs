@@ -16,6 +16,7 @@ pub(crate) mod destination;
 mod error;
 mod handle;
 mod outbox;
+pub(crate) mod shutdown_once;
 mod worker;
 
 use std::fmt;
@@ -61,10 +62,7 @@ pub(crate) struct Pipeline {
     /// Observations started and not yet finished (submitted or discarded): at shutdown,
     /// these can no longer be sent, and the user is told how many.
     open: AtomicUsize,
-    /// The result of the one shutdown, held while it runs: a second caller (a signal
-    /// handler, the global `shutdown()`, a drop) waits for it and gets the same result,
-    /// so none returns before the counts are final.
-    shutdown_result: Mutex<Option<Result<(), ExportError>>>,
+    shutdown_once: shutdown_once::ShutdownOnce,
     timeout: Duration,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
@@ -159,7 +157,7 @@ impl Pipeline {
             warned: Mutex::new(Vec::new()),
             shut_down: AtomicBool::new(false),
             open: AtomicUsize::new(0),
-            shutdown_result: Mutex::new(None),
+            shutdown_once: shutdown_once::ShutdownOnce::default(),
             timeout: config.timeout,
             worker: Mutex::new(Some(worker)),
         });
@@ -334,22 +332,19 @@ impl Pipeline {
     }
 
     pub(crate) fn shutdown(&self) -> Result<(), ExportError> {
-        let mut outcome = lock(&self.shutdown_result);
-        if let Some(result) = outcome.as_ref() {
-            return result.clone();
-        }
-        self.shut_down.store(true, Ordering::SeqCst);
-        let result = self.shut_down_now();
-        let open = self.open_observations();
-        if open > 0 {
-            stderr_line!(
-                "langfuse: {open} observation(s) were still open at shutdown (a span or \
-                 handle not yet closed or ended, for example in a task still running): \
-                 they are not sent; LangfuseHandle::open_observations() tells"
-            );
-        }
-        *outcome = Some(result.clone());
-        result
+        self.shutdown_once.run(|| {
+            self.shut_down.store(true, Ordering::SeqCst);
+            let result = self.shut_down_now();
+            let open = self.open_observations();
+            if open > 0 {
+                stderr_line!(
+                    "langfuse: {open} observation(s) were still open at shutdown (a span or \
+                     handle not yet closed or ended, for example in a task still running): \
+                     they are not sent; LangfuseHandle::open_observations() tells"
+                );
+            }
+            result
+        })
     }
 
     fn shut_down_now(&self) -> Result<(), ExportError> {
